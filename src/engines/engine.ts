@@ -1,0 +1,41 @@
+// One interface over the database engines: the pipeline never branches on the engine itself.
+import type { Kysely } from 'kysely';
+import type { SqlDialect } from '../schema/dialect.js';
+import type { DatabaseTarget, TenantConnection } from './target.js';
+
+// biome-ignore lint/suspicious/noExplicitAny: tenant databases are reached through the schema plan, untyped here
+export type AnyKysely = Kysely<any>;
+
+export interface LockOptions {
+  /** How long to wait for another run on the same database to finish. */
+  waitMs: number;
+  /** How long one DDL statement may wait for a table lock before failing with LockTimeout. */
+  ddlLockTimeoutMs: number;
+}
+
+export interface Tenant {
+  readonly dialect: SqlDialect;
+  /** A pooled connection as the store's own role/user. */
+  readonly db: AnyKysely;
+  /** Runs `fn` on one session holding the store's migration lock (scoped to this database/schema). */
+  withMigrationLock<T>(fn: (session: AnyKysely) => Promise<T>, options: LockOptions): Promise<T>;
+  /** Whether DDL is transactional: PostgreSQL yes, MySQL/MariaDB no (each statement commits). */
+  readonly transactionalDdl: boolean;
+  close(): Promise<void>;
+}
+
+export interface Engine {
+  readonly dialect: SqlDialect;
+  /** Connects with the target's credentials (admin in create mode) and answers the server version. */
+  testConnection(target: DatabaseTarget): Promise<string>;
+  /**
+   * Create mode: makes the store's database (or schema) and role/user exist, with `password`, owned
+   * by that role; idempotent. Connect mode: nothing is created. Returns how the store connects.
+   */
+  ensureDatabase(target: DatabaseTarget, slug: string, password: string): Promise<TenantConnection>;
+  openTenant(connection: TenantConnection): Promise<Tenant>;
+  /** Create mode only: drops the database/schema and the role/user after ending their sessions; idempotent. */
+  deprovision(target: DatabaseTarget, slug: string): Promise<void>;
+  /** Create mode only: enables or disables the store role's login (store suspension). */
+  setLoginEnabled(target: DatabaseTarget, slug: string, enabled: boolean): Promise<void>;
+}

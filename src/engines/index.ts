@@ -1,0 +1,18 @@
+import { StoreopError } from '../errors.js';
+import type { Engine } from './engine.js';
+import { MysqlEngine } from './mysql.js';
+import { PgliteEngine } from './pglite.js';
+import { PostgresEngine } from './postgres.js';
+import type { EngineName } from './target.js';
+
+const engines: Record<EngineName, Engine> = {
+  postgresql: new PostgresEngine(),
+  mysql: new MysqlEngine(),
+  pglite: new PgliteEngine(),
+};
+
+export function engineFor(name: EngineName): Engine {
+  const engine = engines[name];
+  if (!engine) throw new StoreopError('InvalidSpec', `unknown engine ${JSON.stringify(name)}`);
+  return engine;
+}

@@ -1,0 +1,77 @@
+// PGlite: an embedded PostgreSQL in a folder, for the embedded default and quick starts. One store per
+// folder; there are no roles or network, so create and connect mode differ only in creating the folder.
+import { rmSync } from 'node:fs';
+import { sql } from 'kysely';
+import { StoreopError } from '../errors.js';
+import { toStoreopError } from './driver-errors.js';
+import type { AnyKysely, Engine, LockOptions, Tenant } from './engine.js';
+import { closePglite, openPglite, type PgliteHandle } from './pglite-registry.js';
+import type { DatabaseTarget, TenantConnection } from './target.js';
+
+function pgliteTarget(target: DatabaseTarget) {
+  if (target.engine !== 'pglite') throw new StoreopError('InvalidSpec', 'not a PGlite target');
+  return target;
+}
+
+export class PgliteEngine implements Engine {
+  readonly dialect = 'postgres' as const;
+
+  async testConnection(target: DatabaseTarget): Promise<string> {
+    const t = pgliteTarget(target);
+    const handle = await openPglite(t.dataDir).catch((error: unknown) => {
+      throw toStoreopError(error, { engine: 'pglite', database: t.dataDir }, [], 'opening the embedded database');
+    });
+    try {
+      const result = await sql<{ version: string }>`SHOW server_version`.execute(handle.db);
+      return `${result.rows[0]?.version ?? 'unknown'} (PGlite)`;
+    } finally {
+      await handle.release();
+    }
+  }
+
+  async ensureDatabase(target: DatabaseTarget): Promise<TenantConnection> {
+    const t = pgliteTarget(target);
+    return { engine: 'pglite', host: 'localhost', port: 0, database: t.dataDir, dataDir: t.dataDir, schema: 'public', user: 'postgres' };
+  }
+
+  async openTenant(connection: TenantConnection): Promise<Tenant> {
+    const dataDir = connection.dataDir ?? connection.database;
+    return new PgliteTenant(await openPglite(dataDir), dataDir);
+  }
+
+  async deprovision(target: DatabaseTarget): Promise<void> {
+    const t = pgliteTarget(target);
+    await closePglite(t.dataDir);
+    rmSync(t.dataDir, { recursive: true, force: true });
+  }
+
+  async setLoginEnabled(): Promise<void> {
+    // An embedded database has no login to disable; the master DB's store status is what suspends it.
+  }
+}
+
+class PgliteTenant implements Tenant {
+  readonly dialect = 'postgres' as const;
+  readonly transactionalDdl = true;
+  readonly db: AnyKysely;
+
+  constructor(
+    private readonly handle: PgliteHandle,
+    private readonly dataDir: string,
+  ) {
+    this.db = handle.db;
+  }
+
+  async withMigrationLock<T>(fn: (session: AnyKysely) => Promise<T>, _options: LockOptions): Promise<T> {
+    // Only this process can open the folder, so an in-process lock is the whole lock.
+    try {
+      return await this.handle.exclusive(() => fn(this.db));
+    } catch (error) {
+      throw toStoreopError(error, { engine: 'pglite', database: this.dataDir }, [], 'provisioning the schema');
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.handle.release();
+  }
+}

@@ -1,0 +1,79 @@
+// What the provisioning pipeline is pointed at: a server to create the store's database on, an existing
+// database to connect to, or an embedded PGlite folder.
+export type EngineName = 'postgresql' | 'mysql' | 'pglite';
+export type Isolation = 'database' | 'schema';
+
+export interface TlsOptions {
+  /** Verify the server certificate (default true when TLS is on). */
+  rejectUnauthorized?: boolean;
+  /** PEM of the CA that signed the server certificate. */
+  ca?: string;
+}
+
+/** A network database endpoint with credentials. */
+export interface ServerEndpoint {
+  host: string;
+  port: number;
+  user: string;
+  password?: string;
+  /** Database to connect to: the maintenance database for admin work, the store's for connect mode. */
+  database?: string;
+  tls?: TlsOptions;
+}
+
+export interface CreateTarget {
+  engine: 'postgresql' | 'mysql';
+  mode: 'create';
+  /** Credentials allowed to create databases and roles/users. */
+  admin: ServerEndpoint;
+  /** PostgreSQL only: one database per store (default), or one schema per store in a shared database. */
+  isolation?: Isolation;
+  /** The store's database (database isolation) or the shared database (schema isolation); derived from the slug by default. */
+  databaseName?: string;
+  /** Host and port that apps should use to reach the store's database, when they differ from the admin endpoint. */
+  publicHost?: string;
+  publicPort?: number;
+  /** Per-store cap on connections (PostgreSQL CONNECTION LIMIT, MySQL MAX_USER_CONNECTIONS). */
+  connectionLimit?: number;
+}
+
+export interface ConnectTarget {
+  engine: 'postgresql' | 'mysql';
+  mode: 'connect';
+  /** The existing database and credentials; nothing but tables is created. */
+  connection: ServerEndpoint & { database: string };
+  /** PostgreSQL: the schema that holds the tables (default public). */
+  schema?: string;
+}
+
+export interface PgliteTarget {
+  engine: 'pglite';
+  mode: 'create' | 'connect';
+  /** Folder of the embedded database. */
+  dataDir: string;
+}
+
+export type DatabaseTarget = CreateTarget | ConnectTarget | PgliteTarget;
+
+/** How the store's own role/user reaches its database: what the master DB and the connection Secret record. */
+export interface TenantConnection {
+  engine: EngineName;
+  host: string;
+  port: number;
+  database: string;
+  /** PostgreSQL schema holding the store's tables. */
+  schema?: string;
+  user: string;
+  password?: string;
+  tls?: TlsOptions;
+  /** PGlite folder. */
+  dataDir?: string;
+}
+
+export function targetSummary(target: DatabaseTarget): { engine: string; host?: string; port?: number; database?: string } {
+  if (target.engine === 'pglite') return { engine: 'pglite', database: target.dataDir };
+  if (target.mode === 'connect') {
+    return { engine: target.engine, host: target.connection.host, port: target.connection.port, database: target.connection.database };
+  }
+  return { engine: target.engine, host: target.admin.host, port: target.admin.port, database: target.databaseName };
+}

@@ -1,0 +1,295 @@
+// The provisioning pipeline: testConnection → createDatabase → listTables → plan → createMissing →
+// migrate → seed → register. Every step is idempotent, so a rerun after a failure at any point converges.
+import { sql } from 'kysely';
+import { toStoreopError } from '../engines/driver-errors.js';
+import type { AnyKysely, LockOptions, Tenant } from '../engines/engine.js';
+import { engineFor } from '../engines/index.js';
+import { generatePassword } from '../engines/password.js';
+import type { DatabaseTarget, TenantConnection } from '../engines/target.js';
+import { targetSummary } from '../engines/target.js';
+import { StoreopError } from '../errors.js';
+import { assertSlug } from '../naming.js';
+import type { SchemaDef } from '../schema/definition.js';
+import { ensureHistoryTable, HISTORY_TABLE, type HistoryEntry, readHistory, recordHistory } from '../schema/history.js';
+import { introspect, tableHasRows } from '../schema/introspect.js';
+import { type Migration, migrationChecksum, STORE_MIGRATIONS } from '../schema/migrations.js';
+import { describeConflicts, type PlannedChange, planSchema, type SchemaPlan, schemaHash } from '../schema/plan.js';
+import { STORE_SCHEMA_VERSION, storeSchema } from '../schema/store-schema.js';
+import { type Progress, STEP_START, type StepName } from './progress.js';
+import { SEED_VERSION, type SeedSettings, seedStore } from './seed.js';
+
+export interface TargetSchema {
+  definition: SchemaDef;
+  version: string;
+  migrations: readonly Migration[];
+}
+
+export const STORE_TARGET_SCHEMA: TargetSchema = { definition: storeSchema, version: STORE_SCHEMA_VERSION, migrations: STORE_MIGRATIONS };
+
+export interface ProvisionRequest {
+  slug: string;
+  target: DatabaseTarget;
+  /**
+   * Create mode: the store role's password from an earlier run (kept by the caller in a Secret or the
+   * master DB). When absent a strong one is generated, handed to `persistPassword` before it is used.
+   */
+  password?: string;
+  persistPassword?: (password: string) => Promise<void>;
+  /** Default rows; false skips seeding. */
+  seed?: false | SeedSettings;
+  onProgress?: (progress: Progress) => void | Promise<void>;
+  /** Called after each step completes: where callers record state, and tests inject crashes. */
+  onStepDone?: (step: StepName) => void | Promise<void>;
+  /** The register step: records the store and its connection (in the master DB, for example). */
+  register?: (result: ProvisionResult) => Promise<void>;
+  schema?: TargetSchema;
+  lock?: Partial<LockOptions>;
+}
+
+export interface ProvisionResult {
+  slug: string;
+  connection: TenantConnection;
+  serverVersion: string;
+  schemaVersion: string;
+  schemaHash: string;
+  /** The changes applied by this run (none on a run that found everything in place). */
+  applied: PlannedChange[];
+  migrationsApplied: string[];
+  seedRowsInserted: number;
+  tablesCreated: number;
+  totalTables: number;
+  /** Whether this run changed anything in the store database. */
+  changed: boolean;
+  durationMs: number;
+}
+
+const DEFAULT_LOCK: LockOptions = { waitMs: 120_000, ddlLockTimeoutMs: 10_000 };
+
+class ProgressReporter {
+  #percent = 0;
+  constructor(
+    private readonly sink: ProvisionRequest['onProgress'],
+    readonly totalTables: number,
+  ) {}
+  tablesCreated = 0;
+  async report(step: StepName, message: string, percent = STEP_START[step]): Promise<void> {
+    this.#percent = Math.max(this.#percent, Math.min(100, Math.round(percent)));
+    await this.sink?.({ step, percent: this.#percent, tablesCreated: this.tablesCreated, totalTables: this.totalTables, message });
+  }
+}
+
+export async function provision(request: ProvisionRequest): Promise<ProvisionResult> {
+  const started = performance.now();
+  const slug = assertSlug(request.slug);
+  const schema = request.schema ?? STORE_TARGET_SCHEMA;
+  const tables = Object.keys(schema.definition);
+  const hash = schemaHash(schema.definition, schema.version);
+  const engine = engineFor(request.target.engine);
+  const progress = new ProgressReporter(request.onProgress, tables.length);
+  const stepDone = async (step: StepName) => request.onStepDone?.(step);
+  const summary = targetSummary(request.target);
+
+  await progress.report('testConnection', `connecting to ${summary.engine}${summary.host ? ` at ${summary.host}:${summary.port}` : ''}`);
+  const serverVersion = await engine.testConnection(request.target);
+  await stepDone('testConnection');
+
+  await progress.report(
+    'createDatabase',
+    request.target.mode === 'create' ? 'creating the store database and role' : 'using the existing database',
+  );
+  let password = request.password;
+  if (password === undefined && request.target.mode === 'create' && request.target.engine !== 'pglite') {
+    password = generatePassword();
+    await request.persistPassword?.(password); // kept before it is used, so a crash cannot lose it
+  }
+  const connection = await engine.ensureDatabase(request.target, slug, password ?? '');
+  await stepDone('createDatabase');
+
+  const tenant = await engine.openTenant(connection);
+  try {
+    const outcome = await tenant.withMigrationLock(
+      (session) => syncSchema({ session, tenant, schema, hash, slug, request, progress, stepDone }),
+      { ...DEFAULT_LOCK, ...request.lock },
+    );
+    const result: ProvisionResult = {
+      slug,
+      connection,
+      serverVersion,
+      schemaVersion: schema.version,
+      schemaHash: hash,
+      ...outcome,
+      tablesCreated: progress.tablesCreated,
+      totalTables: tables.length,
+      durationMs: 0,
+    };
+    await progress.report('register', 'registering the store');
+    result.durationMs = Math.round(performance.now() - started);
+    await request.register?.(result);
+    await stepDone('register');
+    await progress.report('register', outcome.changed ? 'store database ready' : 'store database ready; nothing to change', 100);
+    return result;
+  } catch (error) {
+    throw toStoreopError(error, { ...summary, database: connection.database }, [password], 'provisioning');
+  } finally {
+    await tenant.close();
+  }
+}
+
+interface SyncContext {
+  session: AnyKysely;
+  tenant: Tenant;
+  schema: TargetSchema;
+  hash: string;
+  slug: string;
+  request: ProvisionRequest;
+  progress: ProgressReporter;
+  stepDone: (step: StepName) => Promise<void>;
+}
+
+type SyncOutcome = Pick<ProvisionResult, 'applied' | 'migrationsApplied' | 'seedRowsInserted' | 'changed'>;
+
+/** Runs on one session holding the store's migration lock: listTables → plan → createMissing → migrate → seed. */
+async function syncSchema(ctx: SyncContext): Promise<SyncOutcome> {
+  const { session, tenant, schema, progress } = ctx;
+  const dialect = tenant.dialect;
+  const tables = Object.keys(schema.definition);
+
+  await progress.report('listTables', 'listing existing tables');
+  const live = await introspect(session, dialect, tables);
+  const hasHistory = live.tableNames.includes(HISTORY_TABLE);
+  progress.tablesCreated = tables.filter((t) => live.tables.has(t)).length;
+  await progress.report('listTables', `found ${progress.tablesCreated} of ${tables.length} store tables`);
+  await ctx.stepDone('listTables');
+
+  await progress.report('plan', 'comparing the database with the store schema');
+  const plan = await planSchema(schema.definition, live, dialect, (table) => tableHasRows(session, table));
+  if (plan.conflicts.length > 0) {
+    throw new StoreopError(
+      'SchemaConflict',
+      `the database conflicts with the store schema, nothing was changed: ${describeConflicts(plan.conflicts)}`,
+      {
+        retryable: false,
+      },
+    );
+  }
+  const history = hasHistory ? await readHistory(session) : [];
+  const pendingMigrations = pendingOf(schema.migrations, history);
+  await ctx.stepDone('plan');
+
+  const lastSchema = history.filter((h) => h.kind === 'schema').at(-1);
+  const recordSchema = plan.changes.length > 0 || lastSchema?.checksum !== ctx.hash;
+  const seed = ctx.request.seed === false ? null : (ctx.request.seed ?? {});
+  const seedPending = seed !== null && !history.some((h) => h.kind === 'seed' && h.version === SEED_VERSION);
+  const anythingToDo = recordSchema || pendingMigrations.length > 0 || seedPending;
+  if (anythingToDo && !hasHistory) await ensureHistoryTable(session, dialect);
+
+  await applyChanges(ctx, plan, recordSchema);
+  await ctx.stepDone('createMissing');
+
+  await progress.report('migrate', pendingMigrations.length ? `running ${pendingMigrations.length} migration(s)` : 'no migrations to run');
+  for (const migration of pendingMigrations) await runMigration(ctx, migration);
+  await ctx.stepDone('migrate');
+
+  let seedRowsInserted = 0;
+  if (seed && seedPending) {
+    await progress.report('seed', 'seeding default rows');
+    const started = performance.now();
+    seedRowsInserted = await inTransactionIfPossible(ctx, async (db) => {
+      const inserted = await seedStore(db, dialect, ctx.slug, seed);
+      await recordHistory(db, {
+        kind: 'seed',
+        version: SEED_VERSION,
+        checksum: SEED_VERSION,
+        description: 'default rows',
+        duration_ms: Math.round(performance.now() - started),
+      });
+      return inserted;
+    });
+  } else {
+    await progress.report('seed', seed ? 'default rows already seeded' : 'seeding disabled');
+  }
+  await ctx.stepDone('seed');
+
+  return {
+    applied: plan.changes,
+    migrationsApplied: pendingMigrations.map((m) => m.version),
+    seedRowsInserted,
+    changed: plan.changes.length > 0 || pendingMigrations.length > 0 || seedRowsInserted > 0,
+  };
+}
+
+function pendingOf(migrations: readonly Migration[], history: readonly HistoryEntry[]): Migration[] {
+  const applied = new Map(history.filter((h) => h.kind === 'migration').map((h) => [h.version, h.checksum]));
+  const pending: Migration[] = [];
+  for (const migration of [...migrations].sort((a, b) => a.version.localeCompare(b.version))) {
+    const checksum = applied.get(migration.version);
+    if (checksum === undefined) pending.push(migration);
+    else if (checksum !== migrationChecksum(migration)) {
+      throw new StoreopError(
+        'MigrationChanged',
+        `migration ${migration.version} (${migration.description}) was edited after it was applied; add a new migration instead`,
+        {
+          retryable: false,
+        },
+      );
+    }
+  }
+  return pending;
+}
+
+async function inTransactionIfPossible<T>(ctx: SyncContext, fn: (db: AnyKysely) => Promise<T>): Promise<T> {
+  return ctx.tenant.transactionalDdl ? ctx.session.transaction().execute(fn) : fn(ctx.session);
+}
+
+async function applyChanges(ctx: SyncContext, plan: SchemaPlan, recordSchema: boolean): Promise<void> {
+  const { progress } = ctx;
+  const span = STEP_START.migrate - STEP_START.createMissing;
+  const creates = plan.changes.filter((c) => c.kind === 'createTable').length;
+  await progress.report('createMissing', plan.changes.length ? `applying ${plan.changes.length} change(s)` : 'nothing to create');
+  if (!recordSchema) return;
+  const started = performance.now();
+  await inTransactionIfPossible(ctx, async (db) => {
+    let done = 0;
+    for (const change of plan.changes) {
+      await sql.raw(change.statement.sql).execute(db);
+      done++;
+      if (change.kind === 'createTable') {
+        progress.tablesCreated++;
+        await progress.report(
+          'createMissing',
+          `created table ${change.table}`,
+          STEP_START.createMissing + (span * progress.tablesCreated) / progress.totalTables,
+        );
+      } else if (creates === 0 || done === plan.changes.length) {
+        await progress.report(
+          'createMissing',
+          change.statement.description,
+          STEP_START.createMissing + (span * done) / plan.changes.length,
+        );
+      }
+    }
+    await recordHistory(db, {
+      kind: 'schema',
+      version: ctx.schema.version,
+      checksum: ctx.hash,
+      description: plan.changes.length ? `${plan.changes.length} change(s)` : 'already in place',
+      duration_ms: Math.round(performance.now() - started),
+    });
+  });
+}
+
+async function runMigration(ctx: SyncContext, migration: Migration): Promise<void> {
+  const started = performance.now();
+  await inTransactionIfPossible(ctx, async (db) => {
+    for (const statement of migration.up[ctx.tenant.dialect]) {
+      await sql.raw(statement).execute(db);
+    }
+    await recordHistory(db, {
+      kind: 'migration',
+      version: migration.version,
+      checksum: migrationChecksum(migration),
+      description: migration.description,
+      duration_ms: Math.round(performance.now() - started),
+    });
+  });
+}

@@ -1,0 +1,70 @@
+// Default rows every new store starts with. Seeding runs once per seed version (recorded in the history),
+// inserts only rows that are missing, and never overwrites a row a user has changed.
+import type { AnyKysely } from '../engines/engine.js';
+import type { SqlDialect } from '../schema/dialect.js';
+
+export const SEED_VERSION = '2026.11.1';
+
+export interface SeedSettings {
+  /** ISO 4217 code, e.g. USD. */
+  currency?: string;
+  /** BCP 47 tag, e.g. en-US. */
+  locale?: string;
+  /** Shown in the store-level SEO defaults. */
+  displayName?: string;
+}
+
+const PAGES = [
+  { slug: 'home', title: 'Home', body: 'Welcome to our store.' },
+  { slug: 'about', title: 'About us', body: 'Tell your customers who you are.' },
+  { slug: 'contact', title: 'Contact', body: 'How customers can reach you.' },
+  { slug: 'privacy', title: 'Privacy policy', body: 'How you handle customer data.' },
+];
+
+async function insertMissing(
+  db: AnyKysely,
+  dialect: SqlDialect,
+  table: string,
+  keys: string[],
+  rows: Record<string, unknown>[],
+): Promise<number> {
+  const query = db.insertInto(table).values(rows);
+  const result =
+    dialect === 'postgres'
+      ? await query.onConflict((oc) => oc.columns(keys).doNothing()).executeTakeFirst()
+      : await query.orIgnore().executeTakeFirst();
+  return Number(result.numInsertedOrUpdatedRows ?? 0);
+}
+
+/** Inserts the default rows that are missing; returns how many rows were inserted. */
+export async function seedStore(db: AnyKysely, dialect: SqlDialect, slug: string, settings: SeedSettings): Promise<number> {
+  const now = new Date();
+  let inserted = 0;
+  inserted += await insertMissing(db, dialect, 'categories', ['slug'], [{ name: 'All products', slug: 'all', position: 0 }]);
+  inserted += await insertMissing(
+    db,
+    dialect,
+    'cms_pages',
+    ['slug'],
+    PAGES.map((p) => ({ ...p, status: 'published', published_at: now })),
+  );
+  const title = settings.displayName ?? slug;
+  inserted += await insertMissing(
+    db,
+    dialect,
+    'seo_settings',
+    ['scope', 'entity_id'],
+    [{ scope: 'store', entity_id: 0, meta_title: title, meta_description: `${title}: online store`, robots: 'index,follow' }],
+  );
+  inserted += await insertMissing(
+    db,
+    dialect,
+    'store_settings',
+    ['key'],
+    [
+      { key: 'currency', value: settings.currency ?? 'USD' },
+      { key: 'locale', value: settings.locale ?? 'en-US' },
+    ],
+  );
+  return inserted;
+}

@@ -1,0 +1,21 @@
+// Versioned migrations for what a schema diff cannot express (backfills, renames): ordered, checksummed,
+// run once per database. Editing a migration after it was applied is detected and refused.
+import { createHash } from 'node:crypto';
+import type { SqlDialect } from './dialect.js';
+
+export interface Migration {
+  /** Sortable and unique, e.g. "0001". */
+  readonly version: string;
+  readonly description: string;
+  /** Statements per dialect; PGlite runs the PostgreSQL ones. */
+  readonly up: Readonly<Record<SqlDialect, readonly string[]>>;
+}
+
+export function migrationChecksum(migration: Migration): string {
+  return createHash('sha256')
+    .update(JSON.stringify({ version: migration.version, up: migration.up }))
+    .digest('hex');
+}
+
+/** storeop's own migrations, applied after the declarative schema sync; none are needed yet. */
+export const STORE_MIGRATIONS: readonly Migration[] = [];
