@@ -1,9 +1,64 @@
 #!/usr/bin/env node
-// storeop's command line. Commands arrive with the issues that build them.
-const [command] = process.argv.slice(2);
-if (!command || command === '--help' || command === 'help') {
-  process.stdout.write('usage: storeop <command>\n\nNo commands yet: see README.md.\n');
-  process.exit(command ? 0 : 2);
+// storeop's command line: one line per error, never a stack trace (set STOREOP_DEBUG=1 for one).
+import { isStoreopError } from '../errors.js';
+import { UsageError } from './args.js';
+import { planCommand, planHelp } from './commands/plan.js';
+import { provisionCommand, provisionHelp } from './commands/provision.js';
+
+interface Command {
+  run(argv: string[]): Promise<number>;
+  help: string;
+  summary: string;
 }
-process.stderr.write(`storeop: unknown command "${command}"; run "storeop --help"\n`);
-process.exit(2);
+
+const commands: Record<string, Command> = {
+  plan: { run: planCommand, help: planHelp, summary: 'print the statements provisioning would run on a database' },
+  provision: { run: provisionCommand, help: provisionHelp, summary: 'create or complete one store database' },
+};
+
+function usage(): string {
+  const width = Math.max(...Object.keys(commands).map((c) => c.length));
+  const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`);
+  return `usage: storeop <command> [flags]\n\ncommands:\n${lines.join('\n')}\n\nRun "storeop <command> --help" for a command's flags.\n`;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(usage());
+    return name ? 0 : 2;
+  }
+  const command = commands[name];
+  if (!command) throw new UsageError(`unknown command "${name}"; run "storeop --help"`);
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(`${command.help}\n`);
+    return 0;
+  }
+  return command.run(rest);
+}
+
+// A closed pipe (storeop plan | head) ends output quietly instead of crashing.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw error;
+});
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    const command = process.argv[2] && commands[process.argv[2]] ? ` ${process.argv[2]}` : '';
+    if (error instanceof UsageError) {
+      process.stderr.write(`storeop${command}: ${error.message}\n`);
+      process.exitCode = 2;
+    } else if (isStoreopError(error)) {
+      process.stderr.write(`storeop${command}: ${error.code}: ${error.message}\n`);
+      process.exitCode = 1;
+    } else {
+      process.stderr.write(`storeop${command}: unexpected error: ${(error as Error)?.message ?? String(error)}\n`);
+      process.exitCode = 1;
+    }
+    if (process.env.STOREOP_DEBUG === '1') process.stderr.write(`${(error as Error)?.stack ?? ''}\n`);
+  },
+);

@@ -77,3 +77,10 @@ export function targetSummary(target: DatabaseTarget): { engine: string; host?: 
   }
   return { engine: target.engine, host: target.admin.host, port: target.admin.port, database: target.databaseName };
 }
+
+/** The secrets a target carries, for redacting them from any message. */
+export function secretsOf(target: DatabaseTarget): string[] {
+  if (target.engine === 'pglite') return [];
+  const password = target.mode === 'connect' ? target.connection.password : target.admin.password;
+  return password ? [password] : [];
+}

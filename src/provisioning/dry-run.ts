@@ -1,0 +1,75 @@
+// What provisioning would do to a database, without changing it: the plan that `storeop plan` and
+// `--dry-run` print.
+import { existsSync } from 'node:fs';
+import { toStoreopError } from '../engines/driver-errors.js';
+import type { Tenant } from '../engines/engine.js';
+import { engineFor } from '../engines/index.js';
+import { type DatabaseTarget, secretsOf, targetSummary } from '../engines/target.js';
+import { isStoreopError } from '../errors.js';
+import { HISTORY_TABLE, readHistory } from '../schema/history.js';
+import { introspect, type LiveSchema, tableHasRows } from '../schema/introspect.js';
+import type { Migration } from '../schema/migrations.js';
+import { planSchema, type SchemaPlan, schemaHash } from '../schema/plan.js';
+import { type ProvisionRequest, pendingOf, STORE_TARGET_SCHEMA, type TargetSchema } from './pipeline.js';
+import { SEED_VERSION } from './seed.js';
+
+export interface ProvisioningPlan {
+  databaseExists: boolean;
+  schemaVersion: string;
+  schemaHash: string;
+  schema: SchemaPlan;
+  pendingMigrations: Migration[];
+  seedPending: boolean;
+}
+
+const EMPTY: LiveSchema = { tableNames: [], tables: new Map() };
+
+/** Plans against an existing database (connect mode or PGlite); a database that does not exist yet plans everything. */
+export async function planProvisioning(
+  target: DatabaseTarget,
+  options: { schema?: TargetSchema; seed?: ProvisionRequest['seed'] } = {},
+): Promise<ProvisioningPlan> {
+  const schema = options.schema ?? STORE_TARGET_SCHEMA;
+  const tables = Object.keys(schema.definition);
+  const engine = engineFor(target.engine);
+  const planned = async (
+    live: LiveSchema,
+    hasRows: (t: string) => Promise<boolean>,
+    history: Awaited<ReturnType<typeof readHistory>>,
+    databaseExists: boolean,
+  ) => ({
+    databaseExists,
+    schemaVersion: schema.version,
+    schemaHash: schemaHash(schema.definition, schema.version),
+    schema: await planSchema(schema.definition, live, engine.dialect, hasRows),
+    pendingMigrations: pendingOf(schema.migrations, history),
+    seedPending: options.seed !== false && !history.some((h) => h.kind === 'seed' && h.version === SEED_VERSION),
+  });
+  const absent = () => planned(EMPTY, async () => false, [], false);
+
+  if (target.mode === 'create' && target.engine !== 'pglite') return absent(); // the database is created by provisioning
+  if (target.engine === 'pglite' && !existsSync(target.dataDir)) return absent(); // opening would create the folder
+
+  let tenant: Tenant | undefined;
+  try {
+    const connection = await engine.ensureDatabase(target, 'plan', '');
+    tenant = await engine.openTenant(connection);
+    const db = tenant.db;
+    const live = await introspect(db, engine.dialect, tables);
+    const history = live.tableNames.includes(HISTORY_TABLE) ? await readHistory(db) : [];
+    return await planned(live, (t) => tableHasRows(db, t), history, true);
+  } catch (error) {
+    const mapped = toStoreopError(error, targetSummary(target), secretsOf(target), 'planning');
+    if (isStoreopError(mapped, 'DatabaseNotFound')) return absent();
+    throw mapped;
+  } finally {
+    await tenant?.close().catch(() => {});
+  }
+}
+
+export function planStatements(plan: ProvisioningPlan): string[] {
+  return [
+    ...plan.schema.changes.map((c) => `${c.statement.sql};`),
+    ...plan.pendingMigrations.flatMap((m) => m.up[plan.schema.dialect].map((s) => `${s};`)),
+  ];
+}
