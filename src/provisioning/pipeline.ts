@@ -218,7 +218,7 @@ async function syncSchema(ctx: SyncContext): Promise<SyncOutcome> {
   };
 }
 
-function pendingOf(migrations: readonly Migration[], history: readonly HistoryEntry[]): Migration[] {
+export function pendingOf(migrations: readonly Migration[], history: readonly HistoryEntry[]): Migration[] {
   const applied = new Map(history.filter((h) => h.kind === 'migration').map((h) => [h.version, h.checksum]));
   const pending: Migration[] = [];
   for (const migration of [...migrations].sort((a, b) => a.version.localeCompare(b.version))) {
