@@ -10,6 +10,10 @@ export const ERROR_CODES = [
   'MigrationChanged',
   'LockTimeout',
   'ProvisioningFailed',
+  'StoreNotFound',
+  'NoDatabaseConfigured',
+  'StoreSuspended',
+  'DecryptionFailed',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 

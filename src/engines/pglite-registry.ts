@@ -1,9 +1,12 @@
-// One open PGlite per folder in this process: PGlite allows a single opener, so every user of a folder
-// (a tenant pipeline, the master DB) shares the instance, and it closes when the last one releases it.
-import { mkdirSync } from 'node:fs';
+// One open PGlite per folder: PGlite allows a single opener, so every user of a folder in this process
+// (a tenant pipeline, the master DB) shares the instance, and a lock file keeps other processes out
+// until the last user releases it.
+import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { PGlite } from '@electric-sql/pglite';
 import { Kysely, PGliteDialect } from 'kysely';
+import { StoreopError } from '../errors.js';
 import type { AnyKysely } from './engine.js';
 
 interface Entry {
@@ -14,6 +17,95 @@ interface Entry {
 }
 
 const open = new Map<string, Entry>();
+const LOCK_WAIT_MS = 30_000;
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+const heldLocks = new Set<string>();
+process.once('exit', () => {
+  for (const lock of heldLocks) {
+    try {
+      unlinkSync(lock);
+    } catch {
+      // already gone
+    }
+  }
+});
+
+/** Takes `<folder>.lock` for this process, waiting while another live process holds it. */
+async function lockFolder(path: string): Promise<string> {
+  const lock = `${path}.lock`;
+  const deadline = Date.now() + LOCK_WAIT_MS;
+  for (;;) {
+    try {
+      const fd = openSync(lock, 'wx', 0o600);
+      writeSync(fd, String(process.pid));
+      closeSync(fd);
+      heldLocks.add(lock);
+      return lock;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+    let holder = Number.NaN;
+    try {
+      holder = Number(readFileSync(lock, 'utf8'));
+    } catch {
+      continue; // released meanwhile
+    }
+    if (!Number.isInteger(holder) || !processAlive(holder)) {
+      try {
+        unlinkSync(lock); // left behind by a process that died
+      } catch {
+        // another process cleaned it up first
+      }
+      continue;
+    }
+    if (Date.now() > deadline) {
+      throw new StoreopError('ConnectionFailed', `the embedded database ${path} is in use by process ${holder}`, {
+        target: { engine: 'pglite', database: path },
+      });
+    }
+    await sleep(100);
+  }
+}
+
+function unlockFolder(lock: string): void {
+  heldLocks.delete(lock);
+  try {
+    unlinkSync(lock);
+  } catch {
+    // already gone
+  }
+}
+
+async function start(path: string): Promise<AnyKysely> {
+  mkdirSync(path, { recursive: true });
+  const lock = await lockFolder(path);
+  try {
+    // BIGINT as number, as the network drivers are set up (ids and counters stay below 2^53).
+    const pglite = await PGlite.create(path, { parsers: { 20: (value: string) => Number(value) } });
+    const db: AnyKysely = new Kysely({ dialect: new PGliteDialect({ pglite }) });
+    const destroy = db.destroy.bind(db);
+    db.destroy = async () => {
+      try {
+        await destroy();
+      } finally {
+        unlockFolder(lock);
+      }
+    };
+    return db;
+  } catch (error) {
+    unlockFolder(lock);
+    throw error;
+  }
+}
 
 export interface PgliteHandle {
   db: AnyKysely;
@@ -26,8 +118,7 @@ export async function openPglite(dataDir: string): Promise<PgliteHandle> {
   const path = resolve(dataDir);
   let entry = open.get(path);
   if (!entry) {
-    mkdirSync(path, { recursive: true });
-    const db = PGlite.create(path).then((pglite) => new Kysely({ dialect: new PGliteDialect({ pglite }) }) as AnyKysely);
+    const db = start(path);
     entry = { db, refs: 0, queue: Promise.resolve() };
     open.set(path, entry);
     db.catch(() => open.delete(path));
@@ -35,22 +126,30 @@ export async function openPglite(dataDir: string): Promise<PgliteHandle> {
   entry.refs++;
   const current = entry;
   let released = false;
+  const release = async () => {
+    if (released) return;
+    released = true;
+    current.refs--;
+    if (current.refs === 0 && open.get(path) === current) {
+      open.delete(path);
+      await (await current.db).destroy();
+    }
+  };
+  let db: AnyKysely;
+  try {
+    db = await current.db;
+  } catch (error) {
+    await release().catch(() => {});
+    throw error;
+  }
   return {
-    db: await current.db,
+    db,
     exclusive<T>(fn: () => Promise<T>): Promise<T> {
       const run = current.queue.then(fn, fn);
       current.queue = run.catch(() => {});
       return run;
     },
-    async release() {
-      if (released) return;
-      released = true;
-      current.refs--;
-      if (current.refs === 0 && open.get(path) === current) {
-        open.delete(path);
-        await (await current.db).destroy();
-      }
-    },
+    release,
   };
 }
 

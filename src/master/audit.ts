@@ -1,0 +1,26 @@
+import type { Kysely } from 'kysely';
+import type { MasterDB } from './types.js';
+
+export interface AuditEvent {
+  storeId?: string | null;
+  actor: string;
+  action: string;
+  targetType?: string;
+  targetId?: string;
+  /** Never a secret: callers pass identifiers and outcomes only. */
+  details?: Record<string, unknown>;
+}
+
+export async function recordAudit(db: Kysely<MasterDB>, event: AuditEvent): Promise<void> {
+  await db
+    .insertInto('audit_logs')
+    .values({
+      store_id: event.storeId ?? null,
+      actor: event.actor,
+      action: event.action,
+      target_type: event.targetType ?? null,
+      target_id: event.targetId ?? null,
+      details: event.details ? JSON.stringify(event.details) : null,
+    })
+    .execute();
+}

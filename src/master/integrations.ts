@@ -1,0 +1,158 @@
+// A store's database connection in integration_configs: connection fields in clear, the password in an
+// encrypted envelope bound to the store. At most one active config per store.
+import { type Kysely, sql } from 'kysely';
+import type { TenantConnection } from '../engines/target.js';
+import { StoreopError } from '../errors.js';
+import type { Keyring } from './keyring.js';
+import type { IntegrationType, MasterDB, StoredConfig } from './types.js';
+
+export interface ActiveDatabaseConfig {
+  id: string;
+  storeId: string;
+  type: IntegrationType;
+  connection: TenantConnection;
+  /** Changes whenever the config row does: lets caches notice credential rotation. */
+  version: string;
+}
+
+const context = (storeId: string) => `integration_configs:${storeId}`;
+
+function integrationType(connection: TenantConnection): IntegrationType {
+  return connection.engine === 'postgresql' ? 'postgresql' : connection.engine === 'mysql' ? 'mysql' : 'pglite';
+}
+
+function toStored(keyring: Keyring, storeId: string, connection: TenantConnection): StoredConfig {
+  const { password, ...fields } = connection;
+  return { connection: fields, ...(password ? { secrets: keyring.encrypt(JSON.stringify({ password }), context(storeId)) } : {}) };
+}
+
+function fromStored(keyring: Keyring, storeId: string, stored: StoredConfig): TenantConnection {
+  const connection = { ...stored.connection } as unknown as TenantConnection;
+  if (stored.secrets) {
+    const secrets = JSON.parse(keyring.decrypt(stored.secrets, context(storeId))) as { password?: string };
+    if (secrets.password !== undefined) connection.password = secrets.password;
+  }
+  return connection;
+}
+
+const sameConnection = (a: TenantConnection, b: TenantConnection) =>
+  JSON.stringify(Object.entries(a).sort()) === JSON.stringify(Object.entries(b).sort());
+
+/** Makes `connection` the store's one active database config; unchanged configs are not rewritten. */
+export async function saveDatabaseConfig(
+  db: Kysely<MasterDB>,
+  keyring: Keyring,
+  storeId: string,
+  connection: TenantConnection,
+): Promise<{ changed: boolean }> {
+  return db.transaction().execute(async (trx) => {
+    // Serialise writers for this store so two registrations cannot both insert an active row.
+    await trx.selectFrom('stores').select('id').where('id', '=', storeId).forUpdate().execute();
+    const active = await trx
+      .selectFrom('integration_configs')
+      .selectAll()
+      .where('store_id', '=', storeId)
+      .where('is_active', '=', true)
+      .executeTakeFirst();
+    if (active && active.integration_type === integrationType(connection)) {
+      let current: TenantConnection | undefined;
+      try {
+        current = fromStored(keyring, storeId, active.config_data);
+      } catch {
+        current = undefined; // undecryptable: replace it with a config the current keys can read
+      }
+      if (current && sameConnection(current, connection)) return { changed: false };
+      await trx
+        .updateTable('integration_configs')
+        .set({ config_data: JSON.stringify(toStored(keyring, storeId, connection)), updated_at: sql`now()` })
+        .where('id', '=', active.id)
+        .execute();
+      return { changed: true };
+    }
+    if (active)
+      await trx.updateTable('integration_configs').set({ is_active: false, updated_at: sql`now()` }).where('id', '=', active.id).execute();
+    await trx
+      .insertInto('integration_configs')
+      .values({
+        store_id: storeId,
+        integration_type: integrationType(connection),
+        config_data: JSON.stringify(toStored(keyring, storeId, connection)),
+        is_active: true,
+      })
+      .execute();
+    return { changed: true };
+  });
+}
+
+export async function deactivateDatabaseConfig(db: Kysely<MasterDB>, storeId: string): Promise<void> {
+  await db
+    .updateTable('integration_configs')
+    .set({ is_active: false, updated_at: sql`now()` })
+    .where('store_id', '=', storeId)
+    .where('is_active', '=', true)
+    .execute();
+}
+
+export async function readActiveDatabaseConfig(
+  db: Kysely<MasterDB>,
+  keyring: Keyring,
+  storeId: string,
+): Promise<ActiveDatabaseConfig | undefined> {
+  const row = await db
+    .selectFrom('integration_configs')
+    .selectAll()
+    .where('store_id', '=', storeId)
+    .where('is_active', '=', true)
+    .executeTakeFirst();
+  if (!row) return undefined;
+  return {
+    id: row.id,
+    storeId,
+    type: row.integration_type,
+    connection: fromStored(keyring, storeId, row.config_data),
+    version: `${row.id}@${row.updated_at.toISOString()}`,
+  };
+}
+
+/** The version of the store's active config without decrypting it: cheap enough to check on every use. */
+export async function activeConfigVersion(db: Kysely<MasterDB>, storeId: string): Promise<string | undefined> {
+  const row = await db
+    .selectFrom('integration_configs')
+    .select(['id', 'updated_at'])
+    .where('store_id', '=', storeId)
+    .where('is_active', '=', true)
+    .executeTakeFirst();
+  return row ? `${row.id}@${row.updated_at.toISOString()}` : undefined;
+}
+
+/** The password of the store's active config, to re-adopt its role instead of rotating it. */
+export async function knownPassword(db: Kysely<MasterDB>, keyring: Keyring, storeId: string): Promise<string | undefined> {
+  return (await readActiveDatabaseConfig(db, keyring, storeId))?.connection.password;
+}
+
+/** Re-encrypts every secret that is not under the primary key; returns how many rows changed. */
+export async function reencryptAll(db: Kysely<MasterDB>, keyring: Keyring): Promise<number> {
+  return db.transaction().execute(async (trx) => {
+    const rows = await trx.selectFrom('integration_configs').select(['id', 'store_id', 'config_data']).forUpdate().execute();
+    let changed = 0;
+    for (const row of rows) {
+      const secrets = row.config_data.secrets;
+      if (!secrets || secrets.kid === keyring.primaryId) continue;
+      const plaintext = keyring.decrypt(secrets, context(row.store_id));
+      const config: StoredConfig = { ...row.config_data, secrets: keyring.encrypt(plaintext, context(row.store_id)) };
+      await trx
+        .updateTable('integration_configs')
+        .set({ config_data: JSON.stringify(config), updated_at: sql`now()` })
+        .where('id', '=', row.id)
+        .execute();
+      changed++;
+    }
+    return changed;
+  });
+}
+
+export function assertConfigured(config: ActiveDatabaseConfig | undefined, storeId: string): ActiveDatabaseConfig {
+  if (!config)
+    throw new StoreopError('NoDatabaseConfigured', `store ${storeId} has no active database configuration`, { retryable: false });
+  return config;
+}

@@ -1,0 +1,149 @@
+// Provisioning jobs: a row per run that follows it from queued to succeeded or failed. Progress writes
+// are throttled (a step change or a terminal state always writes) so a job does not cost a write per table.
+import { hostname } from 'node:os';
+import { type Kysely, type RawBuilder, type Selectable, sql, type Updateable } from 'kysely';
+import { isStoreopError, redactSecrets } from '../errors.js';
+import type { Progress } from '../provisioning/progress.js';
+import type { MasterDB, ProvisioningJobsTable } from './types.js';
+
+export type JobRow = Selectable<ProvisioningJobsTable>;
+type JobUpdate = { [K in keyof Updateable<ProvisioningJobsTable>]: Updateable<ProvisioningJobsTable>[K] | RawBuilder<unknown> };
+
+/** Identifies this process in job rows, so a restarted server can tell its abandoned jobs. */
+export const RUNNER_ID = `${hostname()}:${process.pid}`;
+
+export async function createJob(db: Kysely<MasterDB>, storeId: string): Promise<string> {
+  const row = await db
+    .insertInto('provisioning_jobs')
+    .values({ store_id: storeId, status: 'queued', message: 'queued' })
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  return row.id;
+}
+
+export async function getJob(db: Kysely<MasterDB>, jobId: string): Promise<JobRow | undefined> {
+  if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(jobId)) return undefined;
+  return db.selectFrom('provisioning_jobs').selectAll().where('id', '=', jobId).executeTakeFirst();
+}
+
+export class JobTracker {
+  #last: Progress | undefined;
+  #lastWrite = 0;
+  #lastStep: string | undefined;
+  #pending: Progress | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #writes: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly db: Kysely<MasterDB>,
+    readonly jobId: string,
+    private readonly throttleMs = 500,
+  ) {}
+
+  async start(): Promise<void> {
+    await this.#write({
+      status: 'running',
+      started_at: sql`now()`,
+      runner: RUNNER_ID,
+      message: 'started',
+      error: null,
+      error_code: null,
+      finished_at: null,
+    });
+  }
+
+  /** Records progress; safe to call for every event (throttled, never lowers progress). */
+  progress(p: Progress): void {
+    this.#last = p;
+    const now = Date.now();
+    if (p.step !== this.#lastStep || now - this.#lastWrite >= this.throttleMs) {
+      this.#flushNow(p);
+      return;
+    }
+    this.#pending = p;
+    this.#timer ??= setTimeout(
+      () => {
+        this.#timer = undefined;
+        if (this.#pending) this.#flushNow(this.#pending);
+      },
+      this.throttleMs - (now - this.#lastWrite),
+    );
+  }
+
+  async succeed(message: string, tables: { tablesCreated: number; totalTables: number }): Promise<void> {
+    this.#cancelPending();
+    await this.#writes;
+    await this.#write({
+      status: 'succeeded',
+      step: 'register',
+      progress: 100,
+      message,
+      tables_created: tables.tablesCreated,
+      total_tables: tables.totalTables,
+      finished_at: sql`now()`,
+    });
+  }
+
+  async fail(error: unknown, secrets: readonly (string | undefined)[] = []): Promise<void> {
+    this.#cancelPending();
+    await this.#writes;
+    const message = redactSecrets(error instanceof Error ? error.message : String(error), secrets);
+    await this.#write({
+      status: 'failed',
+      error: message,
+      error_code: isStoreopError(error) ? error.code : 'ProvisioningFailed',
+      message: `failed${this.#last ? ` during ${this.#last.step}` : ''}`,
+      finished_at: sql`now()`,
+    });
+  }
+
+  #cancelPending(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#pending = undefined;
+  }
+
+  #flushNow(p: Progress): void {
+    this.#pending = undefined;
+    this.#lastWrite = Date.now();
+    this.#lastStep = p.step;
+    this.#writes = this.#writes.then(
+      () =>
+        this.#write({
+          step: p.step,
+          // Never lower progress, even if writes arrive out of order.
+          progress: sql`greatest(progress, ${p.percent})`,
+          message: p.message,
+          tables_created: p.tablesCreated,
+          total_tables: p.totalTables,
+        }).catch(() => {}), // a lost progress write must not fail the provisioning run
+    );
+  }
+
+  async #write(values: JobUpdate): Promise<void> {
+    await this.db
+      .updateTable('provisioning_jobs')
+      .set({ ...(values as object), updated_at: sql`now()` })
+      .where('id', '=', this.jobId)
+      .execute();
+  }
+}
+
+/** Marks jobs left queued or running by processes that are gone as failed, with the reason. */
+export async function failAbandonedJobs(db: Kysely<MasterDB>, isAlive: (runner: string) => boolean): Promise<number> {
+  const open = await db.selectFrom('provisioning_jobs').select(['id', 'runner']).where('status', 'in', ['queued', 'running']).execute();
+  const abandoned = open.filter((j) => !j.runner || !isAlive(j.runner)).map((j) => j.id);
+  if (!abandoned.length) return 0;
+  await db
+    .updateTable('provisioning_jobs')
+    .set({
+      status: 'failed',
+      error: 'interrupted: the process running this job stopped before it finished',
+      error_code: 'ProvisioningFailed',
+      finished_at: sql`now()`,
+      updated_at: sql`now()`,
+    })
+    .where('id', 'in', abandoned)
+    .execute();
+  return abandoned.length;
+}

@@ -1,0 +1,160 @@
+// Provisioning with the master DB: the store's row and subscription, a job row that follows the run,
+// the password kept (encrypted) before it is used, and the connection registered when the schema is ready.
+import { type Kysely, sql } from 'kysely';
+import { generatePassword } from '../engines/password.js';
+import { secretsOf } from '../engines/target.js';
+import { StoreopError } from '../errors.js';
+import { type ProvisionRequest, type ProvisionResult, provision } from '../provisioning/pipeline.js';
+import { recordAudit } from './audit.js';
+import type { MasterDatabase } from './database.js';
+import { knownPassword, saveDatabaseConfig } from './integrations.js';
+import { createJob, JobTracker } from './jobs.js';
+import type { Keyring } from './keyring.js';
+import { type StoreDeclaration, type StoreRow, setDatabaseFacts, upsertStore } from './stores.js';
+import type { MasterDB, StoredConfig } from './types.js';
+
+export interface MasterContext {
+  master: MasterDatabase;
+  keyring: Keyring;
+  /** Who acts, for the audit trail ("storeop-apply", "controller", "api:<token id>"). */
+  actor: string;
+}
+
+export type StoreProvisionRequest = Omit<ProvisionRequest, 'slug' | 'register' | 'persistPassword'>;
+
+export interface PreparedJob {
+  store: StoreRow;
+  jobId: string;
+}
+
+/** Registers (or updates) the store and queues a job for it: what the HTTP API answers 202 with. */
+export async function prepareStoreJob(ctx: MasterContext, store: StoreDeclaration): Promise<PreparedJob> {
+  const row = await upsertStore(ctx.master.db, store);
+  const jobId = await createJob(ctx.master.db, row.id);
+  return { store: row, jobId };
+}
+
+/** Runs a prepared job to its end; the job row says succeeded or failed (and why) whatever happens. */
+export async function runStoreJob(ctx: MasterContext, job: PreparedJob, request: StoreProvisionRequest): Promise<ProvisionResult> {
+  const db = ctx.master.db;
+  const { store } = job;
+  const tracker = new JobTracker(db, job.jobId);
+  await tracker.start();
+  if (store.database_status !== 'active') await setDatabaseFacts(db, store.id, { status: 'provisioning' });
+  let password = request.password;
+  try {
+    if (password === undefined && request.target.mode === 'create' && request.target.engine !== 'pglite') {
+      password =
+        (await knownPassword(db, ctx.keyring, store.id).catch(() => undefined)) ?? (await pendingPassword(db, ctx.keyring, store.id));
+    }
+    const result = await provision({
+      ...request,
+      slug: store.slug,
+      ...(password !== undefined ? { password } : {}),
+      persistPassword: (generated) => keepPendingPassword(db, ctx.keyring, store.id, request.target.engine, generated),
+      onProgress: async (p) => {
+        tracker.progress(p);
+        await request.onProgress?.(p);
+      },
+      register: async (result) => {
+        const { changed } = await saveDatabaseConfig(db, ctx.keyring, store.id, result.connection);
+        await dropPendingPasswords(db, store.id);
+        await setDatabaseFacts(db, store.id, {
+          status: 'active',
+          type: result.connection.engine,
+          host: result.connection.host,
+          name: result.connection.database,
+        });
+        if (changed || result.changed) {
+          await recordAudit(db, {
+            storeId: store.id,
+            actor: ctx.actor,
+            action: 'store.database.provisioned',
+            targetType: 'store',
+            targetId: store.slug,
+            details: {
+              jobId: job.jobId,
+              engine: result.connection.engine,
+              database: result.connection.database,
+              changes: result.applied.length,
+              configChanged: changed,
+            },
+          });
+        }
+      },
+    });
+    await tracker.succeed(result.changed ? 'store database ready' : 'store database ready; nothing changed', result);
+    return result;
+  } catch (error) {
+    const secrets = [password, ...secretsOf(request.target)];
+    await tracker.fail(error, secrets).catch(() => {});
+    await setDatabaseFacts(db, store.id, { status: store.database_status === 'active' ? 'active' : 'failed' }).catch(() => {});
+    await recordAudit(db, {
+      storeId: store.id,
+      actor: ctx.actor,
+      action: 'store.database.failed',
+      targetType: 'store',
+      targetId: store.slug,
+      details: { jobId: job.jobId, code: error instanceof StoreopError ? error.code : 'ProvisioningFailed' },
+    }).catch(() => {});
+    throw error;
+  }
+}
+
+export async function provisionStore(
+  ctx: MasterContext,
+  store: StoreDeclaration,
+  request: StoreProvisionRequest,
+): Promise<PreparedJob & { result: ProvisionResult }> {
+  const job = await prepareStoreJob(ctx, store);
+  const result = await runStoreJob(ctx, job, request);
+  return { ...job, result };
+}
+
+// A generated password is kept encrypted in an inactive config row before the role is created with it,
+// so a crash between the two cannot lose it; the next run re-adopts the role with the same password.
+const context = (storeId: string) => `integration_configs:${storeId}`;
+
+async function keepPendingPassword(
+  db: Kysely<MasterDB>,
+  keyring: Keyring,
+  storeId: string,
+  engine: string,
+  password: string,
+): Promise<void> {
+  const config: StoredConfig = {
+    connection: { pending: true, engine },
+    secrets: keyring.encrypt(JSON.stringify({ password }), context(storeId)),
+  };
+  await db
+    .insertInto('integration_configs')
+    .values({
+      store_id: storeId,
+      integration_type: engine === 'mysql' ? 'mysql' : 'postgresql',
+      config_data: JSON.stringify(config),
+      is_active: false,
+    })
+    .execute();
+}
+
+async function pendingPassword(db: Kysely<MasterDB>, keyring: Keyring, storeId: string): Promise<string | undefined> {
+  const row = await db
+    .selectFrom('integration_configs')
+    .select('config_data')
+    .where('store_id', '=', storeId)
+    .where('is_active', '=', false)
+    .where(sql<boolean>`(config_data -> 'connection' ->> 'pending') = 'true'`)
+    .orderBy('created_at', 'desc')
+    .executeTakeFirst();
+  if (!row?.config_data.secrets) return undefined;
+  return (JSON.parse(keyring.decrypt(row.config_data.secrets, context(storeId))) as { password?: string }).password;
+}
+
+async function dropPendingPasswords(db: Kysely<MasterDB>, storeId: string): Promise<void> {
+  await db
+    .deleteFrom('integration_configs')
+    .where('store_id', '=', storeId)
+    .where('is_active', '=', false)
+    .where(sql<boolean>`(config_data -> 'connection' ->> 'pending') = 'true'`)
+    .execute();
+}

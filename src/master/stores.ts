@@ -1,0 +1,153 @@
+// The stores registry and each store's current subscription.
+import { type Kysely, type Selectable, sql } from 'kysely';
+import { StoreopError } from '../errors.js';
+import { PLANS, type PlanName } from './plans.js';
+import type { DatabaseStatus, MasterDB, StoresTable } from './types.js';
+
+export type StoreRow = Selectable<StoresTable>;
+
+export interface StoreDeclaration {
+  slug: string;
+  name: string;
+  ownerEmail?: string | undefined;
+  plan?: PlanName | undefined;
+  /** Who declares the store ("kubernetes:ns/name", "apply", "api"); another source's slug is a conflict. */
+  source?: string | undefined;
+}
+
+/** Creates or updates the store's row (idempotent); refuses a slug that another source already owns. */
+export async function upsertStore(db: Kysely<MasterDB>, store: StoreDeclaration): Promise<StoreRow> {
+  return db.transaction().execute(async (trx) => {
+    const ownerId = store.ownerEmail ? await upsertOwner(trx, store.ownerEmail) : null;
+    const plan = store.plan ?? 'free';
+    const inserted = await trx
+      .insertInto('stores')
+      .values({
+        slug: store.slug,
+        name: store.name,
+        owner_id: ownerId,
+        subscription_plan: plan,
+        source: store.source ?? null,
+        trial_ends_at: PLANS[plan].trialDays ? new Date(Date.now() + PLANS[plan].trialDays * 86_400_000) : null,
+        subscription_started_at: new Date(),
+      })
+      .onConflict((oc) => oc.column('slug').doNothing())
+      .returningAll()
+      .executeTakeFirst();
+    let row = inserted;
+    if (!row) {
+      const existing = await trx.selectFrom('stores').selectAll().where('slug', '=', store.slug).forUpdate().executeTakeFirstOrThrow();
+      if (store.source && existing.source && existing.source !== store.source) {
+        throw new StoreopError('InvalidSpec', `store slug ${store.slug} already belongs to ${existing.source}`, { retryable: false });
+      }
+      const changed =
+        existing.name !== store.name ||
+        existing.subscription_plan !== plan ||
+        (ownerId !== null && existing.owner_id !== ownerId) ||
+        (!existing.source && store.source);
+      row = changed
+        ? await trx
+            .updateTable('stores')
+            .set({
+              name: store.name,
+              subscription_plan: plan,
+              ...(ownerId ? { owner_id: ownerId } : {}),
+              ...(store.source && !existing.source ? { source: store.source } : {}),
+              updated_at: sql`now()`,
+            })
+            .where('id', '=', existing.id)
+            .returningAll()
+            .executeTakeFirstOrThrow()
+        : existing;
+    }
+    await ensureSubscription(trx, row.id, plan);
+    return row;
+  });
+}
+
+async function upsertOwner(db: Kysely<MasterDB>, email: string): Promise<string> {
+  const row = await db
+    .insertInto('users')
+    .values({ email: email.toLowerCase() })
+    .onConflict((oc) => oc.column('email').doUpdateSet({ email: (eb) => eb.ref('excluded.email') }))
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  return row.id;
+}
+
+/** One current subscription per store, on the declared plan; a plan change cancels the old one. */
+async function ensureSubscription(db: Kysely<MasterDB>, storeId: string, plan: PlanName): Promise<void> {
+  const current = await db
+    .selectFrom('subscriptions')
+    .select(['id', 'plan_name'])
+    .where('store_id', '=', storeId)
+    .where('cancelled_at', 'is', null)
+    .executeTakeFirst();
+  if (current?.plan_name === plan) return;
+  if (current)
+    await db
+      .updateTable('subscriptions')
+      .set({ cancelled_at: sql`now()`, status: 'cancelled', updated_at: sql`now()` })
+      .where('id', '=', current.id)
+      .execute();
+  const terms = PLANS[plan];
+  const now = new Date();
+  await db
+    .insertInto('subscriptions')
+    .values({
+      store_id: storeId,
+      plan_name: plan,
+      status: terms.trialDays ? 'trialing' : 'active',
+      price_monthly: terms.priceMonthly,
+      price_annual: terms.priceAnnual,
+      max_products: terms.maxProducts,
+      max_orders_per_month: terms.maxOrdersPerMonth,
+      max_storage_gb: terms.maxStorageGb,
+      max_api_calls_per_month: terms.maxApiCallsPerMonth,
+      started_at: now,
+      trial_ends_at: terms.trialDays ? new Date(now.getTime() + terms.trialDays * 86_400_000) : null,
+      current_period_start: now,
+      current_period_end: new Date(now.getTime() + 30 * 86_400_000),
+    })
+    .execute();
+  await db
+    .updateTable('stores')
+    .set({ subscription_status: terms.trialDays ? 'trialing' : 'active' })
+    .where('id', '=', storeId)
+    .execute();
+}
+
+export interface DatabaseFacts {
+  status: DatabaseStatus;
+  type?: string;
+  host?: string;
+  name?: string;
+}
+
+export async function setDatabaseFacts(db: Kysely<MasterDB>, storeId: string, facts: DatabaseFacts): Promise<void> {
+  await db
+    .updateTable('stores')
+    .set({
+      database_status: facts.status,
+      ...(facts.type !== undefined ? { database_type: facts.type } : {}),
+      ...(facts.host !== undefined ? { database_host: facts.host } : {}),
+      ...(facts.name !== undefined ? { database_name: facts.name } : {}),
+      is_active: facts.status !== 'suspended' && facts.status !== 'detached',
+      updated_at: sql`now()`,
+    })
+    .where('id', '=', storeId)
+    .execute();
+}
+
+export async function findStore(db: Kysely<MasterDB>, idOrSlug: string): Promise<StoreRow | undefined> {
+  const byId = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(idOrSlug);
+  return db
+    .selectFrom('stores')
+    .selectAll()
+    .where(byId ? 'id' : 'slug', '=', idOrSlug)
+    .executeTakeFirst();
+}
+
+export async function listStores(db: Kysely<MasterDB>): Promise<StoreRow[]> {
+  return db.selectFrom('stores').selectAll().orderBy('slug').execute();
+}
