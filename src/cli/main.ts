@@ -2,6 +2,7 @@
 // storeop's command line: one line per error, never a stack trace (set STOREOP_DEBUG=1 for one).
 import { isStoreopError } from '../errors.js';
 import { UsageError } from './args.js';
+import { masterCommand, masterHelp } from './commands/master.js';
 import { planCommand, planHelp } from './commands/plan.js';
 import { provisionCommand, provisionHelp } from './commands/provision.js';
 
@@ -14,6 +15,7 @@ interface Command {
 const commands: Record<string, Command> = {
   plan: { run: planCommand, help: planHelp, summary: 'print the statements provisioning would run on a database' },
   provision: { run: provisionCommand, help: provisionHelp, summary: 'create or complete one store database' },
+  master: { run: masterCommand, help: masterHelp, summary: 'migrate the master DB or re-encrypt its credentials (rotate-key)' },
 };
 
 function usage(): string {

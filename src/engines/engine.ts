@@ -24,6 +24,13 @@ export interface Tenant {
   close(): Promise<void>;
 }
 
+export interface TenantOptions {
+  /** Connections in the tenant pool (default 2: enough for provisioning). */
+  poolSize?: number;
+  /** Close a pooled connection after this long unused. */
+  idleTimeoutMs?: number;
+}
+
 export interface Engine {
   readonly dialect: SqlDialect;
   /** Connects with the target's credentials (admin in create mode) and answers the server version. */
@@ -33,7 +40,7 @@ export interface Engine {
    * by that role; idempotent. Connect mode: nothing is created. Returns how the store connects.
    */
   ensureDatabase(target: DatabaseTarget, slug: string, password: string): Promise<TenantConnection>;
-  openTenant(connection: TenantConnection): Promise<Tenant>;
+  openTenant(connection: TenantConnection, options?: TenantOptions): Promise<Tenant>;
   /** Create mode only: drops the database/schema and the role/user after ending their sessions; idempotent. */
   deprovision(target: DatabaseTarget, slug: string): Promise<void>;
   /** Create mode only: enables or disables the store role's login (store suspension). */

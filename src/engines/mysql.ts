@@ -7,7 +7,7 @@ import mysql from 'mysql2/promise';
 import { type ErrorTarget, StoreopError } from '../errors.js';
 import { assertIdentifier, storeNames } from '../naming.js';
 import { toStoreopError } from './driver-errors.js';
-import type { AnyKysely, Engine, LockOptions, Tenant } from './engine.js';
+import type { AnyKysely, Engine, LockOptions, Tenant, TenantOptions } from './engine.js';
 import type { CreateTarget, DatabaseTarget, ServerEndpoint, TenantConnection } from './target.js';
 
 const DEFAULT_CONNECTION_LIMIT = 50;
@@ -137,8 +137,8 @@ export class MysqlEngine implements Engine {
     };
   }
 
-  async openTenant(connection: TenantConnection): Promise<Tenant> {
-    return new MysqlTenant(connection);
+  async openTenant(connection: TenantConnection, options: TenantOptions = {}): Promise<Tenant> {
+    return new MysqlTenant(connection, options);
   }
 
   async deprovision(target: DatabaseTarget, slug: string): Promise<void> {
@@ -175,7 +175,7 @@ class MysqlTenant implements Tenant {
   readonly db: AnyKysely;
   readonly #connection: TenantConnection;
 
-  constructor(connection: TenantConnection) {
+  constructor(connection: TenantConnection, options: TenantOptions) {
     this.#connection = connection;
     const endpoint: ServerEndpoint = {
       host: connection.host,
@@ -184,7 +184,12 @@ class MysqlTenant implements Tenant {
       ...(connection.password !== undefined ? { password: connection.password } : {}),
       ...(connection.tls ? { tls: connection.tls } : {}),
     };
-    const pool = createPool({ ...connectionOptions(endpoint, connection.database), connectionLimit: 2, maxIdle: 2, idleTimeout: 10_000 });
+    const pool = createPool({
+      ...connectionOptions(endpoint, connection.database),
+      connectionLimit: options.poolSize ?? 2,
+      maxIdle: options.poolSize ?? 2,
+      idleTimeout: options.idleTimeoutMs ?? 10_000,
+    });
     pool.on('connection', (c) => c.on('error', () => {}));
     this.db = new Kysely({ dialect: new MysqlDialect({ pool }) });
   }

@@ -6,7 +6,7 @@ import pg from 'pg';
 import { type ErrorTarget, StoreopError } from '../errors.js';
 import { assertIdentifier, storeNames } from '../naming.js';
 import { toStoreopError } from './driver-errors.js';
-import type { AnyKysely, Engine, LockOptions, Tenant } from './engine.js';
+import type { AnyKysely, Engine, LockOptions, Tenant, TenantOptions } from './engine.js';
 import { scramSha256Verifier } from './scram.js';
 import type { CreateTarget, DatabaseTarget, ServerEndpoint, TenantConnection, TlsOptions } from './target.js';
 
@@ -212,8 +212,8 @@ export class PostgresEngine implements Engine {
     };
   }
 
-  async openTenant(connection: TenantConnection): Promise<Tenant> {
-    return new PostgresTenant(connection);
+  async openTenant(connection: TenantConnection, options: TenantOptions = {}): Promise<Tenant> {
+    return new PostgresTenant(connection, options);
   }
 
   async deprovision(target: DatabaseTarget, slug: string): Promise<void> {
@@ -267,7 +267,7 @@ class PostgresTenant implements Tenant {
   readonly db: AnyKysely;
   readonly #connection: TenantConnection;
 
-  constructor(connection: TenantConnection) {
+  constructor(connection: TenantConnection, options: TenantOptions) {
     this.#connection = connection;
     const endpoint: ServerEndpoint = {
       host: connection.host,
@@ -278,8 +278,8 @@ class PostgresTenant implements Tenant {
     };
     const pool = new pg.Pool({
       ...clientConfig(endpoint, connection.database),
-      max: 2,
-      idleTimeoutMillis: 10_000,
+      max: options.poolSize ?? 2,
+      idleTimeoutMillis: options.idleTimeoutMs ?? 10_000,
       ...(connection.schema && connection.schema !== 'public' ? { options: `-c search_path=${connection.schema}` } : {}),
     });
     pool.on('error', () => {});
