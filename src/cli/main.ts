@@ -5,6 +5,7 @@ import { UsageError } from './args.js';
 import { masterCommand, masterHelp } from './commands/master.js';
 import { planCommand, planHelp } from './commands/plan.js';
 import { provisionCommand, provisionHelp } from './commands/provision.js';
+import { runCommand, runHelp } from './commands/run.js';
 
 interface Command {
   run(argv: string[]): Promise<number>;
@@ -15,6 +16,7 @@ interface Command {
 const commands: Record<string, Command> = {
   plan: { run: planCommand, help: planHelp, summary: 'print the statements provisioning would run on a database' },
   provision: { run: provisionCommand, help: provisionHelp, summary: 'create or complete one store database' },
+  run: { run: runCommand, help: runHelp, summary: 'run the operator against a Kubernetes cluster' },
   master: { run: masterCommand, help: masterHelp, summary: 'migrate the master DB or re-encrypt its credentials (rotate-key)' },
 };
 

@@ -1,0 +1,84 @@
+// Pieces shared by the Store and StoreDatabase schemas: names, Secret references, conditions.
+import { z } from 'zod';
+
+export const API_GROUP = 'storeop.dev';
+export const API_VERSION = 'v1alpha1';
+export const GROUP_VERSION = `${API_GROUP}/${API_VERSION}`;
+
+/** A DNS-1123 subdomain: what Kubernetes accepts as an object name. */
+export const objectName = z
+  .string()
+  .min(1)
+  .max(253)
+  .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/, 'must be a lowercase DNS-1123 name');
+
+export const localObjectReference = z.object({ name: objectName.describe('Name of an object in the same namespace.') });
+
+const secretName = objectName.describe('Name of a Secret in the same namespace.');
+const secretKey = (key: string, what: string) =>
+  z.string().min(1).max(253).default(key).describe(`Key of the Secret that holds the ${what}.`);
+
+/** A Secret holding a username and a password. */
+export const credentialsSecretRef = z.object({
+  name: secretName,
+  usernameKey: secretKey('username', 'username'),
+  passwordKey: secretKey('password', 'password'),
+});
+
+/** One key of a Secret. */
+export const secretKeyRef = (key: string, what: string) => z.object({ name: secretName, key: secretKey(key, what) });
+
+export const conditionSchema = z.object({
+  type: z.string().max(316),
+  status: z.enum(['True', 'False', 'Unknown']),
+  observedGeneration: z.int().min(0).optional(),
+  lastTransitionTime: z.string(),
+  reason: z
+    .string()
+    .max(1024)
+    .regex(/^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$/),
+  message: z.string().max(32768),
+});
+export type Condition = z.infer<typeof conditionSchema>;
+
+export const PHASES = ['Pending', 'Provisioning', 'Ready', 'Failed', 'Suspended', 'Deleting'] as const;
+export type Phase = (typeof PHASES)[number];
+
+export const progressSchema = z.object({
+  step: z.string().optional(),
+  percent: z.int().min(0).max(100).optional(),
+  tablesCreated: z.int().min(0).optional(),
+  totalTables: z.int().min(0).optional(),
+});
+
+/** Status fields every storeop resource has. */
+export const baseStatus = {
+  phase: z.enum(PHASES).optional(),
+  conditions: z.array(conditionSchema).optional(),
+  observedGeneration: z.int().min(0).optional(),
+  storeId: z.string().optional().describe('The store id in the master database.'),
+  jobId: z.string().optional().describe('The current or last provisioning job in the master database.'),
+  progress: progressSchema.optional(),
+  message: z.string().optional(),
+};
+
+export interface ObjectMeta {
+  name: string;
+  namespace?: string;
+  uid?: string;
+  generation?: number;
+  resourceVersion?: string;
+  deletionTimestamp?: Date;
+  finalizers?: string[];
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  ownerReferences?: Array<{
+    apiVersion: string;
+    kind: string;
+    name: string;
+    uid: string;
+    controller?: boolean;
+    blockOwnerDeletion?: boolean;
+  }>;
+  creationTimestamp?: Date;
+}

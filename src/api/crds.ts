@@ -1,0 +1,127 @@
+// CustomResourceDefinitions generated from the zod schemas: OpenAPI v3 structural schemas with patterns,
+// enums, defaults and required fields, printer columns, short names and the `storeop` category.
+import { z } from 'zod';
+import { API_GROUP, API_VERSION } from './common.js';
+import { storeSpec, storeStatus } from './store.js';
+import { storeDatabaseSpec, storeDatabaseStatus } from './store-database.js';
+
+type Json = Record<string, unknown>;
+
+/** Makes zod's JSON Schema structural: no additionalProperties, conditions as a map keyed by type. */
+function structural(node: unknown): unknown {
+  if (Array.isArray(node)) return node.map(structural);
+  if (!node || typeof node !== 'object') return node;
+  const out: Json = {};
+  for (const [key, value] of Object.entries(node)) {
+    if (key === '$schema' || key === 'additionalProperties') continue;
+    out[key] = structural(value);
+  }
+  return out;
+}
+
+function openApi(schema: z.ZodType): Json {
+  return structural(z.toJSONSchema(schema, { target: 'openapi-3.0', io: 'input' })) as Json;
+}
+
+function conditionsAsMap(status: Json): Json {
+  const properties = status.properties as Json;
+  const conditions = properties.conditions as Json | undefined;
+  if (conditions) Object.assign(conditions, { 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'] });
+  return status;
+}
+
+const readyColumn = { name: 'Ready', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].status' };
+const ageColumn = { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' };
+
+function crd(options: {
+  kind: string;
+  plural: string;
+  singular: string;
+  shortNames: string[];
+  spec: z.ZodType;
+  status: z.ZodType;
+  columns: Json[];
+  description: string;
+}): Json {
+  return {
+    apiVersion: 'apiextensions.k8s.io/v1',
+    kind: 'CustomResourceDefinition',
+    metadata: { name: `${options.plural}.${API_GROUP}` },
+    spec: {
+      group: API_GROUP,
+      scope: 'Namespaced',
+      names: {
+        kind: options.kind,
+        listKind: `${options.kind}List`,
+        plural: options.plural,
+        singular: options.singular,
+        shortNames: options.shortNames,
+        categories: ['storeop'],
+      },
+      versions: [
+        {
+          name: API_VERSION,
+          served: true,
+          storage: true,
+          subresources: { status: {} },
+          additionalPrinterColumns: options.columns,
+          schema: {
+            openAPIV3Schema: {
+              type: 'object',
+              description: options.description,
+              required: ['spec'],
+              properties: {
+                apiVersion: { type: 'string' },
+                kind: { type: 'string' },
+                metadata: { type: 'object' },
+                spec: openApi(options.spec),
+                status: conditionsAsMap(openApi(options.status)),
+              },
+            },
+          },
+        },
+      ],
+    },
+  };
+}
+
+export function customResourceDefinitions(): Json[] {
+  return [
+    crd({
+      kind: 'Store',
+      plural: 'stores',
+      singular: 'store',
+      shortNames: ['sto'],
+      spec: storeSpec,
+      status: storeStatus,
+      description: 'A store of the platform, with its own database.',
+      columns: [
+        { name: 'Slug', type: 'string', jsonPath: '.status.slug' },
+        { name: 'Plan', type: 'string', jsonPath: '.spec.plan' },
+        { name: 'Phase', type: 'string', jsonPath: '.status.phase' },
+        { name: 'Engine', type: 'string', jsonPath: '.status.engine' },
+        readyColumn,
+        ageColumn,
+      ],
+    }),
+    crd({
+      kind: 'StoreDatabase',
+      plural: 'storedatabases',
+      singular: 'storedatabase',
+      shortNames: ['stdb'],
+      spec: storeDatabaseSpec,
+      status: storeDatabaseStatus,
+      description: "Where one store's database lives and how storeop provisions it.",
+      columns: [
+        { name: 'Store', type: 'string', jsonPath: '.spec.storeRef.name' },
+        { name: 'Engine', type: 'string', jsonPath: '.spec.engine' },
+        { name: 'Mode', type: 'string', jsonPath: '.spec.mode', priority: 1 },
+        { name: 'Phase', type: 'string', jsonPath: '.status.phase' },
+        { name: 'Schema', type: 'string', jsonPath: '.status.schemaVersion' },
+        { name: 'Tables', type: 'integer', jsonPath: '.status.tables' },
+        readyColumn,
+        ageColumn,
+      ],
+    }),
+  ];
+}

@@ -1,0 +1,124 @@
+// Turns a StoreDatabase spec plus the Secrets it references into a provisioning target. Shared by the
+// controller (Secrets from the cluster) and `storeop apply` (Secrets from the manifests).
+import { join, resolve } from 'node:path';
+import type { DatabaseTarget, ServerEndpoint, TlsOptions } from '../engines/target.js';
+import { parseDatabaseUrl } from '../engines/url.js';
+import { StoreopError } from '../errors.js';
+import type { StoreDatabaseTemplateSpec } from './store-database.js';
+
+/** Reads one key of a Secret in the object's namespace; undefined when the Secret or key is missing. */
+export type SecretReader = (name: string, key: string) => Promise<string | undefined>;
+
+const DEFAULT_PORT = { postgresql: 5432, mysql: 3306 } as const;
+
+async function required(read: SecretReader, name: string, key: string, field: string): Promise<string> {
+  const value = await read(name, key);
+  if (value === undefined) {
+    throw new StoreopError('InvalidSpec', `${field}: Secret ${name} has no key ${JSON.stringify(key)} (or does not exist)`, {
+      retryable: true,
+    });
+  }
+  return value;
+}
+
+async function tls(
+  spec: { enabled: boolean; verify: boolean; caSecretRef?: { name: string; key: string } | undefined } | undefined,
+  read: SecretReader,
+  field: string,
+): Promise<TlsOptions | undefined> {
+  if (!spec?.enabled) return undefined;
+  const ca = spec.caSecretRef ? await required(read, spec.caSecretRef.name, spec.caSecretRef.key, `${field}.caSecretRef`) : undefined;
+  return { rejectUnauthorized: spec.verify, ...(ca ? { ca } : {}) };
+}
+
+export interface ResolveOptions {
+  /** storeop's local folder, where PGlite stores live by default (.storeop/stores/SLUG). */
+  home: string;
+  slug: string;
+}
+
+export async function resolveTarget(spec: StoreDatabaseTemplateSpec, read: SecretReader, options: ResolveOptions): Promise<DatabaseTarget> {
+  if (spec.engine === 'pglite') {
+    return { engine: 'pglite', mode: spec.mode, dataDir: spec.path ? resolve(spec.path) : join(options.home, 'stores', options.slug) };
+  }
+  const engine = spec.engine;
+  if (spec.mode === 'create') {
+    const server = spec.server;
+    if (!server) throw new StoreopError('InvalidSpec', 'spec.server is required in create mode', { retryable: false });
+    if (spec.isolation === 'schema' && engine !== 'postgresql')
+      throw new StoreopError('InvalidSpec', 'spec.isolation: schema is for PostgreSQL only', { retryable: false });
+    const ref = server.adminSecretRef;
+    const admin: ServerEndpoint = {
+      host: server.host,
+      port: server.port ?? DEFAULT_PORT[engine],
+      user: await required(read, ref.name, ref.usernameKey, 'spec.server.adminSecretRef'),
+      password: await required(read, ref.name, ref.passwordKey, 'spec.server.adminSecretRef'),
+    };
+    const t = await tls(server.tls, read, 'spec.server.tls');
+    if (t) admin.tls = t;
+    return {
+      engine,
+      mode: 'create',
+      admin,
+      isolation: spec.isolation,
+      ...(spec.databaseName ? { databaseName: spec.databaseName } : {}),
+      ...(spec.connectionLimit ? { connectionLimit: spec.connectionLimit } : {}),
+    };
+  }
+  const c = spec.connection;
+  if (!c) throw new StoreopError('InvalidSpec', 'spec.connection is required in connect mode', { retryable: false });
+  if (c.urlSecretRef) {
+    const url = await required(read, c.urlSecretRef.name, c.urlSecretRef.key, 'spec.connection.urlSecretRef');
+    let parsed: ReturnType<typeof parseDatabaseUrl>;
+    try {
+      parsed = parseDatabaseUrl(url, 'spec.connection.urlSecretRef');
+    } catch (error) {
+      // The URL holds a password: name the field, never echo the value.
+      throw new StoreopError(
+        'InvalidSpec',
+        `spec.connection.urlSecretRef: Secret ${c.urlSecretRef.name} does not hold a valid ${engine} URL (${(error as StoreopError).code})`,
+        { retryable: true },
+      );
+    }
+    if (parsed.engine !== engine || !parsed.endpoint?.database) {
+      throw new StoreopError(
+        'InvalidSpec',
+        `spec.connection.urlSecretRef: Secret ${c.urlSecretRef.name} must hold a ${engine} URL that names a database`,
+        { retryable: true },
+      );
+    }
+    return {
+      engine,
+      mode: 'connect',
+      connection: { ...parsed.endpoint, database: parsed.endpoint.database },
+      ...(c.schema ? { schema: c.schema } : {}),
+    };
+  }
+  if (!c.host || !c.database || !c.credentialsSecretRef) {
+    throw new StoreopError('InvalidSpec', 'spec.connection needs host, database and credentialsSecretRef, or urlSecretRef', {
+      retryable: false,
+    });
+  }
+  const ref = c.credentialsSecretRef;
+  const connection: ServerEndpoint & { database: string } = {
+    host: c.host,
+    port: c.port ?? DEFAULT_PORT[engine],
+    database: c.database,
+    user: await required(read, ref.name, ref.usernameKey, 'spec.connection.credentialsSecretRef'),
+    password: await required(read, ref.name, ref.passwordKey, 'spec.connection.credentialsSecretRef'),
+  };
+  const t = await tls(c.tls, read, 'spec.connection.tls');
+  if (t) connection.tls = t;
+  return { engine, mode: 'connect', connection, ...(c.schema ? { schema: c.schema } : {}) };
+}
+
+/** Secrets a spec reads, for re-reconciling when one of them changes. */
+export function referencedSecrets(spec: StoreDatabaseTemplateSpec): string[] {
+  return [
+    spec.server?.adminSecretRef.name,
+    spec.server?.tls?.caSecretRef?.name,
+    spec.connection?.credentialsSecretRef?.name,
+    spec.connection?.urlSecretRef?.name,
+    spec.connection?.tls?.caSecretRef?.name,
+  ].filter((n): n is string => Boolean(n));
+}

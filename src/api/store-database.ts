@@ -1,0 +1,106 @@
+// StoreDatabase: where and how one store's database lives. The zod schema is the single source of the
+// TypeScript types, the CRD's OpenAPI schema (crds/) and manifest validation in `storeop apply`.
+import { z } from 'zod';
+import { IDENTIFIER_PATTERN } from '../naming.js';
+import { baseStatus, credentialsSecretRef, localObjectReference, type ObjectMeta, secretKeyRef } from './common.js';
+
+const port = z.int().min(1).max(65535);
+const host = z
+  .string()
+  .min(1)
+  .max(253)
+  .regex(/^[A-Za-z0-9.:\-[\]]+$/, 'must be a host name or IP address');
+
+export const tlsSchema = z.object({
+  enabled: z.boolean().default(false),
+  /** Verify the server certificate against caSecretRef (or the system CAs). */
+  verify: z.boolean().default(true).describe('Verify the server certificate.'),
+  caSecretRef: secretKeyRef('ca.crt', 'CA certificate').optional().describe('Secret with the CA certificate (PEM).'),
+});
+
+export const ENGINES = ['postgresql', 'mysql', 'pglite'] as const;
+
+export const storeDatabaseTemplateSpec = z.object({
+  engine: z.enum(ENGINES).describe('postgresql, mysql (MySQL or MariaDB), or pglite (embedded; for storeop apply).'),
+  mode: z
+    .enum(['create', 'connect'])
+    .default('create')
+    .describe('create: make a new database and role; connect: use an existing database.'),
+  server: z
+    .object({
+      host,
+      port: port.optional(),
+      tls: tlsSchema.optional(),
+      adminSecretRef: credentialsSecretRef.describe('Secret with credentials allowed to create databases and roles.'),
+    })
+    .optional()
+    .describe('create mode: the database server.'),
+  isolation: z
+    .enum(['database', 'schema'])
+    .default('database')
+    .describe('PostgreSQL create mode: a database per store, or a schema per store in a shared database.'),
+  databaseName: z
+    .string()
+    .regex(IDENTIFIER_PATTERN)
+    .optional()
+    .describe('Name of the store database (schema isolation: the shared database). Derived from the slug by default.'),
+  connectionLimit: z.int().min(1).max(10000).optional().describe('Most connections the store role may hold.'),
+  connection: z
+    .object({
+      host: host.optional(),
+      port: port.optional(),
+      database: z.string().min(1).max(64).optional(),
+      schema: z.string().regex(IDENTIFIER_PATTERN).optional(),
+      tls: tlsSchema.optional(),
+      credentialsSecretRef: credentialsSecretRef.optional(),
+      urlSecretRef: secretKeyRef('url', 'URL')
+        .optional()
+        .describe('Secret with a complete postgres:// or mysql:// URL instead of host/port/database/credentials.'),
+    })
+    .optional()
+    .describe('connect mode: the existing database.'),
+  path: z.string().min(1).optional().describe('pglite: folder of the embedded database (default .storeop/stores/SLUG).'),
+  seed: z.boolean().default(true).describe('Insert default rows (category root, CMS pages, SEO defaults, settings).'),
+  deletionPolicy: z
+    .enum(['Retain', 'Delete'])
+    .default('Retain')
+    .describe('On delete: keep the database (Retain) or drop it and its role (Delete, create mode only).'),
+  writeConnectionSecretToRef: localObjectReference
+    .optional()
+    .describe('Secret to write with host, port, database, username, password and url for apps.'),
+});
+
+export const storeDatabaseSpec = storeDatabaseTemplateSpec.extend({
+  storeRef: localObjectReference.describe('The Store this database belongs to.'),
+});
+
+export const storeDatabaseStatus = z.object({
+  ...baseStatus,
+  schemaVersion: z.string().optional(),
+  schemaHash: z.string().optional(),
+  tables: z.int().min(0).optional(),
+  connection: z
+    .object({
+      host: z.string().optional(),
+      port: z.int().optional(),
+      database: z.string().optional(),
+      schema: z.string().optional(),
+      user: z.string().optional(),
+      secretName: z.string().optional(),
+    })
+    .optional()
+    .describe('How apps reach the database; the password is only in the connection Secret.'),
+  lastSyncTime: z.string().optional(),
+});
+
+export type StoreDatabaseTemplateSpec = z.infer<typeof storeDatabaseTemplateSpec>;
+export type StoreDatabaseSpec = z.infer<typeof storeDatabaseSpec>;
+export type StoreDatabaseStatus = z.infer<typeof storeDatabaseStatus>;
+
+export interface StoreDatabase {
+  apiVersion: string;
+  kind: 'StoreDatabase';
+  metadata: ObjectMeta;
+  spec: StoreDatabaseSpec;
+  status?: StoreDatabaseStatus;
+}

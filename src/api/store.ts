@@ -1,0 +1,49 @@
+// Store: one store of the platform, its plan and seed settings, and its database by reference or inline.
+import { z } from 'zod';
+import { PLAN_NAMES } from '../master/plans.js';
+import { SLUG_PATTERN } from '../naming.js';
+import { baseStatus, localObjectReference, type ObjectMeta } from './common.js';
+import { storeDatabaseTemplateSpec } from './store-database.js';
+
+export const storeSpec = z.object({
+  displayName: z.string().min(1).max(255).describe('The store name shown to people.'),
+  slug: z.string().regex(SLUG_PATTERN).optional().describe('Stable identifier (defaults to metadata.name); immutable.'),
+  owner: z.email().max(255).optional().describe('Email of the store owner.'),
+  plan: z.enum(PLAN_NAMES).default('free'),
+  settings: z
+    .object({
+      currency: z
+        .string()
+        .regex(/^[A-Z]{3}$/)
+        .default('USD')
+        .describe('ISO 4217 currency code.'),
+      locale: z
+        .string()
+        .regex(/^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$/)
+        .default('en-US')
+        .describe('BCP 47 locale.'),
+    })
+    .optional()
+    .describe('Seed settings.'),
+  suspend: z.boolean().default(false).describe('Suspend the store: disables its database login and marks it suspended.'),
+  databaseRef: localObjectReference.optional().describe('An existing StoreDatabase for this store.'),
+  database: storeDatabaseTemplateSpec.optional().describe('Inline database: the operator creates a StoreDatabase owned by this Store.'),
+});
+
+export const storeStatus = z.object({
+  ...baseStatus,
+  slug: z.string().optional(),
+  databaseName: z.string().optional().describe('The StoreDatabase that holds this store.'),
+  engine: z.string().optional(),
+});
+
+export type StoreSpec = z.infer<typeof storeSpec>;
+export type StoreStatus = z.infer<typeof storeStatus>;
+
+export interface Store {
+  apiVersion: string;
+  kind: 'Store';
+  metadata: ObjectMeta;
+  spec: StoreSpec;
+  status?: StoreStatus;
+}

@@ -1,0 +1,130 @@
+// storeop run: the operator. Connects to the cluster and the master DB, then reconciles until SIGTERM.
+import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { KubeConfig, VersionApi } from '@kubernetes/client-node';
+import { z } from 'zod';
+import { describeApiError, isNotFound, KubeClient } from '../../controller/kube.js';
+import { Manager } from '../../controller/manager.js';
+import { StoreopError } from '../../errors.js';
+import { createLogger } from '../../log.js';
+import { openMaster, storeopHome } from '../../master/database.js';
+import { loadKeyring } from '../../master/keyring.js';
+import { parseFlags } from '../args.js';
+import { durationSchema } from '../duration.js';
+
+export const runHelp = `usage: storeop run [flags]
+
+Runs the operator: watches Store and StoreDatabase resources and reconciles them.
+
+  --kubeconfig PATH                  kubeconfig file (default: in-cluster, then $KUBECONFIG, then ~/.kube/config)
+  --namespace NS                     watch one namespace (default: all)
+  --master-database-url URL          master DB (default: $STOREOP_MASTER_DATABASE_URL, else embedded PGlite in ./.storeop)
+  --metrics-bind-address ADDR        Prometheus /metrics (default :8080)
+  --health-probe-bind-address ADDR   /healthz and /readyz (default :8081)
+  --leader-elect                     elect a leader on a Lease so only one replica reconciles
+  --leader-election-namespace NS     namespace of the Lease (default: $POD_NAMESPACE, else default)
+  --leader-election-id NAME          name of the Lease (default storeop-leader)
+  --max-concurrent-reconciles N      workers per controller (default 4)
+  --resync-period DURATION           re-check every database for drift this often (default 10m)
+  --grace-period DURATION            on SIGTERM, wait this long for in-flight reconciles (default 30s)
+  --log-level LEVEL                  trace, debug, info, warn, error (default info)`;
+
+const address = z.string().regex(/^[^:]*:\d{1,5}$/, 'must look like HOST:PORT or :PORT');
+
+const flags = z.object({
+  kubeconfig: z.string().optional(),
+  namespace: z
+    .string()
+    .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a namespace name')
+    .optional(),
+  'master-database-url': z.string().optional(),
+  'metrics-bind-address': address.default(':8080'),
+  'health-probe-bind-address': address.default(':8081'),
+  'leader-elect': z.boolean().default(false),
+  'leader-election-namespace': z.string().optional(),
+  'leader-election-id': z.string().default('storeop-leader'),
+  'max-concurrent-reconciles': z.coerce.number().int().min(1).max(256).default(4),
+  'resync-period': durationSchema.default(600_000),
+  'grace-period': durationSchema.default(30_000),
+  'log-level': z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
+  home: z.string().optional(),
+});
+
+const spec = {
+  kubeconfig: { type: 'string' },
+  namespace: { type: 'string' },
+  'master-database-url': { type: 'string' },
+  'metrics-bind-address': { type: 'string' },
+  'health-probe-bind-address': { type: 'string' },
+  'leader-elect': { type: 'boolean' },
+  'leader-election-namespace': { type: 'string' },
+  'leader-election-id': { type: 'string' },
+  'max-concurrent-reconciles': { type: 'string' },
+  'resync-period': { type: 'string' },
+  'grace-period': { type: 'string' },
+  'log-level': { type: 'string' },
+  home: { type: 'string' },
+} as const;
+
+function loadKubeConfig(path: string | undefined): KubeConfig {
+  const kc = new KubeConfig();
+  if (path) kc.loadFromFile(path);
+  else if (process.env.KUBERNETES_SERVICE_HOST) kc.loadFromCluster();
+  else if (process.env.KUBECONFIG) kc.loadFromFile(process.env.KUBECONFIG);
+  else if (existsSync(join(homedir(), '.kube/config'))) kc.loadFromFile(join(homedir(), '.kube/config'));
+  else
+    throw new StoreopError('ConnectionFailed', 'no Kubernetes cluster configured: pass --kubeconfig, set KUBECONFIG, or run in a cluster');
+  return kc;
+}
+
+async function checkCluster(kc: KubeConfig): Promise<void> {
+  const server = kc.getCurrentCluster()?.server ?? '(unknown)';
+  try {
+    await Promise.race([
+      kc.makeApiClient(VersionApi).getCode(),
+      new Promise((_, reject) => setTimeout(() => reject(new Error('no answer within 15s')), 15_000).unref()),
+    ]);
+  } catch (error) {
+    throw new StoreopError('ConnectionFailed', `cannot reach the Kubernetes API at ${server}: ${describeApiError(error)}`);
+  }
+  try {
+    await new KubeClient(kc).list('Store');
+  } catch (error) {
+    if (isNotFound(error)) throw new StoreopError('InvalidSpec', 'the storeop CRDs are not installed: run kubectl apply -f crds/');
+    // Forbidden cluster-wide is fine when a namespace is given; the informers report it otherwise.
+  }
+}
+
+export async function runCommand(argv: string[]): Promise<number> {
+  const { flags: f } = parseFlags(argv, spec, flags);
+  const log = createLogger({ level: f['log-level'] });
+  const kubeConfig = loadKubeConfig(f.kubeconfig);
+  await checkCluster(kubeConfig);
+  const master = await openMaster({ url: f['master-database-url'], home: f.home });
+  const keyring = loadKeyring({ home: f.home, embedded: master.engine === 'pglite' });
+  log.info({ master: master.location }, 'master database ready');
+  const manager = new Manager({
+    kubeConfig,
+    master: { master, keyring, actor: 'controller' },
+    log,
+    home: storeopHome(f.home),
+    namespace: f.namespace,
+    maxConcurrentReconciles: f['max-concurrent-reconciles'],
+    resyncPeriodMs: f['resync-period'],
+    metricsBindAddress: f['metrics-bind-address'],
+    healthProbeBindAddress: f['health-probe-bind-address'],
+    leaderElect: f['leader-elect'],
+    leaderElectionNamespace: f['leader-election-namespace'] ?? process.env.POD_NAMESPACE ?? 'default',
+    leaderElectionId: f['leader-election-id'],
+    gracePeriodMs: f['grace-period'],
+  });
+  const stop = () => void manager.stop(0);
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+  await manager.start();
+  const code = await manager.finished;
+  await master.close().catch(() => {});
+  // Watch sockets and pools may linger; the operator's work is done, so leave now.
+  process.exit(code);
+}

@@ -1,0 +1,47 @@
+// What the reconcilers share: clients, caches, the master DB and settings.
+import type { V1Secret } from '@kubernetes/client-node';
+import type { Store } from '../api/store.js';
+import type { StoreDatabase } from '../api/store-database.js';
+import type { Logger } from '../log.js';
+import type { MasterContext } from '../master/provision-store.js';
+import type { EventRecorder } from './events.js';
+import type { ResilientInformer } from './informer.js';
+import type { KubeClient } from './kube.js';
+import type { ControllerMetrics } from './metrics.js';
+
+export const FINALIZER = 'storeop.dev/cleanup';
+/** Annotation recording the identity a StoreDatabase was provisioned with, to refuse changes to immutable fields. */
+export const APPLIED_ANNOTATION = 'storeop.dev/applied-identity';
+/** Set to "true" to let a deletion finish when cleanup cannot (the database is then left as it is). */
+export const SKIP_CLEANUP_ANNOTATION = 'storeop.dev/skip-cleanup';
+export const MANAGED_BY_LABELS = { 'app.kubernetes.io/managed-by': 'storeop' };
+
+export interface ControllerContext {
+  kube: KubeClient;
+  events: EventRecorder;
+  master: MasterContext;
+  log: Logger;
+  /** Local folder for PGlite stores. */
+  home: string;
+  resyncPeriodMs: number;
+  caches: {
+    stores: ResilientInformer<Store>;
+    databases: ResilientInformer<StoreDatabase>;
+    secrets: ResilientInformer<V1Secret>;
+  };
+  metrics: ControllerMetrics;
+}
+
+export interface ReconcileResult {
+  requeueAfterMs?: number;
+}
+
+/** An error that retrying the same input cannot fix: reported in status, not retried until something changes. */
+export class TerminalError extends Error {
+  override name = 'TerminalError';
+}
+
+/** A ±10% jitter, so periodic work of many objects does not line up (connection storms). */
+export function jitter(ms: number): number {
+  return Math.round(ms * (0.9 + Math.random() * 0.2));
+}

@@ -1,0 +1,126 @@
+// An informer that survives client-node's known pitfalls: it restarts with capped backoff after an
+// error (ListWatch otherwise stops for good), re-watches through server-side timeouts with bookmarks
+// requested, restarts when the watch goes silent (watchdog), and its handlers only enqueue, never throw.
+import { type KubeConfig, type KubernetesListObject, type KubernetesObject, ListWatch, Watch } from '@kubernetes/client-node';
+import type { Logger } from '../log.js';
+
+export interface InformerOptions<T extends KubernetesObject> {
+  name: string;
+  kubeConfig: KubeConfig;
+  /** API path of the collection, e.g. /apis/storeop.dev/v1alpha1/storedatabases. */
+  path: string;
+  list: () => Promise<KubernetesListObject<T>>;
+  onChange: (object: T, event: 'add' | 'update' | 'delete') => void;
+  log: Logger;
+  /** Server-side watch timeout; the watch is re-opened from the last resourceVersion after it. */
+  watchTimeoutSeconds?: number;
+}
+
+const MAX_RESTART_DELAY_MS = 30_000;
+
+export class ResilientInformer<T extends KubernetesObject> {
+  #listWatch: ListWatch<T>;
+  #synced = false;
+  #lastActivity = Date.now();
+  #failingSince: number | undefined;
+  #restartDelayMs = 500;
+  #restartTimer: NodeJS.Timeout | undefined;
+  #watchdog: NodeJS.Timeout | undefined;
+  #stopped = false;
+  readonly #timeoutSeconds: number;
+
+  constructor(private readonly options: InformerOptions<T>) {
+    this.#timeoutSeconds = options.watchTimeoutSeconds ?? 300;
+    const path = `${options.path}?allowWatchBookmarks=true&timeoutSeconds=${this.#timeoutSeconds}`;
+    const list = async () => {
+      const result = await options.list();
+      this.#synced = true;
+      this.#activity();
+      return result;
+    };
+    this.#listWatch = new ListWatch<T>(path, new Watch(options.kubeConfig), list, false);
+    for (const event of ['add', 'update', 'delete'] as const) {
+      this.#listWatch.on(event, (object: T) => {
+        this.#activity();
+        try {
+          options.onChange(object, event);
+        } catch (error) {
+          options.log.error({ err: error, informer: options.name }, 'informer handler failed');
+        }
+      });
+    }
+    this.#listWatch.on('connect', () => this.#activity());
+    this.#listWatch.on('error', (error: unknown) => this.#onError(error));
+  }
+
+  async start(): Promise<void> {
+    this.#stopped = false;
+    this.#watchdog = setInterval(() => this.#checkWatchdog(), 15_000);
+    this.#watchdog.unref();
+    await this.#listWatch.start().catch((error: unknown) => this.#onError(error));
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    if (this.#restartTimer) clearTimeout(this.#restartTimer);
+    if (this.#watchdog) clearInterval(this.#watchdog);
+    await this.#listWatch.stop();
+  }
+
+  /** Has listed at least once: the cache can be trusted. */
+  get synced(): boolean {
+    return this.#synced;
+  }
+
+  /** False when the informer has been failing to list/watch for over two minutes. */
+  get healthy(): boolean {
+    return this.#failingSince === undefined || Date.now() - this.#failingSince < 120_000;
+  }
+
+  list(namespace?: string): ReadonlyArray<T> {
+    return this.#listWatch.list(namespace);
+  }
+
+  get(name: string, namespace?: string): T | undefined {
+    return this.#listWatch.get(name, namespace);
+  }
+
+  #activity(): void {
+    this.#lastActivity = Date.now();
+    this.#failingSince = undefined;
+    this.#restartDelayMs = 500;
+  }
+
+  #onError(error: unknown): void {
+    if (this.#stopped) return;
+    this.#failingSince ??= Date.now();
+    const message = (error as Error)?.message ?? String(error);
+    this.options.log.warn({ informer: this.options.name, err: message, retryInMs: this.#restartDelayMs }, 'informer stopped; restarting');
+    this.#scheduleRestart();
+  }
+
+  #scheduleRestart(): void {
+    if (this.#restartTimer || this.#stopped) return;
+    const delay = this.#restartDelayMs;
+    this.#restartDelayMs = Math.min(this.#restartDelayMs * 2, MAX_RESTART_DELAY_MS);
+    this.#restartTimer = setTimeout(() => {
+      this.#restartTimer = undefined;
+      if (this.#stopped) return;
+      void this.#listWatch
+        .stop()
+        .then(() => this.#listWatch.start())
+        .catch((error: unknown) => this.#onError(error));
+    }, delay);
+    this.#restartTimer.unref();
+  }
+
+  /** A watch can stall without an error (half-open connection): restart when nothing arrived for too long. */
+  #checkWatchdog(): void {
+    if (this.#stopped || this.#restartTimer) return;
+    if (Date.now() - this.#lastActivity > (this.#timeoutSeconds + 60) * 1000) {
+      this.options.log.warn({ informer: this.options.name }, 'watch silent for too long; restarting');
+      this.#lastActivity = Date.now();
+      this.#scheduleRestart();
+    }
+  }
+}

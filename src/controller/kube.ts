@@ -1,0 +1,225 @@
+// Typed access to the Kubernetes objects storeop reads and writes. Status and metadata changes are
+// merge patches (status on the status subresource), never full replaces that could drop others' fields.
+import {
+  ApiException,
+  CoreV1Api,
+  CustomObjectsApi,
+  type KubeConfig,
+  type KubernetesListObject,
+  PatchStrategy,
+  setHeaderOptions,
+  type V1Secret,
+} from '@kubernetes/client-node';
+import { API_GROUP, API_VERSION, GROUP_VERSION, type ObjectMeta } from '../api/common.js';
+import type { Store, StoreStatus } from '../api/store.js';
+import type { StoreDatabase, StoreDatabaseSpec, StoreDatabaseStatus } from '../api/store-database.js';
+
+export const FIELD_MANAGER = 'storeop';
+export const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+
+export type Kind = 'Store' | 'StoreDatabase';
+const PLURAL: Record<Kind, string> = { Store: 'stores', StoreDatabase: 'storedatabases' };
+
+export function isNotFound(error: unknown): boolean {
+  return error instanceof ApiException && error.code === 404;
+}
+
+export function isConflict(error: unknown): boolean {
+  return error instanceof ApiException && error.code === 409;
+}
+
+/** A short description of a Kubernetes API error, without the response body (which can echo input). */
+export function describeApiError(error: unknown): string {
+  if (error instanceof ApiException) {
+    const body = error.body as { message?: string } | string | undefined;
+    const message = typeof body === 'object' && body?.message ? body.message : `HTTP ${error.code}`;
+    return message;
+  }
+  return (error as Error)?.message ?? String(error);
+}
+
+export class KubeClient {
+  readonly custom: CustomObjectsApi;
+  readonly core: CoreV1Api;
+
+  constructor(readonly kubeConfig: KubeConfig) {
+    this.custom = kubeConfig.makeApiClient(CustomObjectsApi);
+    this.core = kubeConfig.makeApiClient(CoreV1Api);
+  }
+
+  collectionPath(kind: Kind, namespace?: string): string {
+    return namespace
+      ? `/apis/${API_GROUP}/${API_VERSION}/namespaces/${namespace}/${PLURAL[kind]}`
+      : `/apis/${API_GROUP}/${API_VERSION}/${PLURAL[kind]}`;
+  }
+
+  async list<T extends Store | StoreDatabase>(kind: Kind, namespace?: string): Promise<KubernetesListObject<T>> {
+    const params = { group: API_GROUP, version: API_VERSION, plural: PLURAL[kind] };
+    return (
+      namespace ? await this.custom.listNamespacedCustomObject({ ...params, namespace }) : await this.custom.listClusterCustomObject(params)
+    ) as KubernetesListObject<T>;
+  }
+
+  async get<T extends Store | StoreDatabase>(kind: Kind, namespace: string, name: string): Promise<T | undefined> {
+    try {
+      return (await this.custom.getNamespacedCustomObject({
+        group: API_GROUP,
+        version: API_VERSION,
+        plural: PLURAL[kind],
+        namespace,
+        name,
+      })) as T;
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
+  }
+
+  async patchStatus(kind: Kind, meta: ObjectMeta, status: StoreStatus | StoreDatabaseStatus): Promise<void> {
+    await this.custom.patchNamespacedCustomObjectStatus(
+      {
+        group: API_GROUP,
+        version: API_VERSION,
+        plural: PLURAL[kind],
+        namespace: meta.namespace as string,
+        name: meta.name,
+        body: { status },
+        fieldManager: FIELD_MANAGER,
+      },
+      mergePatch,
+    );
+  }
+
+  /** Replaces the finalizers list, guarded by resourceVersion (a concurrent change gives 409 and a retry). */
+  async setFinalizers(kind: Kind, meta: ObjectMeta, finalizers: string[]): Promise<void> {
+    await this.custom.patchNamespacedCustomObject(
+      {
+        group: API_GROUP,
+        version: API_VERSION,
+        plural: PLURAL[kind],
+        namespace: meta.namespace as string,
+        name: meta.name,
+        body: { metadata: { finalizers, resourceVersion: meta.resourceVersion } },
+        fieldManager: FIELD_MANAGER,
+      },
+      mergePatch,
+    );
+  }
+
+  async annotate(kind: Kind, meta: ObjectMeta, annotations: Record<string, string | null>): Promise<void> {
+    await this.custom.patchNamespacedCustomObject(
+      {
+        group: API_GROUP,
+        version: API_VERSION,
+        plural: PLURAL[kind],
+        namespace: meta.namespace as string,
+        name: meta.name,
+        body: { metadata: { annotations } },
+        fieldManager: FIELD_MANAGER,
+      },
+      mergePatch,
+    );
+  }
+
+  async createStoreDatabase(
+    namespace: string,
+    name: string,
+    spec: StoreDatabaseSpec,
+    owner: Store,
+    labels: Record<string, string>,
+  ): Promise<StoreDatabase> {
+    const body: StoreDatabase = {
+      apiVersion: GROUP_VERSION,
+      kind: 'StoreDatabase',
+      metadata: { name, namespace, labels, ownerReferences: [ownerReference(owner)] },
+      spec,
+    };
+    return (await this.custom.createNamespacedCustomObject({
+      group: API_GROUP,
+      version: API_VERSION,
+      plural: PLURAL.StoreDatabase,
+      namespace,
+      body,
+      fieldManager: FIELD_MANAGER,
+    })) as StoreDatabase;
+  }
+
+  async patchSpec(kind: Kind, meta: ObjectMeta, spec: unknown): Promise<void> {
+    await this.custom.patchNamespacedCustomObject(
+      {
+        group: API_GROUP,
+        version: API_VERSION,
+        plural: PLURAL[kind],
+        namespace: meta.namespace as string,
+        name: meta.name,
+        body: { spec },
+        fieldManager: FIELD_MANAGER,
+      },
+      mergePatch,
+    );
+  }
+
+  async delete(kind: Kind, namespace: string, name: string): Promise<void> {
+    try {
+      await this.custom.deleteNamespacedCustomObject({ group: API_GROUP, version: API_VERSION, plural: PLURAL[kind], namespace, name });
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+    }
+  }
+
+  async getSecret(namespace: string, name: string): Promise<V1Secret | undefined> {
+    try {
+      return await this.core.readNamespacedSecret({ namespace, name });
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
+  }
+
+  /** Creates or updates a Secret owned by `owner`; leaves it alone when its data already matches. */
+  async applySecret(
+    namespace: string,
+    name: string,
+    data: Record<string, string>,
+    owner: StoreDatabase,
+    labels: Record<string, string>,
+  ): Promise<'created' | 'updated' | 'unchanged'> {
+    const encoded = Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v).toString('base64')]));
+    const existing = await this.getSecret(namespace, name);
+    const body = { metadata: { name, namespace, labels, ownerReferences: [ownerReference(owner)] }, type: 'Opaque', data: encoded };
+    if (!existing) {
+      await this.core.createNamespacedSecret({ namespace, body, fieldManager: FIELD_MANAGER });
+      return 'created';
+    }
+    const owned = existing.metadata?.ownerReferences?.some((o) => o.uid === owner.metadata.uid);
+    if (!owned && existing.metadata?.ownerReferences?.length) {
+      throw new Error(`Secret ${name} exists and is owned by another object; choose another writeConnectionSecretToRef.name`);
+    }
+    const same = JSON.stringify(Object.entries(existing.data ?? {}).sort()) === JSON.stringify(Object.entries(encoded).sort());
+    if (same && owned) return 'unchanged';
+    await this.core.replaceNamespacedSecret({
+      namespace,
+      name,
+      body: { ...body, metadata: { ...body.metadata, resourceVersion: existing.metadata?.resourceVersion } },
+      fieldManager: FIELD_MANAGER,
+    });
+    return 'updated';
+  }
+}
+
+export function ownerReference(owner: Store | StoreDatabase) {
+  return {
+    apiVersion: GROUP_VERSION,
+    kind: owner.kind,
+    name: owner.metadata.name,
+    uid: owner.metadata.uid as string,
+    controller: true,
+    blockOwnerDeletion: true,
+  };
+}
+
+export function secretValue(secret: V1Secret, key: string): string | undefined {
+  const raw = secret.data?.[key];
+  if (raw !== undefined) return Buffer.from(raw, 'base64').toString('utf8');
+  return secret.stringData?.[key];
+}

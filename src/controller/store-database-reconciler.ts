@@ -1,0 +1,417 @@
+// Reconciles a StoreDatabase: the pipeline with a job in the master DB, progress mirrored to status,
+// the connection Secret, conditions, events, suspension, drift repair and cleanup on delete.
+import { randomUUID } from 'node:crypto';
+import { resolveTarget } from '../api/resolve-target.js';
+import { type Store, storeSpec } from '../api/store.js';
+import type { StoreDatabase, StoreDatabaseStatus } from '../api/store-database.js';
+import { storeDatabaseSpec } from '../api/store-database.js';
+import { engineFor } from '../engines/index.js';
+import type { DatabaseTarget, TenantConnection } from '../engines/target.js';
+import { connectionUrl } from '../engines/url.js';
+import { isStoreopError, redactSecrets, StoreopError } from '../errors.js';
+import { deactivateDatabaseConfig } from '../master/integrations.js';
+import { prepareStoreJob, runStoreJob } from '../master/provision-store.js';
+import { findStore, setDatabaseFacts } from '../master/stores.js';
+import { type ProvisionResult, provision } from '../provisioning/pipeline.js';
+import type { Progress } from '../provisioning/progress.js';
+import { getCondition } from './conditions.js';
+import {
+  APPLIED_ANNOTATION,
+  type ControllerContext,
+  FINALIZER,
+  jitter,
+  MANAGED_BY_LABELS,
+  type ReconcileResult,
+  SKIP_CLEANUP_ANNOTATION,
+  TerminalError,
+} from './context.js';
+import { describeApiError, secretValue } from './kube.js';
+import { applyConditions, failedConditionType } from './status.js';
+
+const NOT_FOUND_RETRY_MS = 30_000;
+
+interface Identity {
+  slug: string;
+  engine: string;
+  mode: string;
+  isolation: string;
+  databaseName: string | null;
+  host: string | null;
+}
+
+function identityOf(spec: ReturnType<typeof storeDatabaseSpec.parse>, slug: string): Identity {
+  return {
+    slug,
+    engine: spec.engine,
+    mode: spec.mode,
+    isolation: spec.isolation,
+    databaseName: spec.databaseName ?? null,
+    host: spec.server?.host ?? spec.connection?.host ?? spec.path ?? null,
+  };
+}
+
+export class StoreDatabaseReconciler {
+  constructor(private readonly ctx: ControllerContext) {}
+
+  async reconcile(namespace: string, name: string): Promise<ReconcileResult> {
+    const { kube } = this.ctx;
+    const sdb = await kube.get<StoreDatabase>('StoreDatabase', namespace, name);
+    if (!sdb) return {};
+    const log = this.ctx.log.child({ controller: 'storedatabase', namespace, name, reconcileID: randomUUID() });
+    if (sdb.metadata.deletionTimestamp) return this.#finalize(sdb, log);
+    if (!sdb.metadata.finalizers?.includes(FINALIZER)) {
+      await kube.setFinalizers('StoreDatabase', sdb.metadata, [...(sdb.metadata.finalizers ?? []), FINALIZER]);
+      sdb.metadata.finalizers = [...(sdb.metadata.finalizers ?? []), FINALIZER];
+    }
+    const generation = sdb.metadata.generation;
+
+    const parsed = storeDatabaseSpec.safeParse(sdb.spec);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      return this.#fail(sdb, new StoreopError('InvalidSpec', `spec.${issue?.path.join('.')}: ${issue?.message}`, { retryable: false }));
+    }
+    const spec = parsed.data;
+    const store = await kube.get<Store>('Store', namespace, spec.storeRef.name);
+    if (!store || store.metadata.deletionTimestamp) {
+      await this.#patchStatus(sdb, {
+        phase: store ? 'Deleting' : 'Pending',
+        conditions: applyConditions(
+          sdb.status?.conditions,
+          [
+            {
+              type: 'Ready',
+              status: 'False',
+              reason: 'StoreNotFound',
+              message: `Store ${spec.storeRef.name} ${store ? 'is being deleted' : 'does not exist'}`,
+            },
+          ],
+          generation,
+        ),
+      });
+      return store ? {} : { requeueAfterMs: NOT_FOUND_RETRY_MS };
+    }
+    const storeParsed = storeSpec.safeParse(store.spec);
+    if (!storeParsed.success)
+      return this.#fail(sdb, new StoreopError('InvalidSpec', `Store ${store.metadata.name} has an invalid spec`, { retryable: false }));
+    const slug = storeParsed.data.slug ?? store.metadata.name;
+
+    const identity = identityOf(spec, slug);
+    const recorded = sdb.metadata.annotations?.[APPLIED_ANNOTATION];
+    if (recorded) {
+      const before = JSON.parse(recorded) as Identity;
+      const changed = (Object.keys(identity) as (keyof Identity)[]).filter((k) => before[k] !== identity[k]);
+      if (changed.length) {
+        return this.#fail(
+          sdb,
+          new StoreopError(
+            'InvalidSpec',
+            `immutable field(s) changed: ${changed.map((k) => `${k} (was ${before[k]}, now ${identity[k]})`).join(', ')}; no database was touched`,
+            { retryable: false },
+          ),
+        );
+      }
+    }
+
+    let target: DatabaseTarget;
+    try {
+      target = await resolveTarget(spec, (secret, key) => this.#readSecret(namespace, secret, key), { home: this.ctx.home, slug });
+    } catch (error) {
+      if (isStoreopError(error, 'InvalidSpec') && error.retryable) {
+        // A missing Secret: wait for it (its creation re-enqueues us through the Secret watch).
+        await this.#failStatus(sdb, 'SecretNotFound', error.message);
+        await this.ctx.events.record(sdb, 'Warning', 'SecretNotFound', error.message);
+        return { requeueAfterMs: NOT_FOUND_RETRY_MS };
+      }
+      return this.#fail(sdb, error);
+    }
+
+    const declaration = {
+      slug,
+      name: storeParsed.data.displayName,
+      ownerEmail: storeParsed.data.owner,
+      plan: storeParsed.data.plan,
+      source: `kubernetes:${namespace}/${store.metadata.name}`,
+    };
+
+    if (storeParsed.data.suspend) return this.#suspend(sdb, target, slug, declaration);
+    if (sdb.status?.phase === 'Suspended' && target.mode === 'create') await engineFor(target.engine).setLoginEnabled(target, slug, true);
+
+    const ready = getCondition(sdb.status?.conditions, 'Ready');
+    const upToDate = ready?.status === 'True' && sdb.status?.observedGeneration === generation;
+    const password = await this.#passwordFromConnectionSecret(sdb, target);
+    const seed = spec.seed
+      ? {
+          currency: storeParsed.data.settings?.currency ?? 'USD',
+          locale: storeParsed.data.settings?.locale ?? 'en-US',
+          displayName: storeParsed.data.displayName,
+        }
+      : false;
+    const started = performance.now();
+    let result: ProvisionResult;
+    let jobId = sdb.status?.jobId;
+    let storeId = sdb.status?.storeId;
+    try {
+      if (upToDate && storeId) {
+        // Periodic drift check: the same idempotent pipeline, without a job row unless something changes.
+        result = await provision({
+          slug,
+          target,
+          ...(password ? { password } : {}),
+          seed,
+          register: async (r) => {
+            if (r.changed) await setDatabaseFacts(this.ctx.master.master.db, storeId as string, { status: 'active' });
+          },
+        });
+        if (result.changed)
+          await this.ctx.events.record(
+            sdb,
+            'Normal',
+            'DriftRepaired',
+            `repaired ${result.applied.length} schema change(s) found by the periodic check`,
+          );
+      } else {
+        const job = await prepareStoreJob(this.ctx.master, declaration);
+        jobId = job.jobId;
+        storeId = job.store.id;
+        await this.#patchStatus(sdb, {
+          phase: 'Provisioning',
+          storeId,
+          jobId,
+          conditions: applyConditions(
+            sdb.status?.conditions,
+            [{ type: 'Ready', status: 'False', reason: 'Provisioning', message: `provisioning job ${jobId} started` }],
+            generation,
+          ),
+        });
+        await this.ctx.events.record(
+          sdb,
+          'Normal',
+          'Provisioning',
+          `provisioning ${spec.engine} database for store ${slug} (job ${jobId})`,
+        );
+        const mirror = this.#progressMirror(sdb);
+        result = await runStoreJob(this.ctx.master, job, { target, ...(password ? { password } : {}), seed, onProgress: mirror });
+      }
+    } catch (error) {
+      this.ctx.metrics.provisioningDuration.observe({ engine: spec.engine, result: 'error' }, (performance.now() - started) / 1000);
+      log.warn({ code: isStoreopError(error) ? error.code : 'ProvisioningFailed', err: (error as Error).message }, 'provisioning failed');
+      return this.#fail(sdb, error, { jobId, storeId });
+    }
+    this.ctx.metrics.provisioningDuration.observe({ engine: spec.engine, result: 'success' }, (performance.now() - started) / 1000);
+
+    const secretName = spec.writeConnectionSecretToRef?.name;
+    if (secretName) await this.#writeConnectionSecret(sdb, secretName, result.connection);
+    if (!recorded) await this.ctx.kube.annotate('StoreDatabase', sdb.metadata, { [APPLIED_ANNOTATION]: JSON.stringify(identity) });
+
+    const message = `${result.tablesCreated}/${result.totalTables} tables, schema ${result.schemaVersion}`;
+    await this.#patchStatus(sdb, {
+      phase: 'Ready',
+      observedGeneration: generation,
+      storeId,
+      jobId,
+      progress: { step: 'register', percent: 100, tablesCreated: result.tablesCreated, totalTables: result.totalTables },
+      schemaVersion: result.schemaVersion,
+      schemaHash: result.schemaHash,
+      tables: result.tablesCreated,
+      connection: {
+        host: result.connection.host,
+        port: result.connection.port,
+        database: result.connection.database,
+        ...(result.connection.schema ? { schema: result.connection.schema } : {}),
+        user: result.connection.user,
+        ...(secretName ? { secretName } : {}),
+      },
+      lastSyncTime: new Date().toISOString(),
+      message,
+      conditions: applyConditions(
+        sdb.status?.conditions,
+        [
+          { type: 'Connected', status: 'True', reason: 'Connected', message: `connected to ${result.serverVersion}` },
+          { type: 'SchemaReady', status: 'True', reason: 'SchemaApplied', message },
+          {
+            type: 'Seeded',
+            status: spec.seed ? 'True' : 'False',
+            reason: spec.seed ? 'Seeded' : 'SeedDisabled',
+            message: spec.seed ? 'default rows present' : 'seeding is disabled',
+          },
+          { type: 'Registered', status: 'True', reason: 'Registered', message: `registered in the master database as store ${storeId}` },
+          { type: 'Ready', status: 'True', reason: 'Provisioned', message },
+        ],
+        generation,
+      ),
+    });
+    if (!upToDate) await this.ctx.events.record(sdb, 'Normal', 'Ready', `store database ready: ${message}`);
+    return { requeueAfterMs: jitter(this.ctx.resyncPeriodMs) };
+  }
+
+  async #readSecret(namespace: string, name: string, key: string): Promise<string | undefined> {
+    const secret = this.ctx.caches.secrets.get(name, namespace) ?? (await this.ctx.kube.getSecret(namespace, name));
+    return secret ? secretValue(secret, key) : undefined;
+  }
+
+  /** The store password kept in the connection Secret, so the role is re-adopted instead of rotated. */
+  async #passwordFromConnectionSecret(sdb: StoreDatabase, target: DatabaseTarget): Promise<string | undefined> {
+    const name = sdb.spec.writeConnectionSecretToRef?.name;
+    if (!name || target.mode !== 'create' || target.engine === 'pglite') return undefined;
+    const secret = await this.ctx.kube.getSecret(sdb.metadata.namespace as string, name);
+    const owned = secret?.metadata?.ownerReferences?.some((o) => o.uid === sdb.metadata.uid);
+    return secret && owned ? secretValue(secret, 'password') : undefined;
+  }
+
+  async #writeConnectionSecret(sdb: StoreDatabase, name: string, connection: TenantConnection): Promise<void> {
+    const data: Record<string, string> = {
+      engine: connection.engine,
+      host: connection.host,
+      port: String(connection.port),
+      database: connection.database,
+      username: connection.user,
+      password: connection.password ?? '',
+      url: connectionUrl(connection, { includePassword: true }),
+    };
+    if (connection.schema) data.schema = connection.schema;
+    const outcome = await this.ctx.kube.applySecret(sdb.metadata.namespace as string, name, data, sdb, {
+      ...MANAGED_BY_LABELS,
+      'storeop.dev/storedatabase': sdb.metadata.name,
+    });
+    if (outcome !== 'unchanged')
+      await this.ctx.events.record(sdb, 'Normal', 'ConnectionSecretWritten', `connection Secret ${name} ${outcome}`);
+  }
+
+  /** Mirrors job progress to status, at most once a second, never blocking the pipeline on it. */
+  #progressMirror(sdb: StoreDatabase): (p: Progress) => void {
+    let last = 0;
+    let inFlight: Promise<void> | undefined;
+    return (p) => {
+      const now = Date.now();
+      if (inFlight || (now - last < 1000 && p.percent < 100)) return;
+      last = now;
+      inFlight = this.#patchStatus(sdb, {
+        progress: { step: p.step, percent: p.percent, tablesCreated: p.tablesCreated, totalTables: p.totalTables },
+        message: p.message,
+      })
+        .catch(() => {})
+        .finally(() => {
+          inFlight = undefined;
+        });
+    };
+  }
+
+  async #suspend(
+    sdb: StoreDatabase,
+    target: DatabaseTarget,
+    slug: string,
+    declaration: Parameters<typeof prepareStoreJob>[1],
+  ): Promise<ReconcileResult> {
+    if (sdb.status?.phase !== 'Suspended') {
+      if (target.mode === 'create') await engineFor(target.engine).setLoginEnabled(target, slug, false);
+      const row = (await findStore(this.ctx.master.master.db, slug)) ?? (await prepareStoreJob(this.ctx.master, declaration)).store;
+      await setDatabaseFacts(this.ctx.master.master.db, row.id, { status: 'suspended' });
+      await this.ctx.events.record(sdb, 'Normal', 'Suspended', `store ${slug} suspended: its database login is disabled`);
+    }
+    await this.#patchStatus(sdb, {
+      phase: 'Suspended',
+      observedGeneration: sdb.metadata.generation,
+      conditions: applyConditions(
+        sdb.status?.conditions,
+        [{ type: 'Ready', status: 'False', reason: 'Suspended', message: 'the store is suspended' }],
+        sdb.metadata.generation,
+      ),
+    });
+    return {};
+  }
+
+  async #finalize(sdb: StoreDatabase, log: ControllerContext['log']): Promise<ReconcileResult> {
+    if (!sdb.metadata.finalizers?.includes(FINALIZER)) return {};
+    const namespace = sdb.metadata.namespace as string;
+    const recorded = sdb.metadata.annotations?.[APPLIED_ANNOTATION];
+    const skip = sdb.metadata.annotations?.[SKIP_CLEANUP_ANNOTATION] === 'true';
+    if (recorded && !skip) {
+      const { slug } = JSON.parse(recorded) as Identity;
+      const policy = sdb.spec.deletionPolicy ?? 'Retain';
+      if (sdb.status?.phase !== 'Deleting')
+        await this.#patchStatus(sdb, { phase: 'Deleting', message: `deleting (deletionPolicy ${policy})` });
+      try {
+        const mode = sdb.spec.mode ?? 'create';
+        if (policy === 'Delete' && mode === 'create') {
+          const spec = storeDatabaseSpec.parse(sdb.spec);
+          const target = await resolveTarget(spec, (secret, key) => this.#readSecret(namespace, secret, key), {
+            home: this.ctx.home,
+            slug,
+          });
+          await engineFor(target.engine).deprovision(target, slug);
+          await this.ctx.events.record(sdb, 'Normal', 'Deprovisioned', `dropped the database and role of store ${slug}`);
+        } else if (policy === 'Delete') {
+          await this.ctx.events.record(sdb, 'Normal', 'Retained', 'connect mode: the database was not created by storeop and is kept');
+        }
+        const row = await findStore(this.ctx.master.master.db, slug);
+        if (row) {
+          await deactivateDatabaseConfig(this.ctx.master.master.db, row.id);
+          await setDatabaseFacts(this.ctx.master.master.db, row.id, { status: 'detached' });
+        }
+      } catch (error) {
+        const message = redactSecrets(isStoreopError(error) ? error.message : describeApiError(error), []);
+        log.warn({ err: message }, 'cleanup failed');
+        await this.#patchStatus(sdb, {
+          phase: 'Deleting',
+          message: `cleanup failed: ${message}`,
+          conditions: applyConditions(
+            sdb.status?.conditions,
+            [
+              {
+                type: 'Ready',
+                status: 'False',
+                reason: 'CleanupFailed',
+                message: `${message}; fix it, or annotate ${SKIP_CLEANUP_ANNOTATION}=true to delete without cleanup`,
+              },
+            ],
+            sdb.metadata.generation,
+          ),
+        }).catch(() => {});
+        await this.ctx.events.record(sdb, 'Warning', 'CleanupFailed', message);
+        throw error;
+      }
+    }
+    await this.ctx.kube.setFinalizers(
+      'StoreDatabase',
+      sdb.metadata,
+      (sdb.metadata.finalizers ?? []).filter((f) => f !== FINALIZER),
+    );
+    return {};
+  }
+
+  async #failStatus(sdb: StoreDatabase, reason: string, message: string, extra: Partial<StoreDatabaseStatus> = {}): Promise<void> {
+    const type = failedConditionType(reason as never);
+    const updates = [{ type: 'Ready', status: 'False' as const, reason, message }];
+    if (type) updates.unshift({ type, status: 'False', reason, message });
+    await this.#patchStatus(sdb, {
+      phase: 'Failed',
+      observedGeneration: sdb.metadata.generation,
+      message,
+      ...extra,
+      conditions: applyConditions(sdb.status?.conditions, updates, sdb.metadata.generation),
+    });
+  }
+
+  /** Reports a failure in status and an event; retryable ones are thrown again for backoff. */
+  async #fail(
+    sdb: StoreDatabase,
+    error: unknown,
+    ids: { jobId?: string | undefined; storeId?: string | undefined } = {},
+  ): Promise<ReconcileResult> {
+    const storeopError = isStoreopError(error) ? error : undefined;
+    const reason = storeopError?.code ?? 'ProvisioningFailed';
+    const message = storeopError?.message ?? describeApiError(error);
+    await this.#failStatus(sdb, reason, message, {
+      ...(ids.jobId ? { jobId: ids.jobId } : {}),
+      ...(ids.storeId ? { storeId: ids.storeId } : {}),
+    });
+    await this.ctx.events.record(sdb, 'Warning', reason, message);
+    if (storeopError && !storeopError.retryable) throw new TerminalError(message);
+    throw error instanceof Error ? error : new Error(message);
+  }
+
+  async #patchStatus(sdb: StoreDatabase, status: Partial<StoreDatabaseStatus>): Promise<void> {
+    await this.ctx.kube.patchStatus('StoreDatabase', sdb.metadata, status);
+    sdb.status = { ...sdb.status, ...status };
+  }
+}

@@ -1,0 +1,176 @@
+// Reconciles a Store: its master DB row and subscription, its StoreDatabase (created and owned when
+// inline, checked when referenced), and a status that mirrors the database's.
+import { randomUUID } from 'node:crypto';
+import { isDeepStrictEqual } from 'node:util';
+import type { Store, StoreStatus } from '../api/store.js';
+import { storeSpec } from '../api/store.js';
+import { type StoreDatabase, type StoreDatabaseSpec, storeDatabaseSpec } from '../api/store-database.js';
+import { isStoreopError, StoreopError } from '../errors.js';
+import { recordAudit } from '../master/audit.js';
+import { upsertStore } from '../master/stores.js';
+import { getCondition } from './conditions.js';
+import { type ControllerContext, FINALIZER, MANAGED_BY_LABELS, type ReconcileResult, TerminalError } from './context.js';
+import { describeApiError } from './kube.js';
+import { applyConditions } from './status.js';
+
+const WAIT_MS = 2_000;
+const NOT_FOUND_RETRY_MS = 30_000;
+
+export class StoreReconciler {
+  constructor(private readonly ctx: ControllerContext) {}
+
+  async reconcile(namespace: string, name: string): Promise<ReconcileResult> {
+    const { kube } = this.ctx;
+    const store = await kube.get<Store>('Store', namespace, name);
+    if (!store) return {};
+    const log = this.ctx.log.child({ controller: 'store', namespace, name, reconcileID: randomUUID() });
+    if (store.metadata.deletionTimestamp) return this.#finalize(store);
+    if (!store.metadata.finalizers?.includes(FINALIZER)) {
+      await kube.setFinalizers('Store', store.metadata, [...(store.metadata.finalizers ?? []), FINALIZER]);
+    }
+    const generation = store.metadata.generation;
+    const parsed = storeSpec.safeParse(store.spec);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      return this.#invalid(store, `spec.${issue?.path.join('.')}: ${issue?.message}`);
+    }
+    const spec = parsed.data;
+    const slug = spec.slug ?? store.metadata.name;
+    if (store.status?.slug && store.status.slug !== slug)
+      return this.#invalid(store, `spec.slug is immutable (was ${store.status.slug}, now ${slug})`);
+    if (Boolean(spec.database) === Boolean(spec.databaseRef))
+      return this.#invalid(store, 'exactly one of spec.database (inline) and spec.databaseRef must be set');
+
+    let storeId: string;
+    try {
+      const row = await upsertStore(this.ctx.master.master.db, {
+        slug,
+        name: spec.displayName,
+        ownerEmail: spec.owner,
+        plan: spec.plan,
+        source: `kubernetes:${namespace}/${name}`,
+      });
+      storeId = row.id;
+    } catch (error) {
+      if (isStoreopError(error, 'InvalidSpec')) return this.#invalid(store, error.message);
+      throw error;
+    }
+
+    let database: StoreDatabase | undefined;
+    if (spec.database) {
+      const desired: StoreDatabaseSpec = { ...spec.database, storeRef: { name } };
+      database = await kube.get<StoreDatabase>('StoreDatabase', namespace, name);
+      if (!database) {
+        database = await kube.createStoreDatabase(namespace, name, desired, store, { ...MANAGED_BY_LABELS, 'storeop.dev/store': name });
+        await this.ctx.events.record(store, 'Normal', 'StoreDatabaseCreated', `created StoreDatabase ${name}`);
+      } else if (!database.metadata.ownerReferences?.some((o) => o.uid === store.metadata.uid)) {
+        return this.#invalid(
+          store,
+          `StoreDatabase ${name} already exists and is not owned by this Store; use spec.databaseRef to adopt it`,
+        );
+      } else if (!isDeepStrictEqual(normalize(database.spec), normalize(desired))) {
+        await kube.patchSpec('StoreDatabase', database.metadata, desired);
+      }
+    } else {
+      const refName = spec.databaseRef?.name as string;
+      database = await kube.get<StoreDatabase>('StoreDatabase', namespace, refName);
+      if (!database) {
+        await this.#status(store, { phase: 'Pending', slug, storeId, databaseName: refName }, [
+          { type: 'Ready', status: 'False', reason: 'DatabaseNotFound', message: `StoreDatabase ${refName} does not exist` },
+        ]);
+        return { requeueAfterMs: NOT_FOUND_RETRY_MS };
+      }
+      if (database.spec.storeRef?.name !== name)
+        return this.#invalid(store, `StoreDatabase ${refName} belongs to Store ${database.spec.storeRef?.name}, not ${name}`);
+    }
+
+    const dbReady = getCondition(database.status?.conditions, 'Ready');
+    const phase = database.status?.phase ?? 'Pending';
+    await this.#status(
+      store,
+      {
+        phase,
+        slug,
+        storeId,
+        databaseName: database.metadata.name,
+        engine: database.spec.engine,
+        ...(database.status?.jobId ? { jobId: database.status.jobId } : {}),
+        ...(database.status?.progress ? { progress: database.status.progress } : {}),
+        ...(database.status?.message ? { message: database.status.message } : {}),
+      },
+      [
+        dbReady?.status === 'True'
+          ? { type: 'Ready', status: 'True', reason: 'DatabaseReady', message: `StoreDatabase ${database.metadata.name} is ready` }
+          : {
+              type: 'Ready',
+              status: 'False',
+              reason: dbReady?.reason ?? 'Provisioning',
+              message: dbReady?.message ?? `waiting for StoreDatabase ${database.metadata.name}`,
+            },
+      ],
+    );
+    log.debug({ phase }, 'store reconciled');
+    return {};
+  }
+
+  async #finalize(store: Store): Promise<ReconcileResult> {
+    if (!store.metadata.finalizers?.includes(FINALIZER)) return {};
+    const namespace = store.metadata.namespace as string;
+    const name = store.metadata.name;
+    // Delete the owned StoreDatabase first and wait for its cleanup: tests and some clusters have no
+    // garbage collector, and GitOps tools may delete both at once.
+    const owned = await this.ctx.kube.get<StoreDatabase>('StoreDatabase', namespace, name);
+    if (owned?.metadata.ownerReferences?.some((o) => o.uid === store.metadata.uid)) {
+      if (!owned.metadata.deletionTimestamp) {
+        await this.ctx.kube.delete('StoreDatabase', namespace, name);
+        await this.ctx.events.record(store, 'Normal', 'Deleting', `deleting StoreDatabase ${name} first`);
+      }
+      if (store.status?.phase !== 'Deleting') await this.ctx.kube.patchStatus('Store', store.metadata, { phase: 'Deleting' });
+      return { requeueAfterMs: WAIT_MS };
+    }
+    const slug = store.status?.slug;
+    if (slug && store.status?.storeId) {
+      await recordAudit(this.ctx.master.master.db, {
+        storeId: store.status.storeId,
+        actor: this.ctx.master.actor,
+        action: 'store.deleted',
+        targetType: 'store',
+        targetId: slug,
+      }).catch(() => {});
+    }
+    await this.ctx.kube.setFinalizers(
+      'Store',
+      store.metadata,
+      (store.metadata.finalizers ?? []).filter((f) => f !== FINALIZER),
+    );
+    return {};
+  }
+
+  async #invalid(store: Store, message: string): Promise<ReconcileResult> {
+    await this.#status(store, { phase: 'Failed', message }, [{ type: 'Ready', status: 'False', reason: 'InvalidSpec', message }]);
+    await this.ctx.events.record(store, 'Warning', 'InvalidSpec', message);
+    throw new TerminalError(message);
+  }
+
+  async #status(store: Store, status: Partial<StoreStatus>, conditions: Parameters<typeof applyConditions>[1]): Promise<void> {
+    const next: Partial<StoreStatus> = {
+      ...status,
+      observedGeneration: store.metadata.generation,
+      conditions: applyConditions(store.status?.conditions, conditions, store.metadata.generation),
+    };
+    const current = { ...store.status };
+    const changed = Object.entries(next).some(([k, v]) => !isDeepStrictEqual((current as Record<string, unknown>)[k], v));
+    if (!changed) return;
+    try {
+      await this.ctx.kube.patchStatus('Store', store.metadata, next);
+    } catch (error) {
+      throw new StoreopError('ProvisioningFailed', `could not update Store status: ${describeApiError(error)}`);
+    }
+  }
+}
+
+/** Specs compared with every default filled in, as the API server and zod both fill them. */
+function normalize(spec: unknown): unknown {
+  const parsed = storeDatabaseSpec.safeParse(spec);
+  return parsed.success ? JSON.parse(JSON.stringify(parsed.data)) : spec;
+}
