@@ -22,8 +22,8 @@ export class PgliteEngine implements Engine {
       throw toStoreopError(error, { engine: 'pglite', database: t.dataDir }, [], 'opening the embedded database');
     });
     try {
-      const result = await sql<{ version: string }>`SHOW server_version`.execute(handle.db);
-      return `${result.rows[0]?.version ?? 'unknown'} (PGlite)`;
+      const result = await sql<{ server_version: string }>`SHOW server_version`.execute(handle.db);
+      return `${result.rows[0]?.server_version ?? 'unknown'} (PGlite)`;
     } finally {
       await handle.release();
     }

@@ -151,8 +151,8 @@ export class PostgresEngine implements Engine {
   async testConnection(target: DatabaseTarget): Promise<string> {
     const { endpoint, database } = this.#endpointOf(target);
     return withClient(endpoint, database, 'connecting', async (client) => {
-      const result = await client.query<{ version: string }>('SHOW server_version');
-      return result.rows[0]?.version ?? 'unknown';
+      const result = await client.query<{ server_version: string }>('SHOW server_version');
+      return result.rows[0]?.server_version ?? 'unknown';
     });
   }
 
