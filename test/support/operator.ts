@@ -1,0 +1,173 @@
+// Runs the operator as a child process, authenticated as a user bound only to the RBAC in manifests/.
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
+import { KubeConfig } from '@kubernetes/client-node';
+import { inject } from 'vitest';
+
+const run = promisify(execFile);
+export const repoRoot = resolve(import.meta.dirname, '../..');
+const node = join(repoRoot, 'node_modules/.bin/node');
+
+export async function kubectl(args: string[], input?: string): Promise<{ stdout: string; stderr: string }> {
+  const child = execFile('kubectl', ['--kubeconfig', inject('kubeconfigPath'), ...args], { encoding: 'utf8', timeout: 120_000 });
+  if (input !== undefined) {
+    child.stdin?.end(input);
+  }
+  return new Promise((resolveRun, reject) => {
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.on('data', (d: string) => {
+      stdout += d;
+    });
+    child.stderr?.on('data', (d: string) => {
+      stderr += d;
+    });
+    child.on('close', (code) =>
+      code === 0
+        ? resolveRun({ stdout, stderr })
+        : reject(Object.assign(new Error(`kubectl ${args.join(' ')} failed: ${stderr}`), { stdout, stderr, code })),
+    );
+  });
+}
+
+let installed: Promise<void> | undefined;
+
+/** CRDs, the operator's RBAC from manifests/, and bindings of the test users to it (once per worker). */
+export function installOperatorPrerequisites(): Promise<void> {
+  installed ??= (async () => {
+    await kubectl(['apply', '-f', join(repoRoot, 'crds')]);
+    await kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd/stores.storeop.dev', 'crd/storedatabases.storeop.dev']);
+    await kubectl(['apply', '-f', join(repoRoot, 'manifests/base/namespace.yaml')]);
+    await kubectl(['apply', '-f', join(repoRoot, 'manifests/base/rbac.yaml')]);
+    const bindings = ['storeop-operator', 'storeop-operator-2'].flatMap((user) => [
+      {
+        apiVersion: 'rbac.authorization.k8s.io/v1',
+        kind: 'ClusterRoleBinding',
+        metadata: { name: `test-${user}` },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'storeop-manager' },
+        subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: user }],
+      },
+      {
+        apiVersion: 'rbac.authorization.k8s.io/v1',
+        kind: 'RoleBinding',
+        metadata: { name: `test-${user}-leader`, namespace: 'storeop-system' },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'storeop-leader-election' },
+        subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: user }],
+      },
+    ]);
+    await kubectl(['apply', '-f', '-'], bindings.map((b) => JSON.stringify(b)).join('\n'));
+  })();
+  return installed;
+}
+
+/** A kubeconfig for a test user (no groups: RBAC decides everything). */
+export function userKubeconfig(user: 'storeop-operator' | 'storeop-operator-2'): string {
+  const token = inject('kubeUserTokens')[user];
+  if (!token) throw new Error(`no token for ${user}; USE_EXISTING_CLUSTER runs need their own operator credentials`);
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ name: 'envtest', server: inject('kubeServer'), caData: inject('kubeCaData') }],
+    users: [{ name: user, token }],
+    contexts: [{ name: user, cluster: 'envtest', user }],
+    currentContext: user,
+  });
+  const dir = mkdtempSync(join(tmpdir(), 'storeop-kc-'));
+  const path = join(dir, 'kubeconfig');
+  writeFileSync(path, kc.exportConfig(), { mode: 0o600 });
+  return path;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolvePort(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+export interface OperatorProcess {
+  child: ChildProcess;
+  logs(): string;
+  metricsUrl: string;
+  healthUrl: string;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+export async function startOperator(options: {
+  masterUrl: string;
+  home: string;
+  namespace?: string;
+  args?: string[];
+  user?: 'storeop-operator' | 'storeop-operator-2';
+  env?: Record<string, string>;
+}): Promise<OperatorProcess> {
+  const kubeconfig = userKubeconfig(options.user ?? 'storeop-operator');
+  const [metricsPort, healthPort] = [await freePort(), await freePort()];
+  const args = [
+    '--import',
+    'tsx',
+    join(repoRoot, 'src/cli/main.ts'),
+    'run',
+    '--kubeconfig',
+    kubeconfig,
+    '--master-database-url',
+    options.masterUrl,
+    '--home',
+    options.home,
+    '--metrics-bind-address',
+    `127.0.0.1:${metricsPort}`,
+    '--health-probe-bind-address',
+    `127.0.0.1:${healthPort}`,
+    '--resync-period',
+    '10m',
+    '--grace-period',
+    '5s',
+    ...(options.namespace ? ['--namespace', options.namespace] : []),
+    ...(options.args ?? []),
+  ];
+  const child = spawn(node, args, { cwd: repoRoot, env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout?.on('data', (d: Buffer) => {
+    output += d.toString();
+  });
+  child.stderr?.on('data', (d: Buffer) => {
+    output += d.toString();
+  });
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  const healthUrl = `http://127.0.0.1:${healthPort}`;
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`operator exited with ${child.exitCode}:\n${output}`);
+    const ok = await fetch(`${healthUrl}/healthz`).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ok) break;
+    if (Date.now() > deadline) throw new Error(`operator did not come up:\n${output}`);
+    await sleep(200);
+  }
+  return {
+    child,
+    logs: () => output,
+    metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
+    healthUrl,
+    async stop(signal = 'SIGTERM') {
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+      child.kill(signal);
+      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      const code = await exited;
+      clearTimeout(timer);
+      return code;
+    },
+  };
+}
+
+export { run };
