@@ -1,7 +1,10 @@
 #!/usr/bin/env node
 // storeop's command line: one line per error, never a stack trace (set STOREOP_DEBUG=1 for one).
+import { ManifestError } from '../apply/manifests.js';
 import { isStoreopError } from '../errors.js';
 import { UsageError } from './args.js';
+import { applyCommand, applyHelp } from './commands/apply.js';
+import { getCommand, getHelp } from './commands/get.js';
 import { masterCommand, masterHelp } from './commands/master.js';
 import { planCommand, planHelp } from './commands/plan.js';
 import { provisionCommand, provisionHelp } from './commands/provision.js';
@@ -14,6 +17,8 @@ interface Command {
 }
 
 const commands: Record<string, Command> = {
+  apply: { run: applyCommand, help: applyHelp, summary: 'provision the stores of Store/StoreDatabase manifests, without a cluster' },
+  get: { run: getCommand, help: getHelp, summary: 'show stores as the master DB records them' },
   plan: { run: planCommand, help: planHelp, summary: 'print the statements provisioning would run on a database' },
   provision: { run: provisionCommand, help: provisionHelp, summary: 'create or complete one store database' },
   run: { run: runCommand, help: runHelp, summary: 'run the operator against a Kubernetes cluster' },
@@ -53,7 +58,11 @@ main(process.argv.slice(2)).then(
   },
   (error: unknown) => {
     const command = process.argv[2] && commands[process.argv[2]] ? ` ${process.argv[2]}` : '';
-    if (error instanceof UsageError) {
+    if (error instanceof ManifestError) {
+      for (const problem of error.problems) process.stderr.write(`storeop${command}: ${problem}\n`);
+      process.stderr.write(`storeop${command}: nothing was changed\n`);
+      process.exitCode = 1;
+    } else if (error instanceof UsageError) {
       process.stderr.write(`storeop${command}: ${error.message}\n`);
       process.exitCode = 2;
     } else if (isStoreopError(error)) {

@@ -11,7 +11,7 @@ import { scramSha256Verifier } from './scram.js';
 import type { CreateTarget, DatabaseTarget, ServerEndpoint, TenantConnection, TlsOptions } from './target.js';
 
 const MAINTENANCE_DATABASE = 'postgres';
-const DEFAULT_SHARED_DATABASE = 'storeop_stores';
+export const DEFAULT_SHARED_DATABASE = 'storeop_stores';
 const DEFAULT_CONNECTION_LIMIT = 50;
 
 // int8 as number: ids and counters stay far below 2^53; numeric stays a string (exact money).

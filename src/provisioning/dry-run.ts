@@ -4,8 +4,10 @@ import { existsSync } from 'node:fs';
 import { toStoreopError } from '../engines/driver-errors.js';
 import type { Tenant } from '../engines/engine.js';
 import { engineFor } from '../engines/index.js';
-import { type DatabaseTarget, secretsOf, targetSummary } from '../engines/target.js';
+import { DEFAULT_SHARED_DATABASE } from '../engines/postgres.js';
+import { type ConnectTarget, type CreateTarget, type DatabaseTarget, secretsOf, targetSummary } from '../engines/target.js';
 import { isStoreopError } from '../errors.js';
+import { storeNames } from '../naming.js';
 import { HISTORY_TABLE, readHistory } from '../schema/history.js';
 import { introspect, type LiveSchema, tableHasRows } from '../schema/introspect.js';
 import type { Migration } from '../schema/migrations.js';
@@ -27,7 +29,7 @@ const EMPTY: LiveSchema = { tableNames: [], tables: new Map() };
 /** Plans against an existing database (connect mode or PGlite); a database that does not exist yet plans everything. */
 export async function planProvisioning(
   target: DatabaseTarget,
-  options: { schema?: TargetSchema; seed?: ProvisionRequest['seed'] } = {},
+  options: { schema?: TargetSchema; seed?: ProvisionRequest['seed']; slug?: string } = {},
 ): Promise<ProvisioningPlan> {
   const schema = options.schema ?? STORE_TARGET_SCHEMA;
   const tables = Object.keys(schema.definition);
@@ -47,7 +49,11 @@ export async function planProvisioning(
   });
   const absent = () => planned(EMPTY, async () => false, [], false);
 
-  if (target.mode === 'create' && target.engine !== 'pglite') return absent(); // the database is created by provisioning
+  if (target.mode === 'create' && target.engine !== 'pglite') {
+    // Look at the store's database (if it exists yet) through the admin's credentials.
+    if (!options.slug) return absent();
+    return planProvisioning(adminView(target, options.slug), options);
+  }
   if (target.engine === 'pglite' && !existsSync(target.dataDir)) return absent(); // opening would create the folder
 
   let tenant: Tenant | undefined;
@@ -65,6 +71,19 @@ export async function planProvisioning(
   } finally {
     await tenant?.close().catch(() => {});
   }
+}
+
+/** The store's database as the admin sees it: a connect-mode target that reads without creating anything. */
+function adminView(target: CreateTarget, slug: string): ConnectTarget {
+  const names = storeNames(slug);
+  const schemaIsolation = target.engine === 'postgresql' && target.isolation === 'schema';
+  const database = target.databaseName ?? (schemaIsolation ? DEFAULT_SHARED_DATABASE : names.database);
+  return {
+    engine: target.engine,
+    mode: 'connect',
+    connection: { ...target.admin, database },
+    ...(target.engine === 'postgresql' ? { schema: schemaIsolation ? names.schema : 'public' } : {}),
+  };
 }
 
 export function planStatements(plan: ProvisioningPlan): string[] {

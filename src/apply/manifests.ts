@@ -1,0 +1,179 @@
+// Reads multi-document YAML manifests (Store, StoreDatabase, Secret) and validates them with the same zod
+// schemas as the CRDs. Every problem names the file, the document and the field; nothing runs unless all pass.
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import { z } from 'zod';
+import { GROUP_VERSION, objectName } from '../api/common.js';
+import { referencedSecrets } from '../api/resolve-target.js';
+import { type StoreSpec, storeSpec } from '../api/store.js';
+import { type StoreDatabaseSpec, type StoreDatabaseTemplateSpec, storeDatabaseSpec } from '../api/store-database.js';
+
+export interface Located<T> {
+  name: string;
+  spec: T;
+  /** "file.yaml#2": where it was declared, for messages. */
+  origin: string;
+}
+
+export interface ManifestSet {
+  stores: Located<StoreSpec>[];
+  databases: Located<StoreDatabaseSpec>[];
+  secrets: Map<string, Record<string, string>>;
+}
+
+/** One store and the database spec it resolves to: the unit `storeop apply` reconciles. */
+export interface StoreUnit {
+  name: string;
+  slug: string;
+  spec: StoreSpec;
+  database: StoreDatabaseTemplateSpec;
+  origin: string;
+}
+
+export class ManifestError extends Error {
+  constructor(readonly problems: string[]) {
+    super(problems.join('\n'));
+    this.name = 'ManifestError';
+  }
+}
+
+const metadata = z.object({ name: objectName, namespace: z.string().optional() }, { error: 'is required' });
+const document = z.object({ apiVersion: z.string({ error: 'is required' }), kind: z.string({ error: 'is required' }), metadata });
+const secretDoc = z.object({
+  data: z.record(z.string(), z.string().regex(/^[A-Za-z0-9+/=\s]*$/, 'must be base64')).optional(),
+  stringData: z.record(z.string(), z.string()).optional(),
+});
+
+function issues(error: z.ZodError, prefix: string): string[] {
+  return error.issues.map((i) => `${[prefix, ...i.path].filter((p) => p !== '').join('.')}: ${i.message}`);
+}
+
+export function readSources(paths: string[], stdin: () => string): Array<{ origin: string; text: string }> {
+  const sources: Array<{ origin: string; text: string }> = [];
+  for (const path of paths) {
+    if (path === '-') {
+      sources.push({ origin: '<stdin>', text: stdin() });
+      continue;
+    }
+    let stat: ReturnType<typeof statSync>;
+    try {
+      stat = statSync(path);
+    } catch {
+      throw new ManifestError([`${path}: no such file or directory`]);
+    }
+    const files = stat.isDirectory()
+      ? readdirSync(path)
+          .filter((f) => /\.ya?ml$/.test(f))
+          .sort()
+          .map((f) => join(path, f))
+      : [path];
+    for (const file of files) sources.push({ origin: file, text: readFileSync(file, 'utf8') });
+  }
+  return sources;
+}
+
+export function parseManifests(sources: Array<{ origin: string; text: string }>): ManifestSet {
+  const set: ManifestSet = { stores: [], databases: [], secrets: new Map() };
+  const problems: string[] = [];
+  const seen = new Map<string, string>();
+  for (const { origin, text } of sources) {
+    parseAllDocuments(text).forEach((doc, index) => {
+      const where = `${origin}: document ${index + 1}`;
+      if (doc.errors.length) {
+        problems.push(`${where}: invalid YAML: ${doc.errors[0]?.message.split('\n')[0]}`);
+        return;
+      }
+      const raw = doc.toJS() as unknown;
+      if (raw === null || raw === undefined) return; // an empty document between separators
+      const head = document.safeParse(raw);
+      if (!head.success) {
+        problems.push(...issues(head.error, '').map((p) => `${where}: ${p}`));
+        return;
+      }
+      const { apiVersion, kind, metadata: meta } = head.data;
+      const key = `${kind}/${meta.name}`;
+      if (seen.has(key)) {
+        problems.push(`${where}: ${key} is also declared at ${seen.get(key)}`);
+        return;
+      }
+      seen.set(key, `${origin}#${index + 1}`);
+      const located = `${origin}#${index + 1}`;
+      const body = raw as { spec?: unknown };
+      if (apiVersion === GROUP_VERSION && kind === 'Store') {
+        const parsed = storeSpec.safeParse(body.spec);
+        if (parsed.success) set.stores.push({ name: meta.name, spec: parsed.data, origin: located });
+        else problems.push(...issues(parsed.error, 'spec').map((p) => `${where} (Store ${meta.name}): ${p}`));
+      } else if (apiVersion === GROUP_VERSION && kind === 'StoreDatabase') {
+        const parsed = storeDatabaseSpec.safeParse(body.spec);
+        if (parsed.success) set.databases.push({ name: meta.name, spec: parsed.data, origin: located });
+        else problems.push(...issues(parsed.error, 'spec').map((p) => `${where} (StoreDatabase ${meta.name}): ${p}`));
+      } else if (apiVersion === 'v1' && kind === 'Secret') {
+        const parsed = secretDoc.safeParse(raw);
+        if (!parsed.success) {
+          problems.push(...issues(parsed.error, '').map((p) => `${where} (Secret ${meta.name}): ${p}`));
+          return;
+        }
+        const values: Record<string, string> = {};
+        for (const [k, v] of Object.entries(parsed.data.data ?? {})) values[k] = Buffer.from(v, 'base64').toString('utf8');
+        Object.assign(values, parsed.data.stringData ?? {});
+        set.secrets.set(meta.name, values);
+      } else {
+        problems.push(`${where}: ${apiVersion} ${kind} is not supported (expected ${GROUP_VERSION} Store or StoreDatabase, or v1 Secret)`);
+      }
+    });
+  }
+  if (problems.length) throw new ManifestError(problems);
+  return set;
+}
+
+/** Pairs each Store with its database and checks the references between documents. */
+export function storeUnits(set: ManifestSet): StoreUnit[] {
+  const problems: string[] = [];
+  const units: StoreUnit[] = [];
+  const used = new Set<string>();
+  for (const store of set.stores) {
+    const slug = store.spec.slug ?? store.name;
+    let database: StoreDatabaseTemplateSpec | undefined;
+    if (Boolean(store.spec.database) === Boolean(store.spec.databaseRef)) {
+      problems.push(`${store.origin} (Store ${store.name}): spec: set exactly one of database (inline) and databaseRef`);
+      continue;
+    }
+    if (store.spec.database) {
+      database = store.spec.database;
+    } else {
+      const refName = store.spec.databaseRef?.name as string;
+      const ref = set.databases.find((d) => d.name === refName);
+      if (!ref) {
+        problems.push(`${store.origin} (Store ${store.name}): spec.databaseRef.name: StoreDatabase ${refName} is not in the manifests`);
+        continue;
+      }
+      if (ref.spec.storeRef.name !== store.name) {
+        problems.push(
+          `${ref.origin} (StoreDatabase ${ref.name}): spec.storeRef.name: names ${ref.spec.storeRef.name}, but Store ${store.name} refers to it`,
+        );
+        continue;
+      }
+      used.add(ref.name);
+      const { storeRef: _storeRef, ...template } = ref.spec;
+      database = template;
+    }
+    for (const secret of referencedSecrets(database)) {
+      if (!set.secrets.has(secret))
+        problems.push(`${store.origin} (Store ${store.name}): Secret ${secret} is referenced but not in the manifests`);
+    }
+    units.push({ name: store.name, slug, spec: store.spec, database, origin: store.origin });
+  }
+  for (const db of set.databases) {
+    if (!used.has(db.name))
+      problems.push(`${db.origin} (StoreDatabase ${db.name}): no Store in the manifests refers to it through spec.databaseRef`);
+  }
+  const slugs = new Map<string, string>();
+  for (const unit of units) {
+    const other = slugs.get(unit.slug);
+    if (other) problems.push(`${unit.origin} (Store ${unit.name}): slug ${unit.slug} is also used by Store ${other}`);
+    slugs.set(unit.slug, unit.name);
+  }
+  if (problems.length) throw new ManifestError(problems);
+  return units;
+}

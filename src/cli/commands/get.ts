@@ -1,0 +1,105 @@
+// storeop get stores | get store SLUG -o yaml|json: what the platform sees, read from the master DB.
+import { stringify } from 'yaml';
+import { z } from 'zod';
+import { openMaster } from '../../master/database.js';
+import { findStore, listStores } from '../../master/stores.js';
+import { parseFlags, UsageError } from '../args.js';
+import { formatTable } from '../output.js';
+
+export const getHelp = `usage: storeop get stores [--master-database-url URL]
+       storeop get store SLUG|ID [-o yaml|json] [--master-database-url URL]
+
+Reads the master DB (STOREOP_MASTER_DATABASE_URL, --master-database-url, else ./.storeop/master).`;
+
+const flags = z.object({
+  output: z.enum(['yaml', 'json', 'table']).default('table'),
+  'master-database-url': z.string().optional(),
+  home: z.string().optional(),
+});
+const spec = { output: { type: 'string', short: 'o' }, 'master-database-url': { type: 'string' }, home: { type: 'string' } } as const;
+
+const PHASE: Record<string, string> = {
+  active: 'Ready',
+  provisioning: 'Provisioning',
+  failed: 'Failed',
+  suspended: 'Suspended',
+  detached: 'Detached',
+};
+
+export async function getCommand(argv: string[]): Promise<number> {
+  const { flags: f, positionals } = parseFlags(argv, spec, flags);
+  const [what, id] = positionals;
+  if (what !== 'stores' && what !== 'store') throw new UsageError('expected "stores" or "store SLUG"; see "storeop get --help"');
+  if (what === 'store' && !id) throw new UsageError('store: give the store slug or id');
+  const master = await openMaster({ url: f['master-database-url'], home: f.home });
+  try {
+    const db = master.db;
+    if (what === 'stores') {
+      const stores = await listStores(db);
+      const jobs = await db
+        .selectFrom('provisioning_jobs')
+        .select(['store_id', 'tables_created', 'total_tables', 'created_at'])
+        .where('status', '=', 'succeeded')
+        .orderBy('created_at', 'desc')
+        .execute();
+      const rows = stores.map((s) => {
+        const job = jobs.find((j) => j.store_id === s.id);
+        return [
+          s.slug,
+          s.name,
+          s.subscription_plan,
+          s.database_type ?? '-',
+          s.database_name ?? '-',
+          PHASE[s.database_status] ?? s.database_status,
+          job ? `${job.tables_created}/${job.total_tables}` : '-',
+        ];
+      });
+      if (f.output === 'table') {
+        process.stdout.write(
+          stores.length ? `${formatTable(['STORE', 'NAME', 'PLAN', 'ENGINE', 'DATABASE', 'PHASE', 'TABLES'], rows)}\n` : 'no stores\n',
+        );
+      } else {
+        const data = stores.map((s) => ({ ...s, phase: PHASE[s.database_status] }));
+        process.stdout.write(f.output === 'json' ? `${JSON.stringify(data, null, 2)}\n` : stringify(data));
+      }
+      return 0;
+    }
+    const store = await findStore(db, id as string);
+    if (!store) {
+      process.stderr.write(`storeop get: store ${id} not found in ${master.location}\n`);
+      return 1;
+    }
+    const subscription = await db
+      .selectFrom('subscriptions')
+      .selectAll()
+      .where('store_id', '=', store.id)
+      .where('cancelled_at', 'is', null)
+      .executeTakeFirst();
+    const config = await db
+      .selectFrom('integration_configs')
+      .select(['integration_type', 'config_data', 'is_active', 'updated_at'])
+      .where('store_id', '=', store.id)
+      .where('is_active', '=', true)
+      .executeTakeFirst();
+    const lastJob = await db
+      .selectFrom('provisioning_jobs')
+      .selectAll()
+      .where('store_id', '=', store.id)
+      .orderBy('created_at', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+    const view = {
+      ...store,
+      phase: PHASE[store.database_status],
+      subscription: subscription ?? null,
+      // Connection fields only; the encrypted secrets stay out of the output.
+      database: config ? { type: config.integration_type, ...config.config_data.connection, updatedAt: config.updated_at } : null,
+      lastJob: lastJob ?? null,
+    };
+    if (f.output === 'json') process.stdout.write(`${JSON.stringify(view, null, 2)}\n`);
+    else process.stdout.write(stringify(view));
+    return 0;
+  } finally {
+    await master.close();
+  }
+}
