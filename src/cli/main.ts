@@ -3,6 +3,7 @@
 import { ManifestError } from '../apply/manifests.js';
 import { isStoreopError } from '../errors.js';
 import { UsageError } from './args.js';
+import { apiCommand, apiHelp } from './commands/api.js';
 import { applyCommand, applyHelp } from './commands/apply.js';
 import { getCommand, getHelp } from './commands/get.js';
 import { masterCommand, masterHelp } from './commands/master.js';
@@ -18,6 +19,7 @@ interface Command {
 
 const commands: Record<string, Command> = {
   apply: { run: applyCommand, help: applyHelp, summary: 'provision the stores of Store/StoreDatabase manifests, without a cluster' },
+  api: { run: apiCommand, help: apiHelp, summary: 'serve the provisioning HTTP API (standalone)' },
   get: { run: getCommand, help: getHelp, summary: 'show stores as the master DB records them' },
   plan: { run: planCommand, help: planHelp, summary: 'print the statements provisioning would run on a database' },
   provision: { run: provisionCommand, help: provisionHelp, summary: 'create or complete one store database' },

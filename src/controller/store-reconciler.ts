@@ -28,7 +28,6 @@ export class StoreReconciler {
     if (!store.metadata.finalizers?.includes(FINALIZER)) {
       await kube.setFinalizers('Store', store.metadata, [...(store.metadata.finalizers ?? []), FINALIZER]);
     }
-    const generation = store.metadata.generation;
     const parsed = storeSpec.safeParse(store.spec);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];

@@ -40,7 +40,10 @@ export class WorkQueue {
   /** Adds the key after `delayMs`; an earlier pending add for the same key wins. */
   addAfter(key: string, delayMs: number): void {
     if (this.#shuttingDown) return;
-    if (delayMs <= 0) return this.add(key);
+    if (delayMs <= 0) {
+      this.add(key);
+      return;
+    }
     const at = Date.now() + delayMs;
     const pending = this.#timers.get(key);
     if (pending && pending.at <= at) return;

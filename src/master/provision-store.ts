@@ -1,7 +1,6 @@
 // Provisioning with the master DB: the store's row and subscription, a job row that follows the run,
 // the password kept (encrypted) before it is used, and the connection registered when the schema is ready.
 import { type Kysely, sql } from 'kysely';
-import { generatePassword } from '../engines/password.js';
 import { secretsOf } from '../engines/target.js';
 import { StoreopError } from '../errors.js';
 import { type ProvisionRequest, type ProvisionResult, provision } from '../provisioning/pipeline.js';

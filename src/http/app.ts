@@ -1,0 +1,155 @@
+// The provisioning HTTP API (Hono): start a job, poll its progress, read stores. Bearer-token auth,
+// zod-validated bodies, a body limit, and every request logged to api_usage_logs without its body.
+import type { HttpBindings } from '@hono/node-server';
+import { type Context, Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import type { z } from 'zod';
+import { resolveTarget } from '../api/resolve-target.js';
+import { isStoreopError, StoreopError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { getJob } from '../master/jobs.js';
+import type { MasterContext } from '../master/provision-store.js';
+import { findStore, listStores, type StoreRow } from '../master/stores.js';
+import type { TokenVerifier } from './auth.js';
+import { openApiDocument } from './openapi.js';
+import type { Provisioner } from './provisioner.js';
+import { provisionRequest } from './schemas.js';
+
+export interface ApiOptions {
+  master: MasterContext;
+  tokens: TokenVerifier;
+  provisioner: Provisioner;
+  log: Logger;
+  home: string;
+  bodyLimitBytes?: number;
+}
+
+type Env = { Bindings: HttpBindings };
+
+const problem = (c: Context, status: 400 | 401 | 404 | 409 | 413 | 500, error: string, issues?: Array<{ path: string; message: string }>) =>
+  c.json({ error, ...(issues ? { issues } : {}) }, status);
+
+function zodIssues(error: z.ZodError): Array<{ path: string; message: string }> {
+  return error.issues.map((i) => ({ path: i.path.join('.'), message: i.message }));
+}
+
+function storeView(s: StoreRow) {
+  return {
+    id: s.id,
+    slug: s.slug,
+    name: s.name,
+    plan: s.subscription_plan,
+    databaseType: s.database_type,
+    databaseHost: s.database_host,
+    databaseName: s.database_name,
+    databaseStatus: s.database_status,
+    isActive: s.is_active,
+    createdAt: new Date(s.created_at).toISOString(),
+    updatedAt: new Date(s.updated_at).toISOString(),
+  };
+}
+
+const iso = (d: Date | null) => (d ? new Date(d).toISOString() : null);
+
+export function createApi(options: ApiOptions): Hono<Env> {
+  const app = new Hono<Env>();
+  const db = options.master.master.db;
+
+  // Log every request (endpoint, method, status, time, ip, user agent), never its body.
+  app.use('*', async (c, next) => {
+    const started = performance.now();
+    await next();
+    const ip = c.env?.incoming?.socket?.remoteAddress ?? null;
+    void db
+      .insertInto('api_usage_logs')
+      .values({
+        endpoint: c.req.path.slice(0, 512),
+        method: c.req.method,
+        status_code: c.res.status,
+        response_time_ms: Math.round(performance.now() - started),
+        ip_address: ip,
+        user_agent: c.req.header('user-agent')?.slice(0, 512) ?? null,
+        error_message: c.res.status >= 400 ? `HTTP ${c.res.status}` : null,
+      })
+      .execute()
+      .catch((error: unknown) => options.log.warn({ err: (error as Error).message }, 'could not log API usage'));
+  });
+
+  app.get('/v1/openapi.json', (c) => c.json(openApiDocument()));
+
+  app.use('/v1/*', async (c, next) => {
+    const header = c.req.header('authorization') ?? '';
+    const token = /^Bearer\s+(.+)$/i.exec(header)?.[1];
+    if (!options.tokens.verify(token)) return problem(c, 401, 'a valid bearer token is required');
+    await next();
+  });
+
+  app.post(
+    '/v1/provision',
+    bodyLimit({ maxSize: options.bodyLimitBytes ?? 1024 * 1024, onError: (c) => problem(c, 413, 'request body too large') }),
+    async (c) => {
+      let raw: unknown;
+      try {
+        raw = await c.req.json();
+      } catch {
+        return problem(c, 400, 'the body must be valid JSON');
+      }
+      const parsed = provisionRequest.safeParse(raw);
+      if (!parsed.success) return problem(c, 400, 'invalid request body', zodIssues(parsed.error));
+      const { store, database, secrets } = parsed.data;
+      let target: Awaited<ReturnType<typeof resolveTarget>>;
+      try {
+        target = await resolveTarget(database, async (name, key) => secrets?.[name]?.[key], { home: options.home, slug: store.slug });
+      } catch (error) {
+        return problem(c, 400, isStoreopError(error) ? error.message.replace(/^spec\./, 'database.') : 'invalid database spec');
+      }
+      try {
+        const accepted = await options.provisioner.submit({
+          declaration: { slug: store.slug, name: store.displayName, ownerEmail: store.owner, plan: store.plan, source: 'api' },
+          target,
+          seed: database.seed
+            ? { currency: store.settings?.currency ?? 'USD', locale: store.settings?.locale ?? 'en-US', displayName: store.displayName }
+            : false,
+        });
+        return c.json({ jobId: accepted.jobId, storeId: accepted.storeId, status: 'provisioning' as const }, 202);
+      } catch (error) {
+        if (isStoreopError(error, 'InvalidSpec')) return problem(c, 409, error.message);
+        throw error;
+      }
+    },
+  );
+
+  app.get('/v1/provision/:jobId/status', async (c) => {
+    const job = await getJob(db, c.req.param('jobId'));
+    if (!job) return problem(c, 404, 'no such job');
+    return c.json({
+      status: job.status,
+      step: job.step,
+      progress: job.progress,
+      message: job.message,
+      tablesCreated: job.tables_created,
+      totalTables: job.total_tables,
+      startedAt: iso(job.started_at),
+      finishedAt: iso(job.finished_at),
+      error: job.error,
+    });
+  });
+
+  app.get('/v1/stores', async (c) => c.json({ stores: (await listStores(db)).map(storeView) }));
+
+  app.get('/v1/stores/:id', async (c) => {
+    const store = await findStore(db, c.req.param('id'));
+    if (!store) return problem(c, 404, 'no such store');
+    return c.json(storeView(store));
+  });
+
+  app.notFound((c) => problem(c, 404, 'no such endpoint'));
+  app.onError((error, c) => {
+    options.log.error(
+      { err: error instanceof StoreopError ? error.message : (error as Error).message, path: c.req.path },
+      'API request failed',
+    );
+    return problem(c, 500, 'internal error');
+  });
+  return app;
+}

@@ -1,0 +1,60 @@
+// GET /v1/openapi.json, generated from the zod schemas the handlers validate with.
+import { z } from 'zod';
+import { jobStatus, problem, provisionAccepted, provisionRequest, storeView } from './schemas.js';
+
+const json = (schema: z.ZodType) => ({ 'application/json': { schema: z.toJSONSchema(schema, { target: 'openapi-3.0', io: 'input' }) } });
+const errors = {
+  '400': { description: 'Invalid request', content: json(problem) },
+  '401': { description: 'Missing or invalid bearer token', content: json(problem) },
+};
+
+export function openApiDocument(): Record<string, unknown> {
+  return {
+    openapi: '3.0.3',
+    info: { title: 'storeop provisioning API', version: 'v1' },
+    components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+    security: [{ bearer: [] }],
+    paths: {
+      '/v1/provision': {
+        post: {
+          summary: "Provision a store's database (creates or updates the store; one job at a time per store)",
+          requestBody: { required: true, content: json(provisionRequest) },
+          responses: {
+            '202': { description: 'Job accepted', content: json(provisionAccepted) },
+            ...errors,
+            '409': { description: 'The slug belongs to another store', content: json(problem) },
+            '413': { description: 'Body too large', content: json(problem) },
+          },
+        },
+      },
+      '/v1/provision/{jobId}/status': {
+        get: {
+          summary: 'Progress of a provisioning job',
+          parameters: [{ name: 'jobId', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } }],
+          responses: {
+            '200': { description: 'Job status', content: json(jobStatus) },
+            ...errors,
+            '404': { description: 'Unknown job', content: json(problem) },
+          },
+        },
+      },
+      '/v1/stores': {
+        get: {
+          summary: 'All stores',
+          responses: { '200': { description: 'Stores', content: json(z.object({ stores: z.array(storeView) })) }, ...errors },
+        },
+      },
+      '/v1/stores/{id}': {
+        get: {
+          summary: 'One store by id or slug',
+          parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
+          responses: {
+            '200': { description: 'Store', content: json(storeView) },
+            ...errors,
+            '404': { description: 'Unknown store', content: json(problem) },
+          },
+        },
+      },
+    },
+  };
+}

@@ -1,0 +1,95 @@
+// Runs provisioning jobs accepted by the API in this process, a bounded number at a time. A store that
+// already has a queued or running job gets that job back instead of a second one.
+import type { DatabaseTarget } from '../engines/target.js';
+import { StoreopError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { type MasterContext, type PreparedJob, prepareStoreJob, runStoreJob } from '../master/provision-store.js';
+import { findStore, type StoreDeclaration } from '../master/stores.js';
+import type { SeedSettings } from '../provisioning/seed.js';
+
+export interface Submission {
+  declaration: StoreDeclaration;
+  target: DatabaseTarget;
+  seed: false | SeedSettings;
+}
+
+export interface Provisioner {
+  submit(submission: Submission): Promise<{ jobId: string; storeId: string }>;
+  /** Resolves when every accepted job has finished (for shutdown). */
+  drain(): Promise<void>;
+}
+
+export class LocalProvisioner implements Provisioner {
+  readonly #queue: Array<() => Promise<void>> = [];
+  readonly #running = new Set<Promise<void>>();
+  /** Per-slug lock: concurrent submissions for one store are decided one after the other. */
+  readonly #submitting = new Map<string, Promise<unknown>>();
+
+  constructor(
+    private readonly ctx: MasterContext,
+    private readonly log: Logger,
+    private readonly concurrency = 4,
+  ) {}
+
+  async submit(submission: Submission): Promise<{ jobId: string; storeId: string }> {
+    const slug = submission.declaration.slug;
+    const previous = this.#submitting.get(slug) ?? Promise.resolve();
+    const decided = previous.catch(() => undefined).then(() => this.#decide(submission));
+    this.#submitting.set(slug, decided);
+    try {
+      return await decided;
+    } finally {
+      if (this.#submitting.get(slug) === decided) this.#submitting.delete(slug);
+    }
+  }
+
+  async #decide(submission: Submission): Promise<{ jobId: string; storeId: string }> {
+    const db = this.ctx.master.db;
+    const existing = await findStore(db, submission.declaration.slug);
+    if (existing?.source && existing.source !== 'api') {
+      throw new StoreopError('InvalidSpec', `store slug ${existing.slug} belongs to another store (declared by ${existing.source})`, {
+        retryable: false,
+      });
+    }
+    if (existing) {
+      const open = await db
+        .selectFrom('provisioning_jobs')
+        .select('id')
+        .where('store_id', '=', existing.id)
+        .where('status', 'in', ['queued', 'running'])
+        .orderBy('created_at', 'desc')
+        .executeTakeFirst();
+      if (open) return { jobId: open.id, storeId: existing.id };
+    }
+    const job = await prepareStoreJob(this.ctx, submission.declaration);
+    this.#enqueue(job, submission);
+    return { jobId: job.jobId, storeId: job.store.id };
+  }
+
+  #enqueue(job: PreparedJob, submission: Submission): void {
+    this.#queue.push(async () => {
+      try {
+        await runStoreJob(this.ctx, job, { target: submission.target, seed: submission.seed });
+      } catch (error) {
+        // The job row holds the failure and its reason; the log names the job only.
+        this.log.warn({ jobId: job.jobId, store: job.store.slug, code: (error as StoreopError).code }, 'provisioning job failed');
+      }
+    });
+    this.#pump();
+  }
+
+  #pump(): void {
+    while (this.#running.size < this.concurrency && this.#queue.length) {
+      const task = this.#queue.shift() as () => Promise<void>;
+      const running: Promise<void> = task().finally(() => {
+        this.#running.delete(running);
+        this.#pump();
+      });
+      this.#running.add(running);
+    }
+  }
+
+  async drain(): Promise<void> {
+    while (this.#running.size || this.#queue.length) await Promise.all([...this.#running]);
+  }
+}

@@ -1,0 +1,46 @@
+// Request and response shapes of the provisioning API: the CRD spec shapes, validated by zod and
+// published as OpenAPI from the same schemas.
+import { z } from 'zod';
+import { storeSpec } from '../api/store.js';
+import { storeDatabaseTemplateSpec } from '../api/store-database.js';
+import { SLUG_PATTERN } from '../naming.js';
+
+export const provisionRequest = z.object({
+  store: storeSpec
+    .omit({ database: true, databaseRef: true })
+    .extend({ slug: z.string().regex(SLUG_PATTERN, 'must be 2-41 characters of a-z, 0-9 and "-", starting with a letter') }),
+  database: storeDatabaseTemplateSpec,
+  /** Values of the Secrets the database spec references by name; used for this job only, never stored or logged. */
+  secrets: z.record(z.string(), z.record(z.string(), z.string())).optional(),
+});
+export type ProvisionRequestBody = z.infer<typeof provisionRequest>;
+
+export const provisionAccepted = z.object({ jobId: z.string(), storeId: z.string(), status: z.literal('provisioning') });
+
+export const jobStatus = z.object({
+  status: z.enum(['queued', 'running', 'succeeded', 'failed']),
+  step: z.string().nullable(),
+  progress: z.int(),
+  message: z.string().nullable(),
+  tablesCreated: z.int(),
+  totalTables: z.int(),
+  startedAt: z.string().nullable(),
+  finishedAt: z.string().nullable(),
+  error: z.string().nullable(),
+});
+
+export const storeView = z.object({
+  id: z.string(),
+  slug: z.string(),
+  name: z.string(),
+  plan: z.string(),
+  databaseType: z.string().nullable(),
+  databaseHost: z.string().nullable(),
+  databaseName: z.string().nullable(),
+  databaseStatus: z.string(),
+  isActive: z.boolean(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+
+export const problem = z.object({ error: z.string(), issues: z.array(z.object({ path: z.string(), message: z.string() })).optional() });
