@@ -14,6 +14,8 @@ export const ERROR_CODES = [
   'NoDatabaseConfigured',
   'StoreSuspended',
   'DecryptionFailed',
+  /** The request names something that belongs to someone else (a slug declared elsewhere). */
+  'Conflict',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
@@ -36,7 +38,7 @@ export class StoreopError extends Error {
     this.name = code;
     this.code = code;
     this.target = options.target;
-    this.retryable = options.retryable ?? !['InvalidSpec', 'SchemaConflict', 'MigrationChanged'].includes(code);
+    this.retryable = options.retryable ?? !['InvalidSpec', 'SchemaConflict', 'MigrationChanged', 'Conflict'].includes(code);
   }
 }
 

@@ -51,7 +51,7 @@ export class StoreReconciler {
       });
       storeId = row.id;
     } catch (error) {
-      if (isStoreopError(error, 'InvalidSpec')) return this.#invalid(store, error.message);
+      if (isStoreopError(error, 'Conflict')) return this.#invalid(store, error.message);
       throw error;
     }
 

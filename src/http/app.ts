@@ -4,7 +4,6 @@ import type { HttpBindings } from '@hono/node-server';
 import { type Context, Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { z } from 'zod';
-import { resolveTarget } from '../api/resolve-target.js';
 import { isStoreopError, StoreopError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { getJob } from '../master/jobs.js';
@@ -20,7 +19,6 @@ export interface ApiOptions {
   tokens: TokenVerifier;
   provisioner: Provisioner;
   log: Logger;
-  home: string;
   bodyLimitBytes?: number;
 }
 
@@ -96,24 +94,12 @@ export function createApi(options: ApiOptions): Hono<Env> {
       }
       const parsed = provisionRequest.safeParse(raw);
       if (!parsed.success) return problem(c, 400, 'invalid request body', zodIssues(parsed.error));
-      const { store, database, secrets } = parsed.data;
-      let target: Awaited<ReturnType<typeof resolveTarget>>;
       try {
-        target = await resolveTarget(database, async (name, key) => secrets?.[name]?.[key], { home: options.home, slug: store.slug });
-      } catch (error) {
-        return problem(c, 400, isStoreopError(error) ? error.message.replace(/^spec\./, 'database.') : 'invalid database spec');
-      }
-      try {
-        const accepted = await options.provisioner.submit({
-          declaration: { slug: store.slug, name: store.displayName, ownerEmail: store.owner, plan: store.plan, source: 'api' },
-          target,
-          seed: database.seed
-            ? { currency: store.settings?.currency ?? 'USD', locale: store.settings?.locale ?? 'en-US', displayName: store.displayName }
-            : false,
-        });
+        const accepted = await options.provisioner.submit(parsed.data);
         return c.json({ jobId: accepted.jobId, storeId: accepted.storeId, status: 'provisioning' as const }, 202);
       } catch (error) {
-        if (isStoreopError(error, 'InvalidSpec')) return problem(c, 409, error.message);
+        if (isStoreopError(error, 'Conflict')) return problem(c, 409, error.message);
+        if (isStoreopError(error, 'InvalidSpec')) return problem(c, 400, error.message.replace(/^spec\./, 'database.'));
         throw error;
       }
     },

@@ -1,20 +1,23 @@
 // Runs provisioning jobs accepted by the API in this process, a bounded number at a time. A store that
 // already has a queued or running job gets that job back instead of a second one.
+import { resolveTarget } from '../api/resolve-target.js';
 import type { DatabaseTarget } from '../engines/target.js';
 import { StoreopError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { type MasterContext, type PreparedJob, prepareStoreJob, runStoreJob } from '../master/provision-store.js';
 import { findStore, type StoreDeclaration } from '../master/stores.js';
 import type { SeedSettings } from '../provisioning/seed.js';
+import type { ProvisionRequestBody } from './schemas.js';
 
-export interface Submission {
+interface Submission {
   declaration: StoreDeclaration;
   target: DatabaseTarget;
   seed: false | SeedSettings;
 }
 
 export interface Provisioner {
-  submit(submission: Submission): Promise<{ jobId: string; storeId: string }>;
+  /** Accepts a validated request; throws InvalidSpec (bad database spec) or Conflict (slug owned elsewhere). */
+  submit(body: ProvisionRequestBody): Promise<{ jobId: string; storeId: string }>;
   /** Resolves when every accepted job has finished (for shutdown). */
   drain(): Promise<void>;
 }
@@ -28,11 +31,21 @@ export class LocalProvisioner implements Provisioner {
   constructor(
     private readonly ctx: MasterContext,
     private readonly log: Logger,
+    private readonly home: string,
     private readonly concurrency = 4,
   ) {}
 
-  async submit(submission: Submission): Promise<{ jobId: string; storeId: string }> {
-    const slug = submission.declaration.slug;
+  async submit(body: ProvisionRequestBody): Promise<{ jobId: string; storeId: string }> {
+    const { store, database, secrets } = body;
+    const target = await resolveTarget(database, async (name, key) => secrets?.[name]?.[key], { home: this.home, slug: store.slug });
+    const submission: Submission = {
+      declaration: { slug: store.slug, name: store.displayName, ownerEmail: store.owner, plan: store.plan, source: 'api' },
+      target,
+      seed: database.seed
+        ? { currency: store.settings?.currency ?? 'USD', locale: store.settings?.locale ?? 'en-US', displayName: store.displayName }
+        : false,
+    };
+    const slug = store.slug;
     const previous = this.#submitting.get(slug) ?? Promise.resolve();
     const decided = previous.catch(() => undefined).then(() => this.#decide(submission));
     this.#submitting.set(slug, decided);
@@ -47,7 +60,7 @@ export class LocalProvisioner implements Provisioner {
     const db = this.ctx.master.db;
     const existing = await findStore(db, submission.declaration.slug);
     if (existing?.source && existing.source !== 'api') {
-      throw new StoreopError('InvalidSpec', `store slug ${existing.slug} belongs to another store (declared by ${existing.source})`, {
+      throw new StoreopError('Conflict', `store slug ${existing.slug} belongs to another store (declared by ${existing.source})`, {
         retryable: false,
       });
     }

@@ -38,7 +38,7 @@ export async function upsertStore(db: Kysely<MasterDB>, store: StoreDeclaration)
     if (!row) {
       const existing = await trx.selectFrom('stores').selectAll().where('slug', '=', store.slug).forUpdate().executeTakeFirstOrThrow();
       if (store.source && existing.source && existing.source !== store.source) {
-        throw new StoreopError('InvalidSpec', `store slug ${store.slug} already belongs to ${existing.source}`, { retryable: false });
+        throw new StoreopError('Conflict', `store slug ${store.slug} already belongs to ${existing.source}`, { retryable: false });
       }
       const changed =
         existing.name !== store.name ||

@@ -62,8 +62,8 @@ export async function apiCommand(argv: string[]): Promise<number> {
   const ctx = { master, keyring, actor: 'api' };
   const abandoned = await failAbandonedJobs(master.db, runnerAlive);
   if (abandoned) log.warn({ jobs: abandoned }, 'marked jobs of a stopped server as failed');
-  const provisioner = new LocalProvisioner(ctx, log, f['max-concurrent-jobs']);
-  const app = createApi({ master: ctx, tokens, provisioner, log, home });
+  const provisioner = new LocalProvisioner(ctx, log, home, f['max-concurrent-jobs']);
+  const app = createApi({ master: ctx, tokens, provisioner, log });
   const at = f['bind-address'].lastIndexOf(':');
   const host = f['bind-address'].slice(0, at) || '0.0.0.0';
   const port = Number(f['bind-address'].slice(at + 1));

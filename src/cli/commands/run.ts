@@ -2,11 +2,15 @@
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { serve } from '@hono/node-server';
 import { KubeConfig, VersionApi } from '@kubernetes/client-node';
 import { z } from 'zod';
 import { describeApiError, isNotFound, KubeClient } from '../../controller/kube.js';
 import { Manager } from '../../controller/manager.js';
 import { StoreopError } from '../../errors.js';
+import { createApi } from '../../http/app.js';
+import { TokenVerifier } from '../../http/auth.js';
+import { ClusterProvisioner } from '../../http/cluster-provisioner.js';
 import { createLogger } from '../../log.js';
 import { openMaster, storeopHome } from '../../master/database.js';
 import { loadKeyring } from '../../master/keyring.js';
@@ -28,7 +32,10 @@ Runs the operator: watches Store and StoreDatabase resources and reconciles them
   --max-concurrent-reconciles N      workers per controller (default 4)
   --resync-period DURATION           re-check every database for drift this often (default 10m)
   --grace-period DURATION            on SIGTERM, wait this long for in-flight reconciles (default 30s)
-  --log-level LEVEL                  trace, debug, info, warn, error (default info)`;
+  --log-level LEVEL                  trace, debug, info, warn, error (default info)
+  --api-bind-address ADDR            also serve the provisioning API; a POST creates or updates the Store
+  --api-namespace NS                 namespace where API-created Stores live (default: --namespace, else default)
+  --api-token-hashes-file FILE       SHA-256 hashes of the API's bearer tokens (else $STOREOP_API_TOKEN_HASHES)`;
 
 const address = z.string().regex(/^[^:]*:\d{1,5}$/, 'must look like HOST:PORT or :PORT');
 
@@ -49,6 +56,9 @@ const flags = z.object({
   'grace-period': durationSchema.default(30_000),
   'log-level': z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
   home: z.string().optional(),
+  'api-bind-address': address.optional(),
+  'api-namespace': z.string().optional(),
+  'api-token-hashes-file': z.string().optional(),
 });
 
 const spec = {
@@ -65,6 +75,9 @@ const spec = {
   'grace-period': { type: 'string' },
   'log-level': { type: 'string' },
   home: { type: 'string' },
+  'api-bind-address': { type: 'string' },
+  'api-namespace': { type: 'string' },
+  'api-token-hashes-file': { type: 'string' },
 } as const;
 
 function loadKubeConfig(path: string | undefined): KubeConfig {
@@ -123,6 +136,17 @@ export async function runCommand(argv: string[]): Promise<number> {
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
   await manager.start();
+  if (f['api-bind-address']) {
+    const ctx = { master, keyring, actor: 'api' };
+    const tokens = TokenVerifier.fromConfig({ file: f['api-token-hashes-file'], env: process.env.STOREOP_API_TOKEN_HASHES });
+    const provisioner = new ClusterProvisioner(new KubeClient(kubeConfig), f['api-namespace'] ?? f.namespace ?? 'default', ctx);
+    const app = createApi({ master: ctx, tokens, provisioner, log });
+    const at = f['api-bind-address'].lastIndexOf(':');
+    serve(
+      { fetch: app.fetch, hostname: f['api-bind-address'].slice(0, at) || '0.0.0.0', port: Number(f['api-bind-address'].slice(at + 1)) },
+      (info) => log.info({ address: `${info.address}:${info.port}` }, 'provisioning API listening (cluster mode)'),
+    );
+  }
   const code = await manager.finished;
   await master.close().catch(() => {});
   // Watch sockets and pools may linger; the operator's work is done, so leave now.
