@@ -1,0 +1,84 @@
+// The provisioning API served next to the controller (storeop run --api-bind-address): a POST becomes a
+// Store resource, the job is the one the controller runs, and kubectl sees the same store.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TokenVerifier } from '../../src/http/auth.js';
+import { createPostgresDatabase, type TempDatabase } from '../support/databases.js';
+import { adminKubeConfig, createTestNamespace } from '../support/kube.js';
+import { freePort, installOperatorPrerequisites, kubectl, type OperatorProcess, startOperator } from '../support/operator.js';
+
+describe('provisioning API in cluster mode', () => {
+  const token = 'cluster-api-token-0123456789';
+  let namespace: string;
+  let master: TempDatabase;
+  let home: string;
+  let operator: OperatorProcess;
+  let api: string;
+
+  beforeAll(async () => {
+    await installOperatorPrerequisites();
+    namespace = await createTestNamespace(adminKubeConfig(), 'api');
+    master = await createPostgresDatabase('master');
+    home = mkdtempSync(join(tmpdir(), 'storeop-home-'));
+    const port = await freePort();
+    api = `http://127.0.0.1:${port}`;
+    operator = await startOperator({
+      masterUrl: master.url,
+      home,
+      namespace,
+      args: ['--api-bind-address', `127.0.0.1:${port}`],
+      env: {
+        STOREOP_ENCRYPTION_KEYS: 'test:MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDE=',
+        STOREOP_API_TOKEN_HASHES: TokenVerifier.hash(token),
+      },
+    });
+  });
+
+  afterAll(async () => {
+    await operator?.stop();
+    await master?.drop();
+    if (home) rmSync(home, { recursive: true, force: true });
+  });
+
+  it('turns a POST into a Store that the controller provisions, and reports that job', async () => {
+    const response = await fetch(`${api}/v1/provision`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        store: { slug: 'api-cluster-shop', displayName: 'API Cluster Shop', plan: 'starter' },
+        database: { engine: 'pglite' },
+      }),
+    });
+    expect(response.status, operator.logs().slice(-2000)).toBe(202);
+    const accepted = (await response.json()) as { jobId: string; storeId: string; status: string };
+    expect(accepted.status).toBe('provisioning');
+
+    let last = -1;
+    let status: { status: string; progress: number; tablesCreated: number; totalTables: number } | undefined;
+    for (let i = 0; i < 120; i++) {
+      const poll = await fetch(`${api}/v1/provision/${accepted.jobId}/status`, { headers: { authorization: `Bearer ${token}` } });
+      expect(poll.status).toBe(200);
+      status = (await poll.json()) as typeof status;
+      expect(status?.progress).toBeGreaterThanOrEqual(last);
+      last = status?.progress ?? last;
+      if (status?.status === 'succeeded' || status?.status === 'failed') break;
+      await sleep(250);
+    }
+    expect(status).toMatchObject({ status: 'succeeded', progress: 100 });
+    expect(status?.tablesCreated).toBe(status?.totalTables);
+
+    await kubectl(['-n', namespace, 'wait', '--for=condition=Ready', '--timeout=60s', 'store/api-cluster-shop']);
+    const { stdout } = await kubectl(['-n', namespace, 'get', 'store', 'api-cluster-shop', '-o', 'json']);
+    const store = JSON.parse(stdout);
+    expect(store.spec.plan).toBe('starter');
+    expect(store.status.storeId).toBe(accepted.storeId);
+  });
+
+  it('refuses requests without a valid token', async () => {
+    const response = await fetch(`${api}/v1/stores`, { headers: { authorization: 'Bearer nope' } });
+    expect(response.status).toBe(401);
+  });
+});
