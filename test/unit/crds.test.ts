@@ -3,9 +3,9 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { crdFiles } from '../../src/api/generate.js';
+import { CRD_DIRS, crdFiles } from '../../src/api/generate.js';
 
-const dir = resolve(import.meta.dirname, '../../crds');
+const root = resolve(import.meta.dirname, '../..');
 
 describe('generated CRDs', () => {
   it('match crds/ (run `npm run generate` after changing src/api)', () => {
