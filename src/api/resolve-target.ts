@@ -41,6 +41,11 @@ export async function resolveTarget(spec: StoreDatabaseTemplateSpec, read: Secre
   if (spec.engine === 'pglite') {
     return { engine: 'pglite', mode: spec.mode, dataDir: spec.path ? resolve(spec.path) : join(options.home, 'stores', options.slug) };
   }
+  if (spec.engine === 'supabase') {
+    throw new StoreopError('InvalidSpec', 'a supabase database is resolved in steps (project first): use prepareSupabase', {
+      retryable: false,
+    });
+  }
   const engine = spec.engine;
   if (spec.mode === 'create') {
     const server = spec.server;
@@ -120,5 +125,8 @@ export function referencedSecrets(spec: StoreDatabaseTemplateSpec): string[] {
     spec.connection?.credentialsSecretRef?.name,
     spec.connection?.urlSecretRef?.name,
     spec.connection?.tls?.caSecretRef?.name,
+    spec.supabase?.accessTokenSecretRef?.name,
+    spec.supabase?.databasePasswordSecretRef?.name,
+    spec.supabase?.serviceRoleKeySecretRef?.name,
   ].filter((n): n is string => Boolean(n));
 }

@@ -18,7 +18,57 @@ export const tlsSchema = z.object({
   caSecretRef: secretKeyRef('ca.crt', 'CA certificate').optional().describe('Secret with the CA certificate (PEM).'),
 });
 
-export const ENGINES = ['postgresql', 'mysql', 'pglite'] as const;
+export const ENGINES = ['postgresql', 'mysql', 'pglite', 'supabase'] as const;
+
+export const supabaseSpec = z.object({
+  apiUrl: z.url().optional().describe('Management API base URL (default https://api.supabase.com, or storeop run --supabase-api-url).'),
+  accessTokenSecretRef: secretKeyRef('access-token', 'Supabase access token')
+    .optional()
+    .describe('Personal access token for the Management API (required in create mode).'),
+  organizationSlug: z.string().min(1).max(128).optional().describe('create mode: organization of the new project.'),
+  region: z.string().min(1).max(64).optional().describe('create mode: a specific region code, e.g. us-east-1.'),
+  regionGroup: z
+    .enum(['americas', 'emea', 'apac'])
+    .optional()
+    .describe('create mode: let Supabase pick a region in this group (default americas).'),
+  projectRef: z
+    .string()
+    .regex(/^[a-z]{20}$/, 'must be the 20-letter project ref')
+    .optional()
+    .describe('connect mode: the existing project.'),
+  databasePasswordSecretRef: secretKeyRef('password', 'database password')
+    .optional()
+    .describe("connect mode: the project's database password."),
+  serviceRoleKeySecretRef: secretKeyRef('service-role-key', 'service-role key')
+    .optional()
+    .describe('connect mode: service-role key (else read through the Management API).'),
+  database: z
+    .object({
+      host: z
+        .string()
+        .min(1)
+        .max(253)
+        .default('db.{ref}.supabase.co')
+        .describe('Database host; {ref} is replaced by the project ref (use the pooler host for IPv4).'),
+      port: port.default(5432),
+      user: z.string().min(1).max(128).default('postgres').describe('Database user; {ref} is replaced (session pooler: postgres.{ref}).'),
+      name: z.string().min(1).max(64).default('postgres'),
+      tls: z.boolean().default(true).describe('Encrypt the database connection.'),
+      caSecretRef: secretKeyRef('ca.crt', 'CA certificate')
+        .optional()
+        .describe(
+          "Supabase's database CA (PEM) to verify the server certificate; without it the connection is encrypted but not verified.",
+        ),
+    })
+    .optional(),
+  projectUrl: z.string().min(1).default('https://{ref}.supabase.co').describe('Project URL for supabase-js; {ref} is replaced.'),
+  storageBucket: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9._-]{1,62}$/)
+    .default('media')
+    .describe('Storage bucket for media_library files.'),
+  exposeServiceRoleKey: z.boolean().default(false).describe('Also write the service-role key into the connection Secret.'),
+});
 
 export const storeDatabaseTemplateSpec = z.object({
   engine: z.enum(ENGINES).describe('postgresql, mysql (MySQL or MariaDB), or pglite (embedded; for storeop apply).'),
@@ -60,6 +110,7 @@ export const storeDatabaseTemplateSpec = z.object({
     .optional()
     .describe('connect mode: the existing database.'),
   path: z.string().min(1).optional().describe('pglite: folder of the embedded database (default .storeop/stores/SLUG).'),
+  supabase: supabaseSpec.optional().describe('supabase: a new project (create) or an existing one (connect).'),
   seed: z.boolean().default(true).describe('Insert default rows (category root, CMS pages, SEO defaults, settings).'),
   deletionPolicy: z
     .enum(['Retain', 'Delete'])
@@ -91,6 +142,7 @@ export const storeDatabaseStatus = z.object({
     .optional()
     .describe('How apps reach the database; the password is only in the connection Secret.'),
   lastSyncTime: z.string().optional(),
+  supabaseProjectRef: z.string().optional().describe('The Supabase project, recorded as soon as it is created.'),
 });
 
 export type StoreDatabaseTemplateSpec = z.infer<typeof storeDatabaseTemplateSpec>;

@@ -30,6 +30,10 @@ export interface ControllerContext {
     secrets: ResilientInformer<V1Secret>;
   };
   metrics: ControllerMetrics;
+  /** Supabase Management API base URL (--supabase-api-url); a StoreDatabase may override it. */
+  supabaseApiUrl?: string | undefined;
+  /** How often to re-check a Supabase project that is still coming up. */
+  supabasePollMs?: number | undefined;
 }
 
 export interface ReconcileResult {

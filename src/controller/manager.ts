@@ -32,6 +32,8 @@ export interface ManagerOptions {
   leaderElectionNamespace: string;
   leaderElectionId: string;
   gracePeriodMs: number;
+  supabaseApiUrl?: string | undefined;
+  supabasePollMs?: number | undefined;
 }
 
 function listen(server: Server, address: string): Promise<string> {
@@ -126,6 +128,8 @@ export class Manager {
       resyncPeriodMs: options.resyncPeriodMs,
       caches: { stores: this.#stores, databases: this.#databases, secrets: this.#secrets },
       metrics: this.metrics,
+      supabaseApiUrl: options.supabaseApiUrl,
+      supabasePollMs: options.supabasePollMs,
     };
     this.#storeLoop = new ControllerLoop('store', new StoreReconciler(context), this.metrics, log);
     this.#databaseLoop = new ControllerLoop('storedatabase', new StoreDatabaseReconciler(context), this.metrics, log);

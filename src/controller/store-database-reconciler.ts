@@ -6,12 +6,16 @@ import { type Store, storeSpec } from '../api/store.js';
 import type { StoreDatabase, StoreDatabaseStatus } from '../api/store-database.js';
 import { storeDatabaseSpec } from '../api/store-database.js';
 import { engineFor } from '../engines/index.js';
-import type { DatabaseTarget, TenantConnection } from '../engines/target.js';
+import { ManagementApi } from '../engines/supabase/management-api.js';
+import { prepareSupabase, resolveSupabaseSettings, type SupabaseSettings } from '../engines/supabase/prepare.js';
+import { ensureMediaBucket } from '../engines/supabase/storage.js';
+import { createsStoreRole, type DatabaseTarget, type SupabaseTarget, type TenantConnection } from '../engines/target.js';
 import { connectionUrl } from '../engines/url.js';
 import { isStoreopError, redactSecrets, StoreopError } from '../errors.js';
-import { deactivateDatabaseConfig } from '../master/integrations.js';
-import { prepareStoreJob, runStoreJob } from '../master/provision-store.js';
-import { findStore, setDatabaseFacts } from '../master/stores.js';
+import { assertConfigured, deactivateDatabaseConfig, readActiveDatabaseConfig } from '../master/integrations.js';
+import { createJob, failJob, getJob, markJobWaiting } from '../master/jobs.js';
+import { type PreparedJob, prepareStoreJob, runStoreJob } from '../master/provision-store.js';
+import { findStore, type StoreDeclaration, type StoreRow, setDatabaseFacts, setStorageFacts, upsertStore } from '../master/stores.js';
 import { type ProvisionResult, provision } from '../provisioning/pipeline.js';
 import type { Progress } from '../provisioning/progress.js';
 import { getCondition } from './conditions.js';
@@ -46,7 +50,7 @@ function identityOf(spec: ReturnType<typeof storeDatabaseSpec.parse>, slug: stri
     mode: spec.mode,
     isolation: spec.isolation,
     databaseName: spec.databaseName ?? null,
-    host: spec.server?.host ?? spec.connection?.host ?? spec.path ?? null,
+    host: spec.server?.host ?? spec.connection?.host ?? spec.path ?? spec.supabase?.projectRef ?? spec.supabase?.organizationSlug ?? null,
   };
 }
 
@@ -112,9 +116,33 @@ export class StoreDatabaseReconciler {
       }
     }
 
+    const declaration = {
+      slug,
+      name: storeParsed.data.displayName,
+      ownerEmail: storeParsed.data.owner,
+      plan: storeParsed.data.plan,
+      source: `kubernetes:${namespace}/${store.metadata.name}`,
+    };
+    const ready = getCondition(sdb.status?.conditions, 'Ready');
+    const upToDate = ready?.status === 'True' && sdb.status?.observedGeneration === generation;
+
     let target: DatabaseTarget;
+    let preparedJob: PreparedJob | undefined;
+    let supabase: SupabaseSettings | undefined;
     try {
-      target = await resolveTarget(spec, (secret, key) => this.#readSecret(namespace, secret, key), { home: this.ctx.home, slug });
+      if (spec.engine === 'supabase') {
+        supabase = await resolveSupabaseSettings(spec, (secret, key) => this.#readSecret(namespace, secret, key), {
+          apiUrl: this.ctx.supabaseApiUrl,
+        });
+        const outcome = upToDate
+          ? await this.#supabaseFromMaster(sdb, supabase)
+          : await this.#prepareSupabase(sdb, supabase, slug, declaration);
+        if ('requeue' in outcome) return outcome.requeue;
+        target = outcome.target;
+        preparedJob = outcome.job;
+      } else {
+        target = await resolveTarget(spec, (secret, key) => this.#readSecret(namespace, secret, key), { home: this.ctx.home, slug });
+      }
     } catch (error) {
       if (isStoreopError(error, 'InvalidSpec') && error.retryable) {
         // A missing Secret: wait for it (its creation re-enqueues us through the Secret watch).
@@ -125,19 +153,9 @@ export class StoreDatabaseReconciler {
       return this.#fail(sdb, error);
     }
 
-    const declaration = {
-      slug,
-      name: storeParsed.data.displayName,
-      ownerEmail: storeParsed.data.owner,
-      plan: storeParsed.data.plan,
-      source: `kubernetes:${namespace}/${store.metadata.name}`,
-    };
-
     if (storeParsed.data.suspend) return this.#suspend(sdb, target, slug, declaration);
     if (sdb.status?.phase === 'Suspended' && target.mode === 'create') await engineFor(target.engine).setLoginEnabled(target, slug, true);
 
-    const ready = getCondition(sdb.status?.conditions, 'Ready');
-    const upToDate = ready?.status === 'True' && sdb.status?.observedGeneration === generation;
     const password = await this.#passwordFromConnectionSecret(sdb, target);
     const seed = spec.seed
       ? {
@@ -170,7 +188,7 @@ export class StoreDatabaseReconciler {
             `repaired ${result.applied.length} schema change(s) found by the periodic check`,
           );
       } else {
-        const job = await prepareStoreJob(this.ctx.master, declaration);
+        const job = preparedJob ?? (await prepareStoreJob(this.ctx.master, declaration));
         jobId = job.jobId;
         storeId = job.store.id;
         await this.#patchStatus(sdb, {
@@ -199,8 +217,9 @@ export class StoreDatabaseReconciler {
     }
     this.ctx.metrics.provisioningDuration.observe({ engine: spec.engine, result: 'success' }, (performance.now() - started) / 1000);
 
+    if (supabase && target.engine === 'supabase' && storeId) await this.#ensureStorage(sdb, target, supabase, storeId);
     const secretName = spec.writeConnectionSecretToRef?.name;
-    if (secretName) await this.#writeConnectionSecret(sdb, secretName, result.connection);
+    if (secretName) await this.#writeConnectionSecret(sdb, secretName, result.connection, supabase?.exposeServiceRoleKey ?? false);
     if (!recorded) await this.ctx.kube.annotate('StoreDatabase', sdb.metadata, { [APPLIED_ANNOTATION]: JSON.stringify(identity) });
 
     const message = `${result.tablesCreated}/${result.totalTables} tables, schema ${result.schemaVersion}`;
@@ -244,6 +263,133 @@ export class StoreDatabaseReconciler {
     return { requeueAfterMs: jitter(this.ctx.resyncPeriodMs) };
   }
 
+  /** Project first: found or created (once), then polled by requeueing until healthy; never blocks a worker. */
+  async #prepareSupabase(
+    sdb: StoreDatabase,
+    settings: SupabaseSettings,
+    slug: string,
+    declaration: StoreDeclaration,
+  ): Promise<{ requeue: ReconcileResult } | { target: SupabaseTarget; job: PreparedJob }> {
+    const db = this.ctx.master.master.db;
+    const namespace = sdb.metadata.namespace as string;
+    let row: StoreRow;
+    try {
+      row = await upsertStore(db, declaration);
+    } catch (error) {
+      return { requeue: await this.#fail(sdb, error) };
+    }
+    const previous = sdb.status?.jobId ? await getJob(db, sdb.status.jobId) : undefined;
+    const jobId = previous && ['queued', 'running'].includes(previous.status) ? previous.id : await createJob(db, row.id);
+    const passwordSecret = `${sdb.metadata.name}-supabase`;
+    const preparation = await prepareSupabase(settings, {
+      slug,
+      knownRef: sdb.status?.supabaseProjectRef ?? (row.database_type === 'supabase' ? (row.database_name ?? undefined) : undefined),
+      knownPassword: await this.#ownedSecretValue(sdb, passwordSecret, 'db-password'),
+      keepPassword: async (password) => {
+        await this.ctx.kube.applySecret(namespace, passwordSecret, { 'db-password': password }, sdb, {
+          ...MANAGED_BY_LABELS,
+          'storeop.dev/storedatabase': sdb.metadata.name,
+        });
+      },
+      recordRef: async (project) => {
+        await this.#patchStatus(sdb, { supabaseProjectRef: project.ref, jobId, storeId: row.id });
+        await setDatabaseFacts(db, row.id, {
+          status: 'provisioning',
+          type: 'supabase',
+          host: settings.database.host.replaceAll('{ref}', project.ref),
+          name: project.ref,
+        });
+        await this.ctx.events.record(
+          sdb,
+          'Normal',
+          'SupabaseProject',
+          `Supabase project ${project.ref} (${project.name}) is ${project.status}`,
+        );
+      },
+    });
+    if (preparation.kind === 'waiting') {
+      const message = `waiting for Supabase project ${preparation.project.ref} (${preparation.project.status})`;
+      await markJobWaiting(db, jobId, 'createDatabase', message);
+      await this.#patchStatus(sdb, {
+        phase: 'Provisioning',
+        jobId,
+        storeId: row.id,
+        supabaseProjectRef: preparation.project.ref,
+        message,
+        progress: { step: 'createDatabase', percent: 5 },
+        conditions: applyConditions(
+          sdb.status?.conditions,
+          [{ type: 'Ready', status: 'False', reason: 'WaitingForSupabase', message }],
+          sdb.metadata.generation,
+        ),
+      });
+      return { requeue: { requeueAfterMs: this.ctx.supabasePollMs ?? 10_000 } };
+    }
+    if (preparation.kind === 'failed') {
+      await failJob(db, jobId, 'ProvisioningFailed', preparation.reason);
+      await setDatabaseFacts(db, row.id, { status: 'failed' });
+      return {
+        requeue: await this.#fail(sdb, new StoreopError('ProvisioningFailed', preparation.reason, { retryable: false }), {
+          jobId,
+          storeId: row.id,
+        }),
+      };
+    }
+    return { target: preparation.target, job: { store: row, jobId } };
+  }
+
+  /** A Ready Supabase store's periodic check reuses the registered connection: no Management API calls. */
+  async #supabaseFromMaster(sdb: StoreDatabase, settings: SupabaseSettings): Promise<{ target: SupabaseTarget; job?: undefined }> {
+    const storeId = sdb.status?.storeId as string;
+    const config = assertConfigured(await readActiveDatabaseConfig(this.ctx.master.master.db, this.ctx.master.keyring, storeId), storeId);
+    const c = config.connection;
+    return {
+      target: {
+        engine: 'supabase',
+        mode: settings.mode,
+        connection: {
+          host: c.host,
+          port: c.port,
+          user: c.user,
+          database: c.database,
+          ...(c.password !== undefined ? { password: c.password } : {}),
+          ...(c.tls ? { tls: c.tls } : {}),
+        },
+        project: {
+          ref: c.projectRef ?? sdb.status?.supabaseProjectRef ?? '',
+          url: c.projectUrl ?? '',
+          ...(c.anonKey ? { anonKey: c.anonKey } : {}),
+          ...(c.serviceRoleKey ? { serviceRoleKey: c.serviceRoleKey } : {}),
+        },
+      },
+    };
+  }
+
+  /** The store's media bucket; its state goes to the master DB as storage_type supabase-storage. */
+  async #ensureStorage(sdb: StoreDatabase, target: SupabaseTarget, settings: SupabaseSettings, storeId: string): Promise<void> {
+    const db = this.ctx.master.master.db;
+    if (!target.project.serviceRoleKey) {
+      await setStorageFacts(db, storeId, { type: 'supabase-storage', status: 'unavailable' });
+      await this.ctx.events.record(sdb, 'Warning', 'StorageUnavailable', 'no service-role key: the media bucket was not created');
+      return;
+    }
+    try {
+      const outcome = await ensureMediaBucket(target.project.url, target.project.serviceRoleKey, settings.storageBucket);
+      await setStorageFacts(db, storeId, { type: 'supabase-storage', status: 'active' });
+      if (outcome === 'created')
+        await this.ctx.events.record(sdb, 'Normal', 'StorageBucketCreated', `created Storage bucket ${settings.storageBucket}`);
+    } catch (error) {
+      await setStorageFacts(db, storeId, { type: 'supabase-storage', status: 'failed' });
+      throw error;
+    }
+  }
+
+  async #ownedSecretValue(sdb: StoreDatabase, name: string, key: string): Promise<string | undefined> {
+    const secret = await this.ctx.kube.getSecret(sdb.metadata.namespace as string, name);
+    const owned = secret?.metadata?.ownerReferences?.some((o) => o.uid === sdb.metadata.uid);
+    return secret && owned ? secretValue(secret, key) : undefined;
+  }
+
   async #readSecret(namespace: string, name: string, key: string): Promise<string | undefined> {
     const secret = this.ctx.caches.secrets.get(name, namespace) ?? (await this.ctx.kube.getSecret(namespace, name));
     return secret ? secretValue(secret, key) : undefined;
@@ -252,13 +398,18 @@ export class StoreDatabaseReconciler {
   /** The store password kept in the connection Secret, so the role is re-adopted instead of rotated. */
   async #passwordFromConnectionSecret(sdb: StoreDatabase, target: DatabaseTarget): Promise<string | undefined> {
     const name = sdb.spec.writeConnectionSecretToRef?.name;
-    if (!name || target.mode !== 'create' || target.engine === 'pglite') return undefined;
+    if (!name || !createsStoreRole(target)) return undefined;
     const secret = await this.ctx.kube.getSecret(sdb.metadata.namespace as string, name);
     const owned = secret?.metadata?.ownerReferences?.some((o) => o.uid === sdb.metadata.uid);
     return secret && owned ? secretValue(secret, 'password') : undefined;
   }
 
-  async #writeConnectionSecret(sdb: StoreDatabase, name: string, connection: TenantConnection): Promise<void> {
+  async #writeConnectionSecret(
+    sdb: StoreDatabase,
+    name: string,
+    connection: TenantConnection,
+    exposeServiceRoleKey: boolean,
+  ): Promise<void> {
     const data: Record<string, string> = {
       engine: connection.engine,
       host: connection.host,
@@ -269,6 +420,10 @@ export class StoreDatabaseReconciler {
       url: connectionUrl(connection, { includePassword: true }),
     };
     if (connection.schema) data.schema = connection.schema;
+    if (connection.projectUrl) data.supabaseUrl = connection.projectUrl;
+    if (connection.anonKey) data.anonKey = connection.anonKey;
+    // The service-role key bypasses row-level security: only when asked for explicitly.
+    if (exposeServiceRoleKey && connection.serviceRoleKey) data.serviceRoleKey = connection.serviceRoleKey;
     const outcome = await this.ctx.kube.applySecret(sdb.metadata.namespace as string, name, data, sdb, {
       ...MANAGED_BY_LABELS,
       'storeop.dev/storedatabase': sdb.metadata.name,
@@ -332,7 +487,17 @@ export class StoreDatabaseReconciler {
         await this.#patchStatus(sdb, { phase: 'Deleting', message: `deleting (deletionPolicy ${policy})` });
       try {
         const mode = sdb.spec.mode ?? 'create';
-        if (policy === 'Delete' && mode === 'create') {
+        if (policy === 'Delete' && mode === 'create' && sdb.spec.engine === 'supabase') {
+          const spec = storeDatabaseSpec.parse(sdb.spec);
+          const settings = await resolveSupabaseSettings(spec, (secret, key) => this.#readSecret(namespace, secret, key), {
+            apiUrl: this.ctx.supabaseApiUrl,
+          });
+          const ref = sdb.status?.supabaseProjectRef;
+          if (ref) {
+            await new ManagementApi({ baseUrl: settings.apiUrl, token: settings.token as string }).deleteProject(ref);
+            await this.ctx.events.record(sdb, 'Normal', 'Deprovisioned', `deleted Supabase project ${ref}`);
+          }
+        } else if (policy === 'Delete' && mode === 'create') {
           const spec = storeDatabaseSpec.parse(sdb.spec);
           const target = await resolveTarget(spec, (secret, key) => this.#readSecret(namespace, secret, key), {
             home: this.ctx.home,

@@ -1,6 +1,6 @@
 // What the provisioning pipeline is pointed at: a server to create the store's database on, an existing
 // database to connect to, or an embedded PGlite folder.
-export type EngineName = 'postgresql' | 'mysql' | 'pglite';
+export type EngineName = 'postgresql' | 'mysql' | 'pglite' | 'supabase';
 export type Isolation = 'database' | 'schema';
 
 export interface TlsOptions {
@@ -53,7 +53,26 @@ export interface PgliteTarget {
   dataDir: string;
 }
 
-export type DatabaseTarget = CreateTarget | ConnectTarget | PgliteTarget;
+/** A Supabase project's database, once the project is healthy: reached like PostgreSQL in connect mode. */
+export interface SupabaseTarget {
+  engine: 'supabase';
+  mode: 'create' | 'connect';
+  /** Direct (or session pooler) connection to the project's database, as its postgres user. */
+  connection: ServerEndpoint & { database: string };
+  project: SupabaseProjectInfo;
+  /** For deleting the project (create mode with deletionPolicy Delete). */
+  management?: { apiUrl: string; token: string };
+}
+
+export interface SupabaseProjectInfo {
+  ref: string;
+  /** https://<ref>.supabase.co: where supabase-js and the REST API reach the project. */
+  url: string;
+  anonKey?: string;
+  serviceRoleKey?: string;
+}
+
+export type DatabaseTarget = CreateTarget | ConnectTarget | PgliteTarget | SupabaseTarget;
 
 /** How the store's own role/user reaches its database: what the master DB and the connection Secret record. */
 export interface TenantConnection {
@@ -68,10 +87,17 @@ export interface TenantConnection {
   tls?: TlsOptions;
   /** PGlite folder. */
   dataDir?: string;
+  /** Supabase: the project and its API keys (the keys are secrets, encrypted at rest like the password). */
+  projectRef?: string;
+  projectUrl?: string;
+  anonKey?: string;
+  serviceRoleKey?: string;
 }
 
 export function targetSummary(target: DatabaseTarget): { engine: string; host?: string; port?: number; database?: string } {
   if (target.engine === 'pglite') return { engine: 'pglite', database: target.dataDir };
+  if (target.engine === 'supabase')
+    return { engine: 'supabase', host: target.connection.host, port: target.connection.port, database: target.project.ref };
   if (target.mode === 'connect') {
     return { engine: target.engine, host: target.connection.host, port: target.connection.port, database: target.connection.database };
   }
@@ -81,6 +107,16 @@ export function targetSummary(target: DatabaseTarget): { engine: string; host?: 
 /** The secrets a target carries, for redacting them from any message. */
 export function secretsOf(target: DatabaseTarget): string[] {
   if (target.engine === 'pglite') return [];
+  if (target.engine === 'supabase') {
+    return [target.connection.password, target.project.serviceRoleKey, target.project.anonKey, target.management?.token].filter(
+      (s): s is string => Boolean(s),
+    );
+  }
   const password = target.mode === 'connect' ? target.connection.password : target.admin.password;
   return password ? [password] : [];
+}
+
+/** Whether provisioning creates a login role/user for the store (and so needs a password for it). */
+export function createsStoreRole(target: DatabaseTarget): target is CreateTarget {
+  return target.mode === 'create' && (target.engine === 'postgresql' || target.engine === 'mysql');
 }

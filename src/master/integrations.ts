@@ -17,20 +17,36 @@ export interface ActiveDatabaseConfig {
 
 const context = (storeId: string) => `integration_configs:${storeId}`;
 
-function integrationType(connection: TenantConnection): IntegrationType {
-  return connection.engine === 'postgresql' ? 'postgresql' : connection.engine === 'mysql' ? 'mysql' : 'pglite';
-}
+const INTEGRATION_TYPES: Record<TenantConnection['engine'], IntegrationType> = {
+  postgresql: 'postgresql',
+  mysql: 'mysql',
+  pglite: 'pglite',
+  supabase: 'supabase-database',
+};
+const integrationType = (connection: TenantConnection): IntegrationType => INTEGRATION_TYPES[connection.engine];
+
+/** Fields of a connection that are secrets: they only ever land in the encrypted envelope. */
+const SECRET_FIELDS = ['password', 'anonKey', 'serviceRoleKey'] as const;
+type SecretFields = Partial<Record<(typeof SECRET_FIELDS)[number], string>>;
 
 function toStored(keyring: Keyring, storeId: string, connection: TenantConnection): StoredConfig {
-  const { password, ...fields } = connection;
-  return { connection: fields, ...(password ? { secrets: keyring.encrypt(JSON.stringify({ password }), context(storeId)) } : {}) };
+  const fields: Record<string, unknown> = { ...connection };
+  const secrets: SecretFields = {};
+  for (const key of SECRET_FIELDS) {
+    if (connection[key] !== undefined) secrets[key] = connection[key];
+    delete fields[key];
+  }
+  return {
+    connection: fields,
+    ...(Object.keys(secrets).length ? { secrets: keyring.encrypt(JSON.stringify(secrets), context(storeId)) } : {}),
+  };
 }
 
 function fromStored(keyring: Keyring, storeId: string, stored: StoredConfig): TenantConnection {
   const connection = { ...stored.connection } as unknown as TenantConnection;
   if (stored.secrets) {
-    const secrets = JSON.parse(keyring.decrypt(stored.secrets, context(storeId))) as { password?: string };
-    if (secrets.password !== undefined) connection.password = secrets.password;
+    const secrets = JSON.parse(keyring.decrypt(stored.secrets, context(storeId))) as SecretFields;
+    for (const key of SECRET_FIELDS) if (secrets[key] !== undefined) connection[key] = secrets[key];
   }
   return connection;
 }

@@ -147,3 +147,30 @@ export async function failAbandonedJobs(db: Kysely<MasterDB>, isAlive: (runner: 
     .execute();
   return abandoned.length;
 }
+
+/** Shows a job waiting on something outside storeop (a Supabase project coming up) without finishing it. */
+export async function markJobWaiting(db: Kysely<MasterDB>, jobId: string, step: string, message: string): Promise<void> {
+  await db
+    .updateTable('provisioning_jobs')
+    .set({
+      status: 'running',
+      step,
+      message,
+      runner: RUNNER_ID,
+      started_at: sql`coalesce(started_at, now())`,
+      progress: sql`greatest(progress, 5)`,
+      updated_at: sql`now()`,
+    })
+    .where('id', '=', jobId)
+    .where('status', 'in', ['queued', 'running'])
+    .execute();
+}
+
+/** Fails a job that never reached the pipeline (a Supabase project that failed to come up). */
+export async function failJob(db: Kysely<MasterDB>, jobId: string, code: string, error: string): Promise<void> {
+  await db
+    .updateTable('provisioning_jobs')
+    .set({ status: 'failed', error, error_code: code, finished_at: sql`now()`, updated_at: sql`now()` })
+    .where('id', '=', jobId)
+    .execute();
+}

@@ -1,7 +1,7 @@
 // Provisioning with the master DB: the store's row and subscription, a job row that follows the run,
 // the password kept (encrypted) before it is used, and the connection registered when the schema is ready.
 import { type Kysely, sql } from 'kysely';
-import { secretsOf } from '../engines/target.js';
+import { createsStoreRole, secretsOf } from '../engines/target.js';
 import { StoreopError } from '../errors.js';
 import { type ProvisionRequest, type ProvisionResult, provision } from '../provisioning/pipeline.js';
 import { recordAudit } from './audit.js';
@@ -42,7 +42,7 @@ export async function runStoreJob(ctx: MasterContext, job: PreparedJob, request:
   if (store.database_status !== 'active') await setDatabaseFacts(db, store.id, { status: 'provisioning' });
   let password = request.password;
   try {
-    if (password === undefined && request.target.mode === 'create' && request.target.engine !== 'pglite') {
+    if (password === undefined && createsStoreRole(request.target)) {
       password =
         (await knownPassword(db, ctx.keyring, store.id).catch(() => undefined)) ?? (await pendingPassword(db, ctx.keyring, store.id));
     }

@@ -151,3 +151,11 @@ export async function findStore(db: Kysely<MasterDB>, idOrSlug: string): Promise
 export async function listStores(db: Kysely<MasterDB>): Promise<StoreRow[]> {
   return db.selectFrom('stores').selectAll().orderBy('slug').execute();
 }
+
+export async function setStorageFacts(db: Kysely<MasterDB>, storeId: string, facts: { type: string; status: string }): Promise<void> {
+  await db
+    .updateTable('stores')
+    .set({ storage_type: facts.type, storage_status: facts.status, updated_at: sql`now()` })
+    .where('id', '=', storeId)
+    .execute();
+}

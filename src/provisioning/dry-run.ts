@@ -5,7 +5,14 @@ import { toStoreopError } from '../engines/driver-errors.js';
 import type { Tenant } from '../engines/engine.js';
 import { engineFor } from '../engines/index.js';
 import { DEFAULT_SHARED_DATABASE } from '../engines/postgres.js';
-import { type ConnectTarget, type CreateTarget, type DatabaseTarget, secretsOf, targetSummary } from '../engines/target.js';
+import {
+  type ConnectTarget,
+  type CreateTarget,
+  createsStoreRole,
+  type DatabaseTarget,
+  secretsOf,
+  targetSummary,
+} from '../engines/target.js';
 import { isStoreopError } from '../errors.js';
 import { storeNames } from '../naming.js';
 import { HISTORY_TABLE, readHistory } from '../schema/history.js';
@@ -49,12 +56,14 @@ export async function planProvisioning(
   });
   const absent = () => planned(EMPTY, async () => false, [], false);
 
-  if (target.mode === 'create' && target.engine !== 'pglite') {
+  if (createsStoreRole(target)) {
     // Look at the store's database (if it exists yet) through the admin's credentials.
     if (!options.slug) return absent();
     return planProvisioning(adminView(target, options.slug), options);
   }
   if (target.engine === 'pglite' && !existsSync(target.dataDir)) return absent(); // opening would create the folder
+  if (target.engine === 'supabase')
+    return planProvisioning({ engine: 'postgresql', mode: 'connect', connection: target.connection }, options);
 
   let tenant: Tenant | undefined;
   try {

@@ -6,7 +6,7 @@ import type { AnyKysely, LockOptions, Tenant } from '../engines/engine.js';
 import { engineFor } from '../engines/index.js';
 import { generatePassword } from '../engines/password.js';
 import type { DatabaseTarget, TenantConnection } from '../engines/target.js';
-import { targetSummary } from '../engines/target.js';
+import { createsStoreRole, targetSummary } from '../engines/target.js';
 import { StoreopError } from '../errors.js';
 import { assertSlug } from '../naming.js';
 import type { SchemaDef } from '../schema/definition.js';
@@ -98,7 +98,7 @@ export async function provision(request: ProvisionRequest): Promise<ProvisionRes
     request.target.mode === 'create' ? 'creating the store database and role' : 'using the existing database',
   );
   let password = request.password;
-  if (password === undefined && request.target.mode === 'create' && request.target.engine !== 'pglite') {
+  if (password === undefined && createsStoreRole(request.target)) {
     password = generatePassword();
     await request.persistPassword?.(password); // kept before it is used, so a crash cannot lose it
   }

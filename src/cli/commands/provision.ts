@@ -2,6 +2,7 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
+import { createsStoreRole } from '../../engines/target.js';
 import { connectionUrl } from '../../engines/url.js';
 import { slugSchema } from '../../naming.js';
 import { provision } from '../../provisioning/pipeline.js';
@@ -70,9 +71,9 @@ export async function provisionCommand(argv: string[]): Promise<number> {
     ...(f.isolation ? { isolation: f.isolation } : {}),
   });
   const slug = f.store;
-  const createsRole = target.mode === 'create' && target.engine !== 'pglite';
+  const createsRole = createsStoreRole(target);
   const credentialsFile = resolve(f['credentials-file'] ?? `.storeop/credentials/${slug}.env`);
-  const givenPassword = target.engine !== 'pglite' && target.mode === 'create' ? new URL(f['database-url']).password : '';
+  const givenPassword = createsRole ? new URL(f['database-url']).password : '';
   const password = createsRole ? (givenPassword ? decodeURIComponent(givenPassword) : readKeptPassword(credentialsFile)) : undefined;
 
   const display = progressDisplay();

@@ -35,7 +35,9 @@ Runs the operator: watches Store and StoreDatabase resources and reconciles them
   --log-level LEVEL                  trace, debug, info, warn, error (default info)
   --api-bind-address ADDR            also serve the provisioning API; a POST creates or updates the Store
   --api-namespace NS                 namespace where API-created Stores live (default: --namespace, else default)
-  --api-token-hashes-file FILE       SHA-256 hashes of the API's bearer tokens (else $STOREOP_API_TOKEN_HASHES)`;
+  --api-token-hashes-file FILE       SHA-256 hashes of the API's bearer tokens (else $STOREOP_API_TOKEN_HASHES)
+  --supabase-api-url URL             Supabase Management API (default https://api.supabase.com)
+  --supabase-poll-interval DURATION  how often to re-check a Supabase project that is coming up (default 10s)`;
 
 const address = z.string().regex(/^[^:]*:\d{1,5}$/, 'must look like HOST:PORT or :PORT');
 
@@ -59,6 +61,8 @@ const flags = z.object({
   'api-bind-address': address.optional(),
   'api-namespace': z.string().optional(),
   'api-token-hashes-file': z.string().optional(),
+  'supabase-api-url': z.url().optional(),
+  'supabase-poll-interval': durationSchema.default(10_000),
 });
 
 const spec = {
@@ -78,6 +82,8 @@ const spec = {
   'api-bind-address': { type: 'string' },
   'api-namespace': { type: 'string' },
   'api-token-hashes-file': { type: 'string' },
+  'supabase-api-url': { type: 'string' },
+  'supabase-poll-interval': { type: 'string' },
 } as const;
 
 function loadKubeConfig(path: string | undefined): KubeConfig {
@@ -131,6 +137,8 @@ export async function runCommand(argv: string[]): Promise<number> {
     leaderElectionNamespace: f['leader-election-namespace'] ?? process.env.POD_NAMESPACE ?? 'default',
     leaderElectionId: f['leader-election-id'],
     gracePeriodMs: f['grace-period'],
+    supabaseApiUrl: f['supabase-api-url'],
+    supabasePollMs: f['supabase-poll-interval'],
   });
   const stop = () => void manager.stop(0);
   process.once('SIGTERM', stop);

@@ -1,0 +1,53 @@
+// A healthy Supabase project's database is PostgreSQL in connect mode: the pipeline runs unchanged on a
+// direct (or session pooler) connection. Deleting a store can delete the project itself.
+import { StoreopError } from '../../errors.js';
+import type { Engine, Tenant, TenantOptions } from '../engine.js';
+import { PostgresEngine } from '../postgres.js';
+import type { ConnectTarget, DatabaseTarget, SupabaseTarget, TenantConnection } from '../target.js';
+import { ManagementApi } from './management-api.js';
+
+function supabaseTarget(target: DatabaseTarget): SupabaseTarget {
+  if (target.engine !== 'supabase') throw new StoreopError('InvalidSpec', 'not a Supabase target');
+  return target;
+}
+
+function asPostgres(target: SupabaseTarget): ConnectTarget {
+  return { engine: 'postgresql', mode: 'connect', connection: target.connection };
+}
+
+export class SupabaseEngine implements Engine {
+  readonly dialect = 'postgres' as const;
+  readonly #postgres = new PostgresEngine();
+
+  testConnection(target: DatabaseTarget): Promise<string> {
+    return this.#postgres.testConnection(asPostgres(supabaseTarget(target)));
+  }
+
+  async ensureDatabase(target: DatabaseTarget, slug: string): Promise<TenantConnection> {
+    const t = supabaseTarget(target);
+    const connection = await this.#postgres.ensureDatabase(asPostgres(t), slug, '');
+    return {
+      ...connection,
+      engine: 'supabase',
+      projectRef: t.project.ref,
+      projectUrl: t.project.url,
+      ...(t.project.anonKey ? { anonKey: t.project.anonKey } : {}),
+      ...(t.project.serviceRoleKey ? { serviceRoleKey: t.project.serviceRoleKey } : {}),
+    };
+  }
+
+  openTenant(connection: TenantConnection, options?: TenantOptions): Promise<Tenant> {
+    return this.#postgres.openTenant({ ...connection, engine: 'postgresql' }, options);
+  }
+
+  /** Create mode: deletes the project (irreversible). Connect mode never gets here with Delete. */
+  async deprovision(target: DatabaseTarget): Promise<void> {
+    const t = supabaseTarget(target);
+    if (!t.management) throw new StoreopError('InvalidSpec', 'deleting a Supabase project needs the Management API access token');
+    await new ManagementApi({ baseUrl: t.management.apiUrl, token: t.management.token }).deleteProject(t.project.ref);
+  }
+
+  async setLoginEnabled(): Promise<void> {
+    // Suspension is recorded in the master DB; the project keeps running (pausing it is a billing decision).
+  }
+}
