@@ -75,9 +75,7 @@ describe('Supabase engine', () => {
     });
   }
 
-  async function storeDatabase(
-    name: string,
-  ): Promise<{
+  async function storeDatabase(name: string): Promise<{
     status: Record<string, unknown> & { conditions?: Array<{ type: string; status: string; reason: string; message: string }> };
   }> {
     return JSON.parse((await kubectl(['-n', namespace, 'get', 'storedatabase', name, '-o', 'json'])).stdout);
