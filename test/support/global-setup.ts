@@ -1,6 +1,7 @@
 // Vitest global setup: checks the database servers and starts one control plane for the whole run
 // (or uses an existing cluster with USE_EXISTING_CLUSTER=true and KUBECONFIG).
 import type { TestProject } from 'vitest/node';
+import { installOperatorPrerequisites } from './cluster-setup.js';
 import { type ControlPlane, startControlPlane } from './control-plane.js';
 import { assertDatabasesReachable } from './databases.js';
 
@@ -25,10 +26,17 @@ export default async function setup(project: TestProject): Promise<() => Promise
     project.provide('kubeCaData', '');
     project.provide('kubeUserTokens', {});
     project.provide('existingCluster', true);
+    await installOperatorPrerequisites(kubeconfigPath);
     return async () => {};
   }
 
   const plane: ControlPlane = await startControlPlane();
+  try {
+    await installOperatorPrerequisites(plane.kubeconfigPath);
+  } catch (error) {
+    await plane.stop();
+    throw error;
+  }
   const stopOnSignal = () => void plane.stop().finally(() => process.exit(130));
   process.once('SIGINT', stopOnSignal);
   process.once('SIGTERM', stopOnSignal);

@@ -8,61 +8,22 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
 import { inject } from 'vitest';
+import { installOperatorPrerequisites as install, kubectlWith } from './cluster-setup.js';
+
+let installed: Promise<void> | undefined;
+
+/** The global setup installs CRDs and RBAC before any test; this re-applies them (a no-op) once per worker. */
+export function installOperatorPrerequisites(): Promise<void> {
+  installed ??= install(inject('kubeconfigPath'));
+  return installed;
+}
 
 const run = promisify(execFile);
 export const repoRoot = resolve(import.meta.dirname, '../..');
 const node = join(repoRoot, 'node_modules/.bin/node');
 
-export async function kubectl(args: string[], input?: string): Promise<{ stdout: string; stderr: string }> {
-  const child = execFile('kubectl', ['--kubeconfig', inject('kubeconfigPath'), ...args], { encoding: 'utf8', timeout: 120_000 });
-  if (input !== undefined) {
-    child.stdin?.end(input);
-  }
-  return new Promise((resolveRun, reject) => {
-    let stdout = '';
-    let stderr = '';
-    child.stdout?.on('data', (d: string) => {
-      stdout += d;
-    });
-    child.stderr?.on('data', (d: string) => {
-      stderr += d;
-    });
-    child.on('close', (code) =>
-      code === 0
-        ? resolveRun({ stdout, stderr })
-        : reject(Object.assign(new Error(`kubectl ${args.join(' ')} failed: ${stderr}`), { stdout, stderr, code })),
-    );
-  });
-}
-
-let installed: Promise<void> | undefined;
-
-/** CRDs, the operator's RBAC from manifests/, and bindings of the test users to it (once per worker). */
-export function installOperatorPrerequisites(): Promise<void> {
-  installed ??= (async () => {
-    await kubectl(['apply', '-f', join(repoRoot, 'crds')]);
-    await kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd/stores.storeop.dev', 'crd/storedatabases.storeop.dev']);
-    await kubectl(['apply', '-f', join(repoRoot, 'manifests/base/namespace.yaml')]);
-    await kubectl(['apply', '-f', join(repoRoot, 'manifests/base/rbac.yaml')]);
-    const bindings = ['storeop-operator', 'storeop-operator-2'].flatMap((user) => [
-      {
-        apiVersion: 'rbac.authorization.k8s.io/v1',
-        kind: 'ClusterRoleBinding',
-        metadata: { name: `test-${user}` },
-        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'storeop-manager' },
-        subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: user }],
-      },
-      {
-        apiVersion: 'rbac.authorization.k8s.io/v1',
-        kind: 'RoleBinding',
-        metadata: { name: `test-${user}-leader`, namespace: 'storeop-system' },
-        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'storeop-leader-election' },
-        subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: user }],
-      },
-    ]);
-    await kubectl(['apply', '-f', '-'], bindings.map((b) => JSON.stringify(b)).join('\n'));
-  })();
-  return installed;
+export function kubectl(args: string[], input?: string): Promise<{ stdout: string; stderr: string }> {
+  return kubectlWith(inject('kubeconfigPath'), args, input);
 }
 
 /** A kubeconfig for a test user (no groups: RBAC decides everything). */
