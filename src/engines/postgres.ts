@@ -96,6 +96,15 @@ function createTarget(target: DatabaseTarget, what: string): CreateTarget {
   return target;
 }
 
+/**
+ * Whether a CREATE failed because another session created the same object meanwhile: "already exists"
+ * (42710 role, 42P04 database) when the other session committed first, or a unique violation (23505) on
+ * the catalog index when both inserted the catalog row at once.
+ */
+function createdConcurrently(error: unknown): boolean {
+  return ['42710', '42P04', '23505'].includes(String((error as { code?: unknown }).code));
+}
+
 async function ensureRole(client: pg.Client, role: string, password: string, connectionLimit: number): Promise<void> {
   const verifier = literal(scramSha256Verifier(password));
   const exists = await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [role]);
@@ -104,11 +113,28 @@ async function ensureRole(client: pg.Client, role: string, password: string, con
       await client.query(`CREATE ROLE ${ident(role)} WITH LOGIN PASSWORD ${verifier} CONNECTION LIMIT ${connectionLimit}`);
       return;
     } catch (error) {
-      if ((error as { code?: string }).code !== '42710') throw error; // created concurrently: adopt it below
+      if (!createdConcurrently(error)) throw error; // created concurrently: adopt it below
     }
   }
   // Re-adopting an existing role: make it match, with the password the caller keeps.
   await client.query(`ALTER ROLE ${ident(role)} WITH LOGIN PASSWORD ${verifier} CONNECTION LIMIT ${connectionLimit}`);
+}
+
+/**
+ * Runs the admin work on one database (a store's own, or the shared one of schema isolation) one run at a
+ * time: concurrent CREATE/ALTER ROLE, GRANT or ALTER SCHEMA on the same catalog rows fail with "tuple
+ * concurrently updated". Admin sessions connect to the maintenance database, so an advisory lock there is
+ * server-wide for them.
+ */
+async function withAdminLock<T>(client: pg.Client, database: string, fn: () => Promise<T>): Promise<T> {
+  const key = `storeop:admin:${database}`;
+  await client.query(`SET lock_timeout = '120s'`);
+  await client.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', [key]);
+  try {
+    return await fn();
+  } finally {
+    await client.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [key]).catch(() => {});
+  }
 }
 
 /** CREATE DATABASE cannot run in a transaction and fails with 55006 while template1 is in use: retry. */
@@ -135,7 +161,7 @@ async function createDatabase(client: pg.Client, database: string, owner: string
       return;
     } catch (error) {
       const code = (error as { code?: string }).code;
-      if (code === '42P04') continue; // created concurrently: check its owner above
+      if (createdConcurrently(error)) continue; // created concurrently: check its owner above
       if (code === '55006' && attempt < 8) {
         await sleep(50 * 2 ** attempt + Math.random() * 50);
         continue;
@@ -181,25 +207,25 @@ export class PostgresEngine implements Engine {
     const l = layout(target, slug);
     const admin = target.admin;
     const limit = target.connectionLimit ?? DEFAULT_CONNECTION_LIMIT;
-    await withClient(admin, admin.database ?? MAINTENANCE_DATABASE, 'creating the store database', async (client) => {
-      await ensureRole(client, l.role, password, limit);
-      if (l.isolation === 'database') {
-        await createDatabase(client, l.database, l.role);
-        await client.query(`REVOKE ALL ON DATABASE ${ident(l.database)} FROM PUBLIC`);
-      } else {
+    await withClient(admin, admin.database ?? MAINTENANCE_DATABASE, 'creating the store database', (client) =>
+      withAdminLock(client, l.database, async () => {
+        await ensureRole(client, l.role, password, limit);
+        if (l.isolation === 'database') {
+          await createDatabase(client, l.database, l.role);
+          await client.query(`REVOKE ALL ON DATABASE ${ident(l.database)} FROM PUBLIC`);
+          return;
+        }
         await createDatabase(client, l.database, admin.user);
         await client.query(`REVOKE ALL ON DATABASE ${ident(l.database)} FROM PUBLIC`);
         await client.query(`GRANT CONNECT ON DATABASE ${ident(l.database)} TO ${ident(l.role)}`);
-      }
-    });
-    if (l.isolation === 'schema') {
-      await withClient(admin, l.database, 'creating the store schema', async (client) => {
-        await client.query(`CREATE SCHEMA IF NOT EXISTS ${ident(l.schema)} AUTHORIZATION ${ident(l.role)}`);
-        await client.query(`ALTER SCHEMA ${ident(l.schema)} OWNER TO ${ident(l.role)}`);
-        await client.query(`REVOKE ALL ON SCHEMA ${ident(l.schema)} FROM PUBLIC`);
-        await client.query('REVOKE CREATE ON SCHEMA public FROM PUBLIC');
-      });
-    }
+        await withClient(admin, l.database, 'creating the store schema', async (shared) => {
+          await shared.query(`CREATE SCHEMA IF NOT EXISTS ${ident(l.schema)} AUTHORIZATION ${ident(l.role)}`);
+          await shared.query(`ALTER SCHEMA ${ident(l.schema)} OWNER TO ${ident(l.role)}`);
+          await shared.query(`REVOKE ALL ON SCHEMA ${ident(l.schema)} FROM PUBLIC`);
+          await shared.query('REVOKE CREATE ON SCHEMA public FROM PUBLIC');
+        });
+      }),
+    );
     return {
       engine: 'postgresql',
       host: target.publicHost ?? admin.host,
