@@ -51,18 +51,18 @@ export interface Endpoint {
   password?: string;
 }
 
-function endpointOf(url: string): Endpoint {
+function endpointOf(url: string, defaultPort: number): Endpoint {
   const u = new URL(url);
   return {
     host: u.hostname,
-    port: Number(u.port),
+    port: Number(u.port) || defaultPort,
     user: decodeURIComponent(u.username),
     ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
   };
 }
 
-export const postgresEndpoint = (): Endpoint => endpointOf(POSTGRES_URL);
-export const mysqlEndpoint = (): Endpoint => ({ password: '', ...endpointOf(MYSQL_URL) });
+export const postgresEndpoint = (): Endpoint => endpointOf(POSTGRES_URL, 5432);
+export const mysqlEndpoint = (): Endpoint => ({ password: '', ...endpointOf(MYSQL_URL, 3306) });
 
 /** A connection to one store database (PostgreSQL: one schema in it), for reading with plain SQL. */
 export interface StoreDb {
@@ -117,7 +117,7 @@ export async function withStoreDb<T>(open: Promise<StoreDb>, fn: (db: StoreDb) =
   }
 }
 
-/** Runs statements as the server's admin, on no particular database (MySQL) or the maintenance one. */
+/** Runs statements as the MariaDB admin, on no particular database; `params[i]` fills statement i's placeholders. */
 export async function mysqlAdmin(statements: string[], params: unknown[][] = []): Promise<void> {
   const conn = await mysql.createConnection(mysqlEndpoint());
   try {
