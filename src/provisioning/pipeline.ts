@@ -95,7 +95,11 @@ export async function provision(request: ProvisionRequest): Promise<ProvisionRes
 
   await progress.report(
     'createDatabase',
-    request.target.mode === 'create' ? 'creating the store database and role' : 'using the existing database',
+    createsStoreRole(request.target)
+      ? 'creating the store database and role'
+      : request.target.engine === 'pglite'
+        ? 'opening the embedded database'
+        : 'using the existing database',
   );
   let password = request.password;
   if (password === undefined && createsStoreRole(request.target)) {
