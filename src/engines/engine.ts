@@ -45,4 +45,6 @@ export interface Engine {
   deprovision(target: DatabaseTarget, slug: string): Promise<void>;
   /** Create mode only: enables or disables the store role's login (store suspension). */
   setLoginEnabled(target: DatabaseTarget, slug: string, enabled: boolean): Promise<void>;
+  /** Create mode only: what ensureDatabase does as the server admin, as SQL a plan can show (no password). */
+  describeCreate?(target: DatabaseTarget, slug: string): string[];
 }

@@ -9,6 +9,7 @@ import { assertIdentifier, storeNames } from '../naming.js';
 import { toStoreopError } from './driver-errors.js';
 import type { AnyKysely, Engine, LockOptions, Tenant, TenantOptions } from './engine.js';
 import type { CreateTarget, DatabaseTarget, ServerEndpoint, TenantConnection } from './target.js';
+import { tenantEndpoint } from './target.js';
 
 const DEFAULT_CONNECTION_LIMIT = 50;
 const HISTORY_TABLE = 'storeop_schema_history';
@@ -106,11 +107,7 @@ export class MysqlEngine implements Engine {
     const { database, user } = layout(target, slug);
     const limit = target.connectionLimit ?? DEFAULT_CONNECTION_LIMIT;
     await withConnection(target.admin, undefined, 'creating the store database', async (conn) => {
-      const [existing] = await conn.query<mysql.RowDataPacket[]>(
-        `SELECT COUNT(*) AS tables, SUM(table_name = ?) AS ours FROM information_schema.tables WHERE table_schema = ?`,
-        [HISTORY_TABLE, database],
-      );
-      if (Number(existing[0]?.tables ?? 0) > 0 && Number(existing[0]?.ours ?? 0) === 0) {
+      if (await hasForeignTables(conn, database)) {
         throw new StoreopError(
           'InvalidSpec',
           `database ${database} already exists with tables storeop did not create; use connect mode to adopt it`,
@@ -145,11 +142,28 @@ export class MysqlEngine implements Engine {
     const t = createTarget(target, 'deprovision');
     const { database, user } = layout(t, slug);
     await withConnection(t.admin, undefined, 'deprovisioning', async (conn) => {
+      // The same test as creation: a database with tables but without storeop's history is not ours to drop.
+      if (await hasForeignTables(conn, database))
+        throw new StoreopError('Conflict', `database ${database} holds tables storeop did not create: storeop does not drop it`, {
+          target: errorTarget(t.admin, database),
+          retryable: false,
+        });
       await conn.query(`ALTER USER IF EXISTS ?@'%' ACCOUNT LOCK`, [user]);
       await killSessions(conn, user);
       await conn.query(`DROP DATABASE IF EXISTS ${ident(database)}`);
       await conn.query(`DROP USER IF EXISTS ?@'%'`, [user]);
     });
+  }
+
+  describeCreate(target: DatabaseTarget, slug: string): string[] {
+    const t = createTarget(target, 'plan');
+    const { database, user } = layout(t, slug);
+    return [
+      `CREATE DATABASE IF NOT EXISTS ${ident(database)} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;`,
+      `CREATE USER IF NOT EXISTS '${user}'@'%' IDENTIFIED BY '<generated>';`,
+      `ALTER USER '${user}'@'%' IDENTIFIED BY '<generated>' WITH MAX_USER_CONNECTIONS ${Number(t.connectionLimit ?? DEFAULT_CONNECTION_LIMIT)};`,
+      `GRANT ALL PRIVILEGES ON ${grantPattern(database)}.* TO '${user}'@'%';`,
+    ];
   }
 
   async setLoginEnabled(target: DatabaseTarget, slug: string, enabled: boolean): Promise<void> {
@@ -160,6 +174,15 @@ export class MysqlEngine implements Engine {
       if (!enabled) await killSessions(conn, user);
     });
   }
+}
+
+/** Whether `database` has tables but not storeop's history table: someone else's database. */
+async function hasForeignTables(conn: mysql.Connection, database: string): Promise<boolean> {
+  const [rows] = await conn.query<mysql.RowDataPacket[]>(
+    `SELECT COUNT(*) AS tables, SUM(table_name = ?) AS ours FROM information_schema.tables WHERE table_schema = ?`,
+    [HISTORY_TABLE, database],
+  );
+  return Number(rows[0]?.tables ?? 0) > 0 && Number(rows[0]?.ours ?? 0) === 0;
 }
 
 async function killSessions(conn: mysql.Connection, user: string): Promise<void> {
@@ -177,13 +200,7 @@ class MysqlTenant implements Tenant {
 
   constructor(connection: TenantConnection, options: TenantOptions) {
     this.#connection = connection;
-    const endpoint: ServerEndpoint = {
-      host: connection.host,
-      port: connection.port,
-      user: connection.user,
-      ...(connection.password !== undefined ? { password: connection.password } : {}),
-      ...(connection.tls ? { tls: connection.tls } : {}),
-    };
+    const endpoint = tenantEndpoint(connection);
     const pool = createPool({
       ...connectionOptions(endpoint, connection.database),
       connectionLimit: options.poolSize ?? 2,

@@ -9,6 +9,7 @@ import { toStoreopError } from './driver-errors.js';
 import type { AnyKysely, Engine, LockOptions, Tenant, TenantOptions } from './engine.js';
 import { scramSha256Verifier } from './scram.js';
 import type { CreateTarget, DatabaseTarget, ServerEndpoint, TenantConnection, TlsOptions } from './target.js';
+import { tenantEndpoint } from './target.js';
 
 const MAINTENANCE_DATABASE = 'postgres';
 export const DEFAULT_SHARED_DATABASE = 'storeop_stores';
@@ -138,6 +139,29 @@ async function withAdminLock<T>(client: pg.Client, database: string, fn: () => P
 }
 
 /** CREATE DATABASE cannot run in a transaction and fails with 55006 while template1 is in use: retry. */
+/**
+ * Deprovisioning drops only what storeop created: the store's database or schema is always owned by the
+ * store's role, so one owned by anybody else (a name clash, a spec pointed elsewhere) is refused, not dropped.
+ */
+async function refuseForeignOwner(
+  client: pg.Client,
+  ownerQuery: string,
+  kind: 'database' | 'schema',
+  name: string,
+  role: string,
+): Promise<void> {
+  const found = await client.query<{ owner: string }>(ownerQuery, [name]);
+  const owner = found.rows[0]?.owner;
+  if (owner !== undefined && owner !== role)
+    throw new StoreopError(
+      'Conflict',
+      `${kind} ${name} belongs to ${owner}, not to the store role ${role}: storeop did not create it and does not drop it`,
+      {
+        retryable: false,
+      },
+    );
+}
+
 async function createDatabase(client: pg.Client, database: string, owner: string): Promise<void> {
   for (let attempt = 0; ; attempt++) {
     const exists = await client.query<{ owner: string }>('SELECT pg_get_userbyid(datdba) AS owner FROM pg_database WHERE datname = $1', [
@@ -254,6 +278,13 @@ export class PostgresEngine implements Engine {
       });
       if (sharedExists) {
         await withClient(admin, l.database, 'dropping the store schema', async (client) => {
+          await refuseForeignOwner(
+            client,
+            'SELECT pg_get_userbyid(nspowner) AS owner FROM pg_namespace WHERE nspname = $1',
+            'schema',
+            l.schema,
+            l.role,
+          );
           await client.query(`DROP SCHEMA IF EXISTS ${ident(l.schema)} CASCADE`);
           const role = await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [l.role]);
           if (role.rowCount) {
@@ -265,11 +296,38 @@ export class PostgresEngine implements Engine {
     }
     await withClient(admin, maintenance, 'deprovisioning', async (client) => {
       if (l.isolation === 'database') {
+        await refuseForeignOwner(
+          client,
+          'SELECT pg_get_userbyid(datdba) AS owner FROM pg_database WHERE datname = $1',
+          'database',
+          l.database,
+          l.role,
+        );
         await client.query(`DROP DATABASE IF EXISTS ${ident(l.database)} WITH (FORCE)`);
       }
       await client.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1', [l.role]);
       await client.query(`DROP ROLE IF EXISTS ${ident(l.role)}`);
     });
+  }
+
+  describeCreate(target: DatabaseTarget, slug: string): string[] {
+    const t = createTarget(target, 'plan');
+    const l = layout(t, slug);
+    const role = `CREATE ROLE ${ident(l.role)} WITH LOGIN PASSWORD '<generated>' CONNECTION LIMIT ${t.connectionLimit ?? DEFAULT_CONNECTION_LIMIT};`;
+    if (l.isolation === 'database')
+      return [
+        role,
+        `CREATE DATABASE ${ident(l.database)} OWNER ${ident(l.role)} ENCODING 'UTF8';`,
+        `REVOKE ALL ON DATABASE ${ident(l.database)} FROM PUBLIC;`,
+      ];
+    return [
+      role,
+      `CREATE DATABASE ${ident(l.database)} OWNER ${ident(t.admin.user)} ENCODING 'UTF8'; -- the shared database, unless it exists`,
+      `REVOKE ALL ON DATABASE ${ident(l.database)} FROM PUBLIC;`,
+      `GRANT CONNECT ON DATABASE ${ident(l.database)} TO ${ident(l.role)};`,
+      `CREATE SCHEMA IF NOT EXISTS ${ident(l.schema)} AUTHORIZATION ${ident(l.role)}; -- in ${l.database}`,
+      `REVOKE ALL ON SCHEMA ${ident(l.schema)} FROM PUBLIC;`,
+    ];
   }
 
   async setLoginEnabled(target: DatabaseTarget, slug: string, enabled: boolean): Promise<void> {
@@ -295,13 +353,7 @@ class PostgresTenant implements Tenant {
 
   constructor(connection: TenantConnection, options: TenantOptions) {
     this.#connection = connection;
-    const endpoint: ServerEndpoint = {
-      host: connection.host,
-      port: connection.port,
-      user: connection.user,
-      ...(connection.password !== undefined ? { password: connection.password } : {}),
-      ...(connection.tls ? { tls: connection.tls } : {}),
-    };
+    const endpoint = tenantEndpoint(connection);
     const pool = new pg.Pool({
       ...clientConfig(endpoint, connection.database),
       max: options.poolSize ?? 2,

@@ -94,6 +94,17 @@ export interface TenantConnection {
   serviceRoleKey?: string;
 }
 
+/** The server endpoint through which the store's own role/user logs in (no database: callers name it). */
+export function tenantEndpoint(connection: TenantConnection): ServerEndpoint {
+  return {
+    host: connection.host,
+    port: connection.port,
+    user: connection.user,
+    ...(connection.password !== undefined ? { password: connection.password } : {}),
+    ...(connection.tls ? { tls: connection.tls } : {}),
+  };
+}
+
 export function targetSummary(target: DatabaseTarget): { engine: string; host?: string; port?: number; database?: string } {
   if (target.engine === 'pglite') return { engine: 'pglite', database: target.dataDir };
   if (target.engine === 'supabase')

@@ -3,6 +3,7 @@
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { engineFor } from '../../src/engines/index.js';
 import type { DatabaseTarget } from '../../src/engines/target.js';
@@ -18,6 +19,7 @@ import {
   mysqlEndpoint,
   openMysql,
   openPostgres,
+  postgresAdmin,
   postgresDatabaseCase,
   postgresEndpoint,
   postgresSchemaCase,
@@ -208,5 +210,54 @@ describe('errors never contain a password', () => {
     const error = await failure(provision({ slug: 'missing-shop', target }));
     expect(isStoreopError(error, 'DatabaseNotFound'), String(error)).toBe(true);
     expectNoPassword(error);
+  });
+});
+
+describe('deprovisioning drops only what storeop created', () => {
+  it('PostgreSQL schema isolation: a schema of the store name owned by another role is refused and kept', async () => {
+    const slug = uniqueSlug();
+    const schema = storeName(slug);
+    const target = postgresSchemaCase(sharedDatabase).target(slug);
+    // storeop creates the shared database on first use; provision another store so it exists.
+    const cleanup = new StoreCleanup();
+    try {
+      const neighbour = uniqueSlug();
+      await provision({
+        slug: neighbour,
+        target: cleanup.track(postgresSchemaCase(sharedDatabase).target(neighbour), neighbour),
+        seed: false,
+      });
+      await postgresAdmin(async (c) => {
+        await c.query(`create schema ${pg.escapeIdentifier(schema)}`); // owned by the admin, not by the store role
+        await c.query(`create table ${pg.escapeIdentifier(schema)}.keep_me (id int)`);
+      }, sharedDatabase);
+
+      const error = await failure(engineFor('postgresql').deprovision(target, slug));
+      expect(isStoreopError(error, 'Conflict'), String(error)).toBe(true);
+      expect((error as Error).message).toContain(`schema ${schema} belongs to`);
+      const kept = await postgresAdmin(
+        async (c) =>
+          (await c.query('select count(*)::int as n from information_schema.tables where table_schema = $1', [schema])).rows[0].n,
+        sharedDatabase,
+      );
+      expect(kept).toBe(1);
+    } finally {
+      await postgresAdmin((c) => c.query(`drop schema if exists ${pg.escapeIdentifier(schema)} cascade`), sharedDatabase);
+      await cleanup.run();
+    }
+  });
+
+  it('MariaDB: a database of the store name with tables storeop did not create is refused and kept', async () => {
+    const slug = uniqueSlug();
+    const database = storeName(slug);
+    await mysqlAdmin([`create database \`${database}\``, `create table \`${database}\`.keep_me (id int)`]);
+    try {
+      const error = await failure(engineFor('mysql').deprovision(mysqlCase().target(slug), slug));
+      expect(isStoreopError(error, 'Conflict'), String(error)).toBe(true);
+      expect((error as Error).message).toContain(`database ${database} holds tables storeop did not create`);
+      expect((await mysqlCase().exists(slug)).database).toBe(true);
+    } finally {
+      await mysqlAdmin([`drop database if exists \`${database}\``]);
+    }
   });
 });

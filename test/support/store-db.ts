@@ -142,6 +142,32 @@ export async function dropPostgresDatabase(database: string): Promise<void> {
   await postgresAdmin((client) => client.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(database)} WITH (FORCE)`));
 }
 
+/**
+ * Drops whatever a test may have left of a store on a server (its database and role, or database and
+ * user on every host), with the tests' own SQL rather than the engine under test; every step is tried.
+ */
+export async function dropStoreLeftovers(engine: 'postgresql' | 'mysql', slug: string): Promise<void> {
+  const name = storeName(slug);
+  const steps =
+    engine === 'postgresql'
+      ? [
+          () => dropPostgresDatabase(name),
+          () => postgresAdmin((client) => client.query(`DROP ROLE IF EXISTS ${pg.escapeIdentifier(name)}`)),
+        ]
+      : [
+          async () => {
+            const hosts = await withStoreDb(openMysql('mysql'), (db) => db.query('select host from mysql.user where user = ?', [name]));
+            await mysqlAdmin(
+              [`DROP DATABASE IF EXISTS \`${name}\``, ...hosts.map(() => 'DROP USER IF EXISTS ?@?')],
+              [[], ...hosts.map((h) => [name, String(h.host)])],
+            );
+          },
+        ];
+  const failures: unknown[] = [];
+  for (const step of steps) await step().catch((error: unknown) => failures.push(error));
+  if (failures.length) throw new AggregateError(failures, `could not drop what is left of store ${slug}`);
+}
+
 export interface StoreSnapshot {
   tables: string[];
   /** `table.column` → type as the server spells it, and `not null` when it is. */
