@@ -1,5 +1,5 @@
 // The library surface of storeop, for platform apps that depend on the package.
-export { ConnectionManager, type ConnectionManagerOptions } from './connections/connection-manager.js';
+export { ConnectionManager, type ConnectionManagerOptions, type PoolCloseReason } from './connections/connection-manager.js';
 export { type ErrorCode, isStoreopError, StoreopError } from './errors.js';
 export { type MasterDatabase, openMaster } from './master/database.js';
 export { Keyring } from './master/keyring.js';

@@ -27,7 +27,14 @@ export interface ConnectionManagerOptions {
   poolSize?: number;
   /** How old a cached config may get before it is compared with the master row (default 1000 ms; 0 = every call). */
   revalidateMs?: number;
+  /** Called once a store pool is open: for metrics and logs (a hook that throws is ignored). */
+  onPoolOpen?: (storeId: string) => void;
+  /** Called once a store pool is closed, with why (a hook that throws is ignored). */
+  onPoolClose?: (storeId: string, reason: PoolCloseReason) => void;
 }
+
+/** Why a store pool was closed. */
+export type PoolCloseReason = 'lru' | 'idle' | 'invalidated' | 'config-changed' | 'unavailable' | 'closed';
 
 interface Entry {
   storeId: string;
@@ -36,6 +43,12 @@ interface Entry {
   lastUsed: number;
   checkedAt: number;
   checking?: Promise<void> | undefined;
+  /** Calls of withStore()/query() running on this pool now: it is not closed under them. */
+  leases: number;
+  /** Resolves a close that waits for the running calls to end. */
+  drained?: (() => void) | undefined;
+  /** Set once the pool is being closed. */
+  closing?: Promise<void> | undefined;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -48,8 +61,11 @@ export class ConnectionManager {
   /** Map order is recency order: the first entry is the least recently used. */
   readonly #entries = new Map<string, Entry>();
   readonly #opening = new Map<string, Promise<Entry>>();
+  /** Leases wanted on pools still opening (withStore callers waiting for them). */
+  readonly #pendingLeases = new Map<string, number>();
   #slots: Promise<unknown> = Promise.resolve();
   readonly #sweeper: NodeJS.Timeout;
+  readonly #hooks: Pick<ConnectionManagerOptions, 'onPoolOpen' | 'onPoolClose'>;
   #closed = false;
 
   private constructor(master: MasterDatabase, ownsMaster: boolean, keyring: Keyring, options: ConnectionManagerOptions) {
@@ -62,6 +78,7 @@ export class ConnectionManager {
       poolSize: options.poolSize ?? 5,
       revalidateMs: options.revalidateMs ?? 1000,
     };
+    this.#hooks = { onPoolOpen: options.onPoolOpen, onPoolClose: options.onPoolClose };
     if (this.#options.maxStores < 1) throw new StoreopError('InvalidSpec', 'maxStores must be at least 1');
     this.#sweeper = setInterval(() => void this.#closeIdle(), Math.max(1000, this.#options.idleTimeoutMs / 2));
     this.#sweeper.unref();
@@ -83,27 +100,45 @@ export class ConnectionManager {
     return this.#master.db;
   }
 
-  /** A typed connection to the store's database; concurrent first calls share one pool. */
+  /**
+   * A typed connection to the store's database; concurrent first calls share one pool. It stays usable
+   * until the pool is closed (least recently used with more than maxStores stores, idle, config changed,
+   * close()); work that must not race such a close, with many stores busy at once, belongs in withStore().
+   */
   async forStore(storeId: string): Promise<Kysely<StoreDB>> {
     const entry = await this.#entry(storeId);
     return entry.tenant.db as Kysely<StoreDB>;
   }
 
+  /**
+   * Runs `fn` with the store's connection; its pool is not closed while `fn` runs (an eviction waits for
+   * it, so more than maxStores stores busy at once queue instead of failing). `fn` should not wait for
+   * withStore() on other stores: with every pool busy that would wait for itself.
+   */
+  async withStore<T>(storeId: string, fn: (db: Kysely<StoreDB>) => Promise<T>): Promise<T> {
+    const entry = await this.#entry(storeId, true);
+    try {
+      return await fn(entry.tenant.db as Kysely<StoreDB>);
+    } finally {
+      entry.leases--;
+      entry.lastUsed = Date.now();
+      if (entry.leases === 0) entry.drained?.();
+    }
+  }
+
   /** Raw SQL on the store's database, with positional parameters ($1 on PostgreSQL, ? on MySQL). */
   async query<Row = Record<string, unknown>>(storeId: string, sqlText: string, params: readonly unknown[] = []): Promise<Row[]> {
-    const db = await this.forStore(storeId);
-    const result = await db.executeQuery<Row>(CompiledQuery.raw(sqlText, [...params]));
-    return result.rows;
+    return this.withStore(storeId, async (db) => (await db.executeQuery<Row>(CompiledQuery.raw(sqlText, [...params]))).rows);
   }
 
   /** Closes the store's pool; the next forStore builds a new one from the current config. */
   async invalidate(storeId: string): Promise<void> {
     await this.#opening.get(storeId)?.catch(() => undefined);
     const entry = this.#entries.get(storeId);
-    if (entry) await this.#evict(entry);
+    if (entry) await this.#evict(entry, 'invalidated');
   }
 
-  /** How many store pools are open now. */
+  /** How many store pools are cached now (not counting evicted ones still finishing their running calls). */
   get openPools(): number {
     return this.#entries.size;
   }
@@ -113,11 +148,12 @@ export class ConnectionManager {
     this.#closed = true;
     clearInterval(this.#sweeper);
     await Promise.allSettled([...this.#opening.values()]);
-    await Promise.allSettled([...this.#entries.values()].map((e) => this.#evict(e)));
+    await Promise.allSettled([...this.#entries.values()].map((e) => this.#evict(e, 'closed')));
     if (this.#ownsMaster) await this.#master.close();
   }
 
-  async #entry(storeId: string): Promise<Entry> {
+  /** With `lease`, the entry comes with a lease taken when it is handed over, before anything can evict it. */
+  async #entry(storeId: string, lease = false): Promise<Entry> {
     if (this.#closed) throw new StoreopError('InvalidSpec', 'the ConnectionManager is closed');
     const cached = this.#entries.get(storeId);
     if (cached) {
@@ -129,14 +165,21 @@ export class ConnectionManager {
       }
       if (this.#entries.get(storeId) === cached) {
         this.#touch(cached);
+        if (lease) cached.leases++;
         return cached;
       }
     }
     let opening = this.#opening.get(storeId);
     if (!opening) {
-      opening = this.#openEntry(storeId).finally(() => this.#opening.delete(storeId));
+      opening = this.#openEntry(storeId).finally(() => {
+        this.#opening.delete(storeId);
+        this.#pendingLeases.delete(storeId);
+      });
       this.#opening.set(storeId, opening);
     }
+    // Counted now and set on the entry when it is created, so a just-opened pool cannot be taken as
+    // an idle eviction candidate before its callers get to use it.
+    if (lease) this.#pendingLeases.set(storeId, (this.#pendingLeases.get(storeId) ?? 0) + 1);
     return opening;
   }
 
@@ -173,10 +216,12 @@ export class ConnectionManager {
     try {
       status = await this.#status(entry.storeId);
     } catch (error) {
-      await this.#evict(entry);
+      void this.#evict(entry, 'unavailable');
       throw error;
     }
-    if (status.version !== entry.version) await this.#evict(entry);
+    // Out of the cache now; closed once calls still running on it end (not awaited: one of them may be
+    // the caller's own withStore on this store).
+    if (status.version !== entry.version) void this.#evict(entry, 'config-changed');
     else entry.checkedAt = Date.now();
   }
 
@@ -186,16 +231,27 @@ export class ConnectionManager {
     // Slots are taken one at a time so the bound holds even when many stores open together.
     const slot = this.#slots.then(async () => {
       while (this.#entries.size >= this.#options.maxStores) {
-        const lru = this.#entries.values().next().value as Entry;
-        await this.#evict(lru);
+        // The least recently used pool that nothing runs on; if every pool is busy, the least recently
+        // used one, closed once its running calls end (the new pool waits: the bound holds).
+        const entries = [...this.#entries.values()];
+        await this.#evict(entries.find((e) => e.leases === 0) ?? (entries[0] as Entry), 'lru');
       }
       const tenant = await engineFor(config.connection.engine).openTenant(config.connection, {
         poolSize: this.#options.poolSize,
         idleTimeoutMs: Math.min(this.#options.idleTimeoutMs, 60_000),
       });
       const now = Date.now();
-      const entry: Entry = { storeId, tenant, version: config.version, lastUsed: now, checkedAt: now };
+      const entry: Entry = {
+        storeId,
+        tenant,
+        version: config.version,
+        lastUsed: now,
+        checkedAt: now,
+        leases: this.#pendingLeases.get(storeId) ?? 0,
+      };
+      this.#pendingLeases.delete(storeId);
       this.#entries.set(storeId, entry);
+      this.#notify(() => this.#hooks.onPoolOpen?.(storeId));
       return entry;
     });
     this.#slots = slot.catch(() => undefined);
@@ -208,15 +264,31 @@ export class ConnectionManager {
     this.#entries.set(entry.storeId, entry);
   }
 
-  async #evict(entry: Entry): Promise<void> {
+  async #evict(entry: Entry, reason: PoolCloseReason): Promise<void> {
     if (this.#entries.get(entry.storeId) === entry) this.#entries.delete(entry.storeId);
-    await entry.tenant.close().catch(() => {});
+    else if (entry.closing) return entry.closing; // already being closed: report it once
+    const idle = entry.leases === 0 ? Promise.resolve() : new Promise<void>((resolve) => (entry.drained = resolve));
+    entry.closing = idle
+      .then(() => entry.tenant.close())
+      .then(
+        () => this.#notify(() => this.#hooks.onPoolClose?.(entry.storeId, reason)),
+        () => this.#notify(() => this.#hooks.onPoolClose?.(entry.storeId, reason)),
+      );
+    await entry.closing;
+  }
+
+  #notify(hook: () => void): void {
+    try {
+      hook();
+    } catch {
+      // observers must not break connections
+    }
   }
 
   async #closeIdle(): Promise<void> {
     const cutoff = Date.now() - this.#options.idleTimeoutMs;
     for (const entry of [...this.#entries.values()]) {
-      if (entry.lastUsed < cutoff) await this.#evict(entry);
+      if (entry.lastUsed < cutoff && entry.leases === 0) await this.#evict(entry, 'idle');
     }
   }
 }

@@ -15,7 +15,9 @@ export const RUNNER_ID = `${hostname()}:${process.pid}`;
 export async function createJob(db: Kysely<MasterDB>, storeId: string): Promise<string> {
   const row = await db
     .insertInto('provisioning_jobs')
-    .values({ store_id: storeId, status: 'queued', message: 'queued' })
+    // The runner is recorded from the start: a queued job belongs to a live process too, and another server
+    // sweeping abandoned jobs (a second replica, a rolling restart) must not fail it.
+    .values({ store_id: storeId, status: 'queued', message: 'queued', runner: RUNNER_ID })
     .returning('id')
     .executeTakeFirstOrThrow();
   return row.id;
@@ -144,6 +146,24 @@ export async function failAbandonedJobs(db: Kysely<MasterDB>, isAlive: (runner: 
       updated_at: sql`now()`,
     })
     .where('id', 'in', abandoned)
+    .execute();
+  // Their stores said 'provisioning' (a store with an active database keeps 'active'): with no job left
+  // to finish it, that would stay true forever.
+  await db
+    .updateTable('stores')
+    .set({ database_status: 'failed', updated_at: sql`now()` })
+    .where('database_status', '=', 'provisioning')
+    .where('id', 'in', db.selectFrom('provisioning_jobs').select('store_id').where('id', 'in', abandoned))
+    .where(({ not, exists, selectFrom }) =>
+      not(
+        exists(
+          selectFrom('provisioning_jobs as j')
+            .select('j.id')
+            .whereRef('j.store_id', '=', 'stores.id')
+            .where('j.status', 'in', ['queued', 'running']),
+        ),
+      ),
+    )
     .execute();
   return abandoned.length;
 }

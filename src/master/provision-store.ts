@@ -7,7 +7,7 @@ import { type ProvisionRequest, type ProvisionResult, provision } from '../provi
 import { recordAudit } from './audit.js';
 import type { MasterDatabase } from './database.js';
 import { knownPassword, saveDatabaseConfig } from './integrations.js';
-import { createJob, JobTracker } from './jobs.js';
+import { createJob, getJob, JobTracker } from './jobs.js';
 import type { Keyring } from './keyring.js';
 import { type StoreDeclaration, type StoreRow, setDatabaseFacts, upsertStore } from './stores.js';
 import type { MasterDB, StoredConfig } from './types.js';
@@ -26,9 +26,15 @@ export interface PreparedJob {
   jobId: string;
 }
 
-/** Registers (or updates) the store and queues a job for it: what the HTTP API answers 202 with. */
-export async function prepareStoreJob(ctx: MasterContext, store: StoreDeclaration): Promise<PreparedJob> {
+/**
+ * Registers (or updates) the store and queues a job for it: what the HTTP API answers 202 with. With
+ * `resumeJobId`, a job of this store that is still queued or running (its runner was killed before it
+ * could finish it) is taken over instead of being left "running" forever next to a new one.
+ */
+export async function prepareStoreJob(ctx: MasterContext, store: StoreDeclaration, resumeJobId?: string): Promise<PreparedJob> {
   const row = await upsertStore(ctx.master.db, store);
+  const open = resumeJobId ? await getJob(ctx.master.db, resumeJobId) : undefined;
+  if (open && open.store_id === row.id && ['queued', 'running'].includes(open.status)) return { store: row, jobId: open.id };
   const jobId = await createJob(ctx.master.db, row.id);
   return { store: row, jobId };
 }
@@ -50,7 +56,10 @@ export async function runStoreJob(ctx: MasterContext, job: PreparedJob, request:
       ...request,
       slug: store.slug,
       ...(password !== undefined ? { password } : {}),
-      persistPassword: (generated) => keepPendingPassword(db, ctx.keyring, store.id, request.target.engine, generated),
+      persistPassword: (generated) => {
+        password = generated; // so that a failure below redacts it too
+        return keepPendingPassword(db, ctx.keyring, store.id, request.target.engine, generated);
+      },
       onProgress: async (p) => {
         tracker.progress(p);
         await request.onProgress?.(p);

@@ -125,17 +125,22 @@ export interface DatabaseFacts {
 }
 
 export async function setDatabaseFacts(db: Kysely<MasterDB>, storeId: string, facts: DatabaseFacts): Promise<void> {
+  const values = {
+    database_status: facts.status,
+    ...(facts.type !== undefined ? { database_type: facts.type } : {}),
+    ...(facts.host !== undefined ? { database_host: facts.host } : {}),
+    ...(facts.name !== undefined ? { database_name: facts.name } : {}),
+    is_active: facts.status !== 'suspended' && facts.status !== 'detached',
+  };
   await db
     .updateTable('stores')
-    .set({
-      database_status: facts.status,
-      ...(facts.type !== undefined ? { database_type: facts.type } : {}),
-      ...(facts.host !== undefined ? { database_host: facts.host } : {}),
-      ...(facts.name !== undefined ? { database_name: facts.name } : {}),
-      is_active: facts.status !== 'suspended' && facts.status !== 'detached',
-      updated_at: sql`now()`,
-    })
+    .set({ ...values, updated_at: sql`now()` })
     .where('id', '=', storeId)
+    // Only when a fact differs: re-running an unchanged store (a second apply, a resync) leaves its row,
+    // updated_at included, as it was.
+    .where((eb) =>
+      eb.or(Object.entries(values).map(([column, value]) => eb(eb.ref(column as keyof typeof values), 'is distinct from', value))),
+    )
     .execute();
 }
 
