@@ -12,6 +12,11 @@ import type { ControllerMetrics } from './metrics.js';
 export const FINALIZER = 'storeop.dev/cleanup';
 /** Annotation recording the identity a StoreDatabase was provisioned with, to refuse changes to immutable fields. */
 export const APPLIED_ANNOTATION = 'storeop.dev/applied-identity';
+/**
+ * Annotation recording the identity of a provisioning attempt that has not succeeded yet, so that deleting
+ * a StoreDatabase that never became Ready still cleans up what the attempt created (deletionPolicy Delete).
+ */
+export const ATTEMPTED_ANNOTATION = 'storeop.dev/attempted-identity';
 /** Set to "true" to let a deletion finish when cleanup cannot (the database is then left as it is). */
 export const SKIP_CLEANUP_ANNOTATION = 'storeop.dev/skip-cleanup';
 export const MANAGED_BY_LABELS = { 'app.kubernetes.io/managed-by': 'storeop' };

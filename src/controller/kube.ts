@@ -20,6 +20,10 @@ export const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePa
 export type Kind = 'Store' | 'StoreDatabase';
 const PLURAL: Record<Kind, string> = { Store: 'stores', StoreDatabase: 'storedatabases' };
 
+function objectRef(kind: Kind, namespace: string, name: string) {
+  return { group: API_GROUP, version: API_VERSION, plural: PLURAL[kind], namespace, name };
+}
+
 export function isNotFound(error: unknown): boolean {
   return error instanceof ApiException && error.code === 404;
 }
@@ -62,13 +66,7 @@ export class KubeClient {
 
   async get<T extends Store | StoreDatabase>(kind: Kind, namespace: string, name: string): Promise<T | undefined> {
     try {
-      return (await this.custom.getNamespacedCustomObject({
-        group: API_GROUP,
-        version: API_VERSION,
-        plural: PLURAL[kind],
-        namespace,
-        name,
-      })) as T;
+      return (await this.custom.getNamespacedCustomObject(objectRef(kind, namespace, name))) as T;
     } catch (error) {
       if (isNotFound(error)) return undefined;
       throw error;
@@ -77,46 +75,24 @@ export class KubeClient {
 
   async patchStatus(kind: Kind, meta: ObjectMeta, status: StoreStatus | StoreDatabaseStatus): Promise<void> {
     await this.custom.patchNamespacedCustomObjectStatus(
-      {
-        group: API_GROUP,
-        version: API_VERSION,
-        plural: PLURAL[kind],
-        namespace: meta.namespace as string,
-        name: meta.name,
-        body: { status },
-        fieldManager: FIELD_MANAGER,
-      },
+      { ...objectRef(kind, meta.namespace as string, meta.name), body: { status }, fieldManager: FIELD_MANAGER },
       mergePatch,
     );
   }
 
   /** Replaces the finalizers list, guarded by resourceVersion (a concurrent change gives 409 and a retry). */
   async setFinalizers(kind: Kind, meta: ObjectMeta, finalizers: string[]): Promise<void> {
-    await this.custom.patchNamespacedCustomObject(
-      {
-        group: API_GROUP,
-        version: API_VERSION,
-        plural: PLURAL[kind],
-        namespace: meta.namespace as string,
-        name: meta.name,
-        body: { metadata: { finalizers, resourceVersion: meta.resourceVersion } },
-        fieldManager: FIELD_MANAGER,
-      },
-      mergePatch,
-    );
+    await this.#mergePatch(kind, meta, { metadata: { finalizers, resourceVersion: meta.resourceVersion } });
   }
 
   async annotate(kind: Kind, meta: ObjectMeta, annotations: Record<string, string | null>): Promise<void> {
+    await this.#mergePatch(kind, meta, { metadata: { annotations } });
+  }
+
+  /** A merge patch of the object itself (not its status), as storeop's field manager. */
+  async #mergePatch(kind: Kind, meta: ObjectMeta, body: object): Promise<void> {
     await this.custom.patchNamespacedCustomObject(
-      {
-        group: API_GROUP,
-        version: API_VERSION,
-        plural: PLURAL[kind],
-        namespace: meta.namespace as string,
-        name: meta.name,
-        body: { metadata: { annotations } },
-        fieldManager: FIELD_MANAGER,
-      },
+      { ...objectRef(kind, meta.namespace as string, meta.name), body, fieldManager: FIELD_MANAGER },
       mergePatch,
     );
   }
@@ -145,23 +121,12 @@ export class KubeClient {
   }
 
   async patchSpec(kind: Kind, meta: ObjectMeta, spec: unknown): Promise<void> {
-    await this.custom.patchNamespacedCustomObject(
-      {
-        group: API_GROUP,
-        version: API_VERSION,
-        plural: PLURAL[kind],
-        namespace: meta.namespace as string,
-        name: meta.name,
-        body: { spec },
-        fieldManager: FIELD_MANAGER,
-      },
-      mergePatch,
-    );
+    await this.#mergePatch(kind, meta, { spec });
   }
 
   async delete(kind: Kind, namespace: string, name: string): Promise<void> {
     try {
-      await this.custom.deleteNamespacedCustomObject({ group: API_GROUP, version: API_VERSION, plural: PLURAL[kind], namespace, name });
+      await this.custom.deleteNamespacedCustomObject(objectRef(kind, namespace, name));
     } catch (error) {
       if (!isNotFound(error)) throw error;
     }

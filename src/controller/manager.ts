@@ -1,7 +1,7 @@
 // The operator process: informers feed two controller loops (Store, StoreDatabase); leader election
 // gates reconciling; /metrics, /healthz and /readyz are served; SIGTERM drains within a grace period.
 import { createServer, type Server } from 'node:http';
-import { CoreV1Api, type KubeConfig, type KubernetesListObject, type V1Secret } from '@kubernetes/client-node';
+import { CoreV1Api, type KubeConfig, type KubernetesListObject, type KubernetesObject, type V1Secret } from '@kubernetes/client-node';
 import { referencedSecrets } from '../api/resolve-target.js';
 import type { Store } from '../api/store.js';
 import type { StoreDatabase } from '../api/store-database.js';
@@ -34,6 +34,33 @@ export interface ManagerOptions {
   gracePeriodMs: number;
   supabaseApiUrl?: string | undefined;
   supabasePollMs?: number | undefined;
+}
+
+type InformerEvent = 'add' | 'update' | 'delete';
+
+/** Tells updates that change what a reconcile acts on (spec generation, metadata, deletion) from status-only ones. */
+class MetadataChangeFilter {
+  readonly #seen = new Map<string, string>();
+
+  changed(object: KubernetesObject, event: InformerEvent): boolean {
+    const m = object.metadata ?? {};
+    const key = `${m.namespace}/${m.name}`;
+    if (event === 'delete') {
+      this.#seen.delete(key);
+      return true;
+    }
+    const fingerprint = JSON.stringify([
+      m.uid,
+      m.generation,
+      m.deletionTimestamp ?? null,
+      m.finalizers ?? [],
+      m.annotations ?? {},
+      m.labels ?? {},
+    ]);
+    const before = this.#seen.get(key);
+    this.#seen.set(key, fingerprint);
+    return event === 'add' || before !== fingerprint;
+  }
 }
 
 function listen(server: Server, address: string): Promise<string> {
@@ -72,14 +99,22 @@ export class Manager {
     const { kubeConfig, log, namespace } = options;
     this.#kube = new KubeClient(kubeConfig);
     const core = kubeConfig.makeApiClient(CoreV1Api);
-    const onStore = (s: Store) => {
+    // Status-only updates (our own status patches) must not re-enqueue a StoreDatabase: a failing one
+    // writes a new jobId into its status and its Store's on every attempt, so those updates would retry
+    // it at once, in a tight loop that bypasses the per-key backoff (like controller-runtime's
+    // GenerationChangedPredicate, but metadata changes such as annotations and deletion still count).
+    const storeChanges = new MetadataChangeFilter();
+    const databaseChanges = new MetadataChangeFilter();
+    const onStore = (s: Store, event: InformerEvent) => {
       this.#storeLoop.enqueue(s.metadata.namespace, s.metadata.name);
+      if (!storeChanges.changed(s, event)) return;
       for (const db of this.#databases.list(s.metadata.namespace)) {
         if (db.spec?.storeRef?.name === s.metadata.name) this.#databaseLoop.enqueue(db.metadata.namespace, db.metadata.name);
       }
     };
-    const onDatabase = (d: StoreDatabase) => {
-      this.#databaseLoop.enqueue(d.metadata.namespace, d.metadata.name);
+    const onDatabase = (d: StoreDatabase, event: InformerEvent) => {
+      if (databaseChanges.changed(d, event)) this.#databaseLoop.enqueue(d.metadata.namespace, d.metadata.name);
+      // The Store mirrors its database's status: it does follow status-only updates (and converges).
       this.#storeLoop.enqueue(d.metadata.namespace, d.spec?.storeRef?.name);
     };
     const onSecret = (secret: V1Secret) => {
@@ -141,6 +176,8 @@ export class Manager {
         log,
         onLeadershipChange: (leading) => this.metrics.leaderStatus.set({ name: options.leaderElectionId }, leading ? 1 : 0),
       });
+      // A candidate reports 0 ("backup") from the start, so a follower is told apart from a process without election.
+      this.metrics.leaderStatus.set({ name: options.leaderElectionId }, 0);
     }
   }
 

@@ -13,14 +13,15 @@ import { createsStoreRole, type DatabaseTarget, type SupabaseTarget, type Tenant
 import { connectionUrl } from '../engines/url.js';
 import { isStoreopError, redactSecrets, StoreopError } from '../errors.js';
 import { assertConfigured, deactivateDatabaseConfig, readActiveDatabaseConfig } from '../master/integrations.js';
-import { createJob, failJob, getJob, markJobWaiting } from '../master/jobs.js';
+import { failJob, markJobWaiting } from '../master/jobs.js';
 import { type PreparedJob, prepareStoreJob, runStoreJob } from '../master/provision-store.js';
-import { findStore, type StoreDeclaration, type StoreRow, setDatabaseFacts, setStorageFacts, upsertStore } from '../master/stores.js';
+import { findStore, type StoreDeclaration, setDatabaseFacts, setStorageFacts } from '../master/stores.js';
 import { type ProvisionResult, provision } from '../provisioning/pipeline.js';
 import type { Progress } from '../provisioning/progress.js';
 import { getCondition } from './conditions.js';
 import {
   APPLIED_ANNOTATION,
+  ATTEMPTED_ANNOTATION,
   type ControllerContext,
   FINALIZER,
   jitter,
@@ -52,6 +53,11 @@ function identityOf(spec: ReturnType<typeof storeDatabaseSpec.parse>, slug: stri
     databaseName: spec.databaseName ?? null,
     host: spec.server?.host ?? spec.connection?.host ?? spec.path ?? spec.supabase?.projectRef ?? spec.supabase?.organizationSlug ?? null,
   };
+}
+
+/** The immutable fields that differ from the recorded identity, described as "field (was X, now Y)". */
+function identityChanges(before: Identity, now: Identity): string[] {
+  return (Object.keys(now) as (keyof Identity)[]).filter((k) => before[k] !== now[k]).map((k) => `${k} (was ${before[k]}, now ${now[k]})`);
 }
 
 export class StoreDatabaseReconciler {
@@ -102,19 +108,19 @@ export class StoreDatabaseReconciler {
     const identity = identityOf(spec, slug);
     const recorded = sdb.metadata.annotations?.[APPLIED_ANNOTATION];
     if (recorded) {
-      const before = JSON.parse(recorded) as Identity;
-      const changed = (Object.keys(identity) as (keyof Identity)[]).filter((k) => before[k] !== identity[k]);
+      const changed = identityChanges(JSON.parse(recorded) as Identity, identity);
       if (changed.length) {
         return this.#fail(
           sdb,
-          new StoreopError(
-            'InvalidSpec',
-            `immutable field(s) changed: ${changed.map((k) => `${k} (was ${before[k]}, now ${identity[k]})`).join(', ')}; no database was touched`,
-            { retryable: false },
-          ),
+          new StoreopError('InvalidSpec', `immutable field(s) changed: ${changed.join(', ')}; no database was touched`, {
+            retryable: false,
+          }),
         );
       }
     }
+
+    if (!recorded && sdb.metadata.annotations?.[ATTEMPTED_ANNOTATION] !== JSON.stringify(identity))
+      await kube.annotate('StoreDatabase', sdb.metadata, { [ATTEMPTED_ANNOTATION]: JSON.stringify(identity) });
 
     const declaration = {
       slug,
@@ -188,7 +194,8 @@ export class StoreDatabaseReconciler {
             `repaired ${result.applied.length} schema change(s) found by the periodic check`,
           );
       } else {
-        const job = preparedJob ?? (await prepareStoreJob(this.ctx.master, declaration));
+        // A job this StoreDatabase started that is still open was abandoned by a killed operator: resume it.
+        const job = preparedJob ?? (await prepareStoreJob(this.ctx.master, declaration, sdb.status?.jobId));
         jobId = job.jobId;
         storeId = job.store.id;
         await this.#patchStatus(sdb, {
@@ -220,7 +227,11 @@ export class StoreDatabaseReconciler {
     if (supabase && target.engine === 'supabase' && storeId) await this.#ensureStorage(sdb, target, supabase, storeId);
     const secretName = spec.writeConnectionSecretToRef?.name;
     if (secretName) await this.#writeConnectionSecret(sdb, secretName, result.connection, supabase?.exposeServiceRoleKey ?? false);
-    if (!recorded) await this.ctx.kube.annotate('StoreDatabase', sdb.metadata, { [APPLIED_ANNOTATION]: JSON.stringify(identity) });
+    if (!recorded)
+      await this.ctx.kube.annotate('StoreDatabase', sdb.metadata, {
+        [APPLIED_ANNOTATION]: JSON.stringify(identity),
+        [ATTEMPTED_ANNOTATION]: null,
+      });
 
     const message = `${result.tablesCreated}/${result.totalTables} tables, schema ${result.schemaVersion}`;
     await this.#patchStatus(sdb, {
@@ -272,14 +283,14 @@ export class StoreDatabaseReconciler {
   ): Promise<{ requeue: ReconcileResult } | { target: SupabaseTarget; job: PreparedJob }> {
     const db = this.ctx.master.master.db;
     const namespace = sdb.metadata.namespace as string;
-    let row: StoreRow;
+    let job: PreparedJob;
     try {
-      row = await upsertStore(db, declaration);
+      // A job this StoreDatabase started that is still open (waiting for the project, or abandoned) is resumed.
+      job = await prepareStoreJob(this.ctx.master, declaration, sdb.status?.jobId);
     } catch (error) {
       return { requeue: await this.#fail(sdb, error) };
     }
-    const previous = sdb.status?.jobId ? await getJob(db, sdb.status.jobId) : undefined;
-    const jobId = previous && ['queued', 'running'].includes(previous.status) ? previous.id : await createJob(db, row.id);
+    const { store: row, jobId } = job;
     const passwordSecret = `${sdb.metadata.name}-supabase`;
     const preparation = await prepareSupabase(settings, {
       slug,
@@ -335,7 +346,7 @@ export class StoreDatabaseReconciler {
         }),
       };
     }
-    return { target: preparation.target, job: { store: row, jobId } };
+    return { target: preparation.target, job };
   }
 
   /** A Ready Supabase store's periodic check reuses the registered connection: no Management API calls. */
@@ -478,14 +489,29 @@ export class StoreDatabaseReconciler {
   async #finalize(sdb: StoreDatabase, log: ControllerContext['log']): Promise<ReconcileResult> {
     if (!sdb.metadata.finalizers?.includes(FINALIZER)) return {};
     const namespace = sdb.metadata.namespace as string;
-    const recorded = sdb.metadata.annotations?.[APPLIED_ANNOTATION];
+    const provisioned = sdb.metadata.annotations?.[APPLIED_ANNOTATION];
+    // A StoreDatabase that never became Ready may still have left a database or role behind.
+    const recorded = provisioned ?? sdb.metadata.annotations?.[ATTEMPTED_ANNOTATION];
     const skip = sdb.metadata.annotations?.[SKIP_CLEANUP_ANNOTATION] === 'true';
     if (recorded && !skip) {
-      const { slug } = JSON.parse(recorded) as Identity;
+      const applied = JSON.parse(recorded) as Identity;
+      const { slug } = applied;
       const policy = sdb.spec.deletionPolicy ?? 'Retain';
       if (sdb.status?.phase !== 'Deleting')
         await this.#patchStatus(sdb, { phase: 'Deleting', message: `deleting (deletionPolicy ${policy})` });
       try {
+        if (policy === 'Delete') {
+          // Cleanup acts on the spec as it is now. If an immutable field changed after provisioning (the
+          // InvalidSpec case), the spec no longer names the database storeop created: a changed
+          // databaseName or host would drop someone else's database, a changed mode would leak ours.
+          const changed = identityChanges(applied, identityOf(storeDatabaseSpec.parse(sdb.spec), slug));
+          if (changed.length)
+            throw new StoreopError(
+              'InvalidSpec',
+              `immutable field(s) changed since provisioning: ${changed.join(', ')}; revert them so that the database storeop created is the one dropped`,
+              { retryable: false },
+            );
+        }
         const mode = sdb.spec.mode ?? 'create';
         if (policy === 'Delete' && mode === 'create' && sdb.spec.engine === 'supabase') {
           const spec = storeDatabaseSpec.parse(sdb.spec);
@@ -516,6 +542,17 @@ export class StoreDatabaseReconciler {
       } catch (error) {
         const message = redactSecrets(isStoreopError(error) ? error.message : describeApiError(error), []);
         log.warn({ err: message }, 'cleanup failed');
+        if (!provisioned) {
+          // Never Ready: often nothing was created (a wrong password), so do not hold the deletion for a
+          // cleanup that may have nothing to do; say what may be left and let the deletion finish.
+          await this.ctx.events.record(
+            sdb,
+            'Warning',
+            'CleanupIncomplete',
+            `the database never became Ready and could not be cleaned up: ${message}; anything a failed attempt created on the server is left as it is`,
+          );
+          return this.#removeFinalizer(sdb);
+        }
         await this.#patchStatus(sdb, {
           phase: 'Deleting',
           message: `cleanup failed: ${message}`,
@@ -533,9 +570,15 @@ export class StoreDatabaseReconciler {
           ),
         }).catch(() => {});
         await this.ctx.events.record(sdb, 'Warning', 'CleanupFailed', message);
+        // Not retried until the object changes: retrying the same spec cannot help.
+        if (isStoreopError(error) && !error.retryable) throw new TerminalError(message);
         throw error;
       }
     }
+    return this.#removeFinalizer(sdb);
+  }
+
+  async #removeFinalizer(sdb: StoreDatabase): Promise<ReconcileResult> {
     await this.ctx.kube.setFinalizers(
       'StoreDatabase',
       sdb.metadata,

@@ -1,9 +1,9 @@
 // Runs the operator as a child process, authenticated as a user bound only to the RBAC in manifests/.
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
@@ -102,7 +102,12 @@ export async function startOperator(options: {
   child.stderr?.on('data', (d: Buffer) => {
     output += d.toString();
   });
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  const exited = new Promise<number | null>((r) =>
+    child.once('exit', (code) => {
+      rmSync(dirname(kubeconfig), { recursive: true, force: true }); // the token's temp folder
+      r(code);
+    }),
+  );
   const healthUrl = `http://127.0.0.1:${healthPort}`;
   const deadline = Date.now() + 30_000;
   for (;;) {
@@ -112,7 +117,10 @@ export async function startOperator(options: {
       () => false,
     );
     if (ok) break;
-    if (Date.now() > deadline) throw new Error(`operator did not come up:\n${output}`);
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL'); // the caller never gets a handle to stop it
+      throw new Error(`operator did not come up:\n${output}`);
+    }
     await sleep(200);
   }
   return {
@@ -132,3 +140,20 @@ export async function startOperator(options: {
 }
 
 export { run };
+
+/**
+ * The test cluster runs no controller-manager, so nothing empties a deleted namespace: remove what the
+ * test and the operator put there (finalizers first, the operator is stopped), then finalize it.
+ */
+export async function removeNamespace(namespace: string): Promise<void> {
+  for (const kind of ['stores.storeop.dev', 'storedatabases.storeop.dev']) {
+    const { stdout } = await kubectl(['-n', namespace, 'get', kind, '-o', 'name']);
+    for (const object of stdout.split('\n').filter(Boolean)) {
+      await kubectl(['-n', namespace, 'patch', object, '--type=merge', '-p', '{"metadata":{"finalizers":null}}']).catch(() => {});
+    }
+  }
+  await kubectl(['-n', namespace, 'delete', 'stores.storeop.dev,storedatabases.storeop.dev,secrets,events', '--all', '--wait=false']);
+  await kubectl(['delete', 'namespace', namespace, '--wait=false']);
+  const body = JSON.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace }, spec: { finalizers: [] } });
+  await kubectl(['replace', '--raw', `/api/v1/namespaces/${namespace}/finalize`, '-f', '-'], body);
+}

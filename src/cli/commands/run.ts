@@ -86,6 +86,11 @@ const spec = {
   'supabase-poll-interval': { type: 'string' },
 } as const;
 
+/** Parses and validates `storeop run` flags (also used to check the Helm chart's container args). */
+export function parseRunFlags(argv: string[]): z.infer<typeof flags> {
+  return parseFlags(argv, spec, flags).flags;
+}
+
 function loadKubeConfig(path: string | undefined): KubeConfig {
   const kc = new KubeConfig();
   if (path) kc.loadFromFile(path);
@@ -116,7 +121,7 @@ async function checkCluster(kc: KubeConfig): Promise<void> {
 }
 
 export async function runCommand(argv: string[]): Promise<number> {
-  const { flags: f } = parseFlags(argv, spec, flags);
+  const f = parseRunFlags(argv);
   const log = createLogger({ level: f['log-level'] });
   const kubeConfig = loadKubeConfig(f.kubeconfig);
   await checkCluster(kubeConfig);
