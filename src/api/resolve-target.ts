@@ -117,16 +117,21 @@ export async function resolveTarget(spec: StoreDatabaseTemplateSpec, read: Secre
   return { engine, mode: 'connect', connection, ...(c.schema ? { schema: c.schema } : {}) };
 }
 
+/** Secrets a spec reads, with the field that names each (relative to the spec), for messages. */
+export function secretReferences(spec: StoreDatabaseTemplateSpec): Array<{ field: string; name: string }> {
+  return [
+    { field: 'server.adminSecretRef.name', name: spec.server?.adminSecretRef.name },
+    { field: 'server.tls.caSecretRef.name', name: spec.server?.tls?.caSecretRef?.name },
+    { field: 'connection.credentialsSecretRef.name', name: spec.connection?.credentialsSecretRef?.name },
+    { field: 'connection.urlSecretRef.name', name: spec.connection?.urlSecretRef?.name },
+    { field: 'connection.tls.caSecretRef.name', name: spec.connection?.tls?.caSecretRef?.name },
+    { field: 'supabase.accessTokenSecretRef.name', name: spec.supabase?.accessTokenSecretRef?.name },
+    { field: 'supabase.databasePasswordSecretRef.name', name: spec.supabase?.databasePasswordSecretRef?.name },
+    { field: 'supabase.serviceRoleKeySecretRef.name', name: spec.supabase?.serviceRoleKeySecretRef?.name },
+  ].filter((r): r is { field: string; name: string } => Boolean(r.name));
+}
+
 /** Secrets a spec reads, for re-reconciling when one of them changes. */
 export function referencedSecrets(spec: StoreDatabaseTemplateSpec): string[] {
-  return [
-    spec.server?.adminSecretRef.name,
-    spec.server?.tls?.caSecretRef?.name,
-    spec.connection?.credentialsSecretRef?.name,
-    spec.connection?.urlSecretRef?.name,
-    spec.connection?.tls?.caSecretRef?.name,
-    spec.supabase?.accessTokenSecretRef?.name,
-    spec.supabase?.databasePasswordSecretRef?.name,
-    spec.supabase?.serviceRoleKeySecretRef?.name,
-  ].filter((n): n is string => Boolean(n));
+  return secretReferences(spec).map((r) => r.name);
 }

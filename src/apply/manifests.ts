@@ -5,14 +5,14 @@ import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { z } from 'zod';
 import { GROUP_VERSION, objectName } from '../api/common.js';
-import { referencedSecrets } from '../api/resolve-target.js';
+import { secretReferences } from '../api/resolve-target.js';
 import { type StoreSpec, storeSpec } from '../api/store.js';
 import { type StoreDatabaseSpec, type StoreDatabaseTemplateSpec, storeDatabaseSpec } from '../api/store-database.js';
 
 export interface Located<T> {
   name: string;
   spec: T;
-  /** "file.yaml#2": where it was declared, for messages. */
+  /** "file.yaml: document 2": where it was declared, for messages. */
   origin: string;
 }
 
@@ -29,6 +29,10 @@ export interface StoreUnit {
   spec: StoreSpec;
   database: StoreDatabaseTemplateSpec;
   origin: string;
+  /** Where the database spec is declared and its field path there, for messages about it:
+   * the Store's `spec.database`, or the referenced StoreDatabase's `spec`. */
+  databaseOrigin: string;
+  databasePath: 'spec.database' | 'spec';
 }
 
 export class ManifestError extends Error {
@@ -81,7 +85,8 @@ export function parseManifests(sources: Array<{ origin: string; text: string }>)
     parseAllDocuments(text).forEach((doc, index) => {
       const where = `${origin}: document ${index + 1}`;
       if (doc.errors.length) {
-        problems.push(`${where}: invalid YAML: ${doc.errors[0]?.message.split('\n')[0]}`);
+        // The parser's first line says what and where (line, column); drop the trailing ":" that introduces its excerpt.
+        problems.push(`${where}: invalid YAML: ${doc.errors[0]?.message.split('\n')[0]?.replace(/:\s*$/, '')}`);
         return;
       }
       const raw = doc.toJS() as unknown;
@@ -94,11 +99,11 @@ export function parseManifests(sources: Array<{ origin: string; text: string }>)
       const { apiVersion, kind, metadata: meta } = head.data;
       const key = `${kind}/${meta.name}`;
       if (seen.has(key)) {
-        problems.push(`${where}: ${key} is also declared at ${seen.get(key)}`);
+        problems.push(`${where}: metadata.name: ${key} is also declared in ${seen.get(key)}`);
         return;
       }
-      seen.set(key, `${origin}#${index + 1}`);
-      const located = `${origin}#${index + 1}`;
+      seen.set(key, where);
+      const located = where;
       const body = raw as { spec?: unknown };
       if (apiVersion === GROUP_VERSION && kind === 'Store') {
         const parsed = storeSpec.safeParse(body.spec);
@@ -135,6 +140,8 @@ export function storeUnits(set: ManifestSet): StoreUnit[] {
   for (const store of set.stores) {
     const slug = store.spec.slug ?? store.name;
     let database: StoreDatabaseTemplateSpec | undefined;
+    let databaseOrigin = `${store.origin} (Store ${store.name})`;
+    let databasePath: StoreUnit['databasePath'] = 'spec.database';
     if (Boolean(store.spec.database) === Boolean(store.spec.databaseRef)) {
       problems.push(`${store.origin} (Store ${store.name}): spec: set exactly one of database (inline) and databaseRef`);
       continue;
@@ -157,12 +164,13 @@ export function storeUnits(set: ManifestSet): StoreUnit[] {
       used.add(ref.name);
       const { storeRef: _storeRef, ...template } = ref.spec;
       database = template;
+      databaseOrigin = `${ref.origin} (StoreDatabase ${ref.name})`;
+      databasePath = 'spec';
     }
-    for (const secret of referencedSecrets(database)) {
-      if (!set.secrets.has(secret))
-        problems.push(`${store.origin} (Store ${store.name}): Secret ${secret} is referenced but not in the manifests`);
+    for (const { field, name } of secretReferences(database)) {
+      if (!set.secrets.has(name)) problems.push(`${databaseOrigin}: ${databasePath}.${field}: Secret ${name} is not in the manifests`);
     }
-    units.push({ name: store.name, slug, spec: store.spec, database, origin: store.origin });
+    units.push({ name: store.name, slug, spec: store.spec, database, origin: store.origin, databaseOrigin, databasePath });
   }
   for (const db of set.databases) {
     if (!used.has(db.name))
@@ -171,7 +179,7 @@ export function storeUnits(set: ManifestSet): StoreUnit[] {
   const slugs = new Map<string, string>();
   for (const unit of units) {
     const other = slugs.get(unit.slug);
-    if (other) problems.push(`${unit.origin} (Store ${unit.name}): slug ${unit.slug} is also used by Store ${other}`);
+    if (other) problems.push(`${unit.origin} (Store ${unit.name}): spec.slug: ${unit.slug} is also used by Store ${other}`);
     slugs.set(unit.slug, unit.name);
   }
   if (problems.length) throw new ManifestError(problems);

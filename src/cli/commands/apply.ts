@@ -4,8 +4,9 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { resolveTarget } from '../../api/resolve-target.js';
 import { ManifestError, type ManifestSet, parseManifests, readSources, type StoreUnit, storeUnits } from '../../apply/manifests.js';
+import { engineFor } from '../../engines/index.js';
 import type { DatabaseTarget } from '../../engines/target.js';
-import { targetSummary } from '../../engines/target.js';
+import { createsStoreRole, targetSummary } from '../../engines/target.js';
 import { connectionUrl } from '../../engines/url.js';
 import { describeTarget, isStoreopError } from '../../errors.js';
 import { openMaster, storeopHome } from '../../master/database.js';
@@ -16,15 +17,17 @@ import { describeConflicts } from '../../schema/plan.js';
 import { parseFlags } from '../args.js';
 import { formatTable, progressDisplay } from '../output.js';
 
-export const applyHelp = `usage: storeop apply -f FILE|DIR|- [-f ...] [--dry-run] [--master-database-url URL] [--concurrency N]
+export const applyHelp = `usage: storeop apply -f FILE|DIR|- [-f ...] [--dry-run] [--master-database-url URL] [--concurrency N] [--home DIR]
 
 Validates Store, StoreDatabase and Secret manifests (multi-document YAML) and provisions every store:
 its database, tables, migrations and seed rows, registered in the master DB (embedded PGlite in
-./.storeop by default, or STOREOP_MASTER_DATABASE_URL / --master-database-url). Exits 0 only when
-every store is Ready. --dry-run prints the statements per store and changes nothing.`;
+./.storeop by default, moved by --home or STOREOP_HOME; or --master-database-url /
+STOREOP_MASTER_DATABASE_URL). Exits 0 only when every store is Ready. --dry-run prints the
+statements per store and changes nothing.`;
 
 const flags = z.object({
-  filename: z.array(z.string().min(1)).min(1, 'is required (-f FILE, DIR or -)'),
+  // The error also covers a missing -f, which parseArgs leaves undefined (not an empty array).
+  filename: z.array(z.string().min(1), { error: 'is required (-f FILE, DIR or -)' }).min(1, 'is required (-f FILE, DIR or -)'),
   'dry-run': z.boolean().default(false),
   'master-database-url': z.string().optional(),
   concurrency: z.coerce.number().int().min(1).max(64).default(4),
@@ -54,13 +57,21 @@ async function resolveAll(units: StoreUnit[], set: ManifestSet, home: string): P
   const targets = new Map<string, DatabaseTarget>();
   const problems: string[] = [];
   for (const unit of units) {
+    if (unit.database.engine === 'supabase') {
+      problems.push(
+        `${unit.databaseOrigin}: ${unit.databasePath}.engine: supabase is not supported by storeop apply; use the operator (storeop run) instead`,
+      );
+      continue;
+    }
     try {
       targets.set(
         unit.name,
         await resolveTarget(unit.database, async (name, key) => set.secrets.get(name)?.[key], { home, slug: unit.slug }),
       );
     } catch (error) {
-      problems.push(`${unit.origin} (Store ${unit.name}): ${(error as Error).message}`);
+      // resolveTarget names fields relative to a StoreDatabase (spec.server...); an inline database lives at spec.database.
+      const message = (error as Error).message.replace(/^spec\./, `${unit.databasePath}.`);
+      problems.push(`${unit.databaseOrigin}: ${message}`);
     }
   }
   if (problems.length) throw new ManifestError(problems);
@@ -105,6 +116,11 @@ export async function applyCommand(argv: string[]): Promise<number> {
         conflicts = true;
         out.write(`#   CONFLICTS, nothing would change: ${describeConflicts(plan.schema.conflicts)}\n`);
         continue;
+      }
+      if (!plan.databaseExists && createsStoreRole(target)) {
+        out.write('-- as the server admin:\n');
+        for (const statement of engineFor(target.engine).describeCreate?.(target, unit.slug) ?? []) out.write(`${statement}\n`);
+        out.write('-- then as the store role:\n');
       }
       for (const statement of statements) out.write(`${statement}\n`);
       if (plan.seedPending) out.write('-- seed default rows where missing\n');

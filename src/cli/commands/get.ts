@@ -1,15 +1,18 @@
 // storeop get stores | get store SLUG -o yaml|json: what the platform sees, read from the master DB.
+import { existsSync } from 'node:fs';
 import { stringify } from 'yaml';
 import { z } from 'zod';
-import { openMaster } from '../../master/database.js';
+import { parseDatabaseUrl } from '../../engines/url.js';
+import { masterUrl, openMaster } from '../../master/database.js';
 import { findStore, listStores } from '../../master/stores.js';
 import { parseFlags, UsageError } from '../args.js';
 import { formatTable } from '../output.js';
 
-export const getHelp = `usage: storeop get stores [--master-database-url URL]
-       storeop get store SLUG|ID [-o yaml|json] [--master-database-url URL]
+export const getHelp = `usage: storeop get stores [-o yaml|json] [--master-database-url URL] [--home DIR]
+       storeop get store SLUG|ID [-o yaml|json] [--master-database-url URL] [--home DIR]
 
-Reads the master DB (STOREOP_MASTER_DATABASE_URL, --master-database-url, else ./.storeop/master).`;
+Reads the master DB (--master-database-url, STOREOP_MASTER_DATABASE_URL, else DIR/master with DIR
+from --home, STOREOP_HOME or ./.storeop).`;
 
 const flags = z.object({
   output: z.enum(['yaml', 'json', 'table']).default('table'),
@@ -31,7 +34,19 @@ export async function getCommand(argv: string[]): Promise<number> {
   const [what, id] = positionals;
   if (what !== 'stores' && what !== 'store') throw new UsageError('expected "stores" or "store SLUG"; see "storeop get --help"');
   if (what === 'store' && !id) throw new UsageError('store: give the store slug or id');
-  const master = await openMaster({ url: f['master-database-url'], home: f.home });
+  // A read: an embedded master that does not exist yet is reported, not created.
+  const url = masterUrl({ url: f['master-database-url'], home: f.home });
+  const embedded = parseDatabaseUrl(url, 'master database URL').dataDir;
+  if (embedded && !existsSync(embedded)) {
+    if (what === 'store') {
+      process.stderr.write(`storeop get: store ${id} not found: there is no master database at ${embedded} yet\n`);
+      return 1;
+    }
+    if (f.output === 'table') process.stdout.write(`no stores (no master database at ${embedded} yet; storeop apply creates it)\n`);
+    else process.stdout.write(f.output === 'json' ? '[]\n' : stringify([]));
+    return 0;
+  }
+  const master = await openMaster({ url, home: f.home });
   try {
     const db = master.db;
     if (what === 'stores') {
