@@ -2,7 +2,6 @@
 // zod-validated bodies, a body limit, and every request logged to api_usage_logs without its body.
 import type { HttpBindings } from '@hono/node-server';
 import { type Context, Hono } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
 import type { z } from 'zod';
 import { isStoreopError, StoreopError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -12,6 +11,7 @@ import { findStore, listStores, type StoreRow } from '../master/stores.js';
 import type { TokenVerifier } from './auth.js';
 import { openApiDocument } from './openapi.js';
 import type { Provisioner } from './provisioner.js';
+import { readBodyWithin } from './read-body.js';
 import { provisionRequest } from './schemas.js';
 
 export interface ApiOptions {
@@ -78,32 +78,39 @@ export function createApi(options: ApiOptions): Hono<Env> {
   app.use('/v1/*', async (c, next) => {
     const header = c.req.header('authorization') ?? '';
     const token = /^Bearer\s+(.+)$/i.exec(header)?.[1];
-    if (!options.tokens.verify(token)) return problem(c, 401, 'a valid bearer token is required');
+    if (!options.tokens.verify(token)) {
+      c.header('WWW-Authenticate', 'Bearer realm="storeop"'); // a 401 names the scheme it wants (RFC 9110, RFC 6750)
+      return problem(c, 401, 'a valid bearer token is required');
+    }
     await next();
   });
 
-  app.post(
-    '/v1/provision',
-    bodyLimit({ maxSize: options.bodyLimitBytes ?? 1024 * 1024, onError: (c) => problem(c, 413, 'request body too large') }),
-    async (c) => {
-      let raw: unknown;
-      try {
-        raw = await c.req.json();
-      } catch {
-        return problem(c, 400, 'the body must be valid JSON');
-      }
-      const parsed = provisionRequest.safeParse(raw);
-      if (!parsed.success) return problem(c, 400, 'invalid request body', zodIssues(parsed.error));
-      try {
-        const accepted = await options.provisioner.submit(parsed.data);
-        return c.json({ jobId: accepted.jobId, storeId: accepted.storeId, status: 'provisioning' as const }, 202);
-      } catch (error) {
-        if (isStoreopError(error, 'Conflict')) return problem(c, 409, error.message);
-        if (isStoreopError(error, 'InvalidSpec')) return problem(c, 400, error.message.replace(/^spec\./, 'database.'));
-        throw error;
-      }
-    },
-  );
+  const limit = options.bodyLimitBytes ?? 1024 * 1024;
+  app.post('/v1/provision', async (c) => {
+    const declared = c.req.header('content-length');
+    const body = await readBodyWithin(c.req.raw.body, declared === undefined ? undefined : Number(declared), limit);
+    if (body.kind === 'too-large') {
+      // Only a body that was not read to its end leaves bytes that would be taken for the next request.
+      if (!body.drained) c.header('Connection', 'close');
+      return problem(c, 413, `request body too large (limit ${limit} bytes)`);
+    }
+    let raw: unknown;
+    try {
+      raw = JSON.parse(body.text);
+    } catch {
+      return problem(c, 400, 'the body must be valid JSON');
+    }
+    const parsed = provisionRequest.safeParse(raw);
+    if (!parsed.success) return problem(c, 400, 'invalid request body', zodIssues(parsed.error));
+    try {
+      const accepted = await options.provisioner.submit(parsed.data);
+      return c.json({ jobId: accepted.jobId, storeId: accepted.storeId, status: 'provisioning' as const }, 202);
+    } catch (error) {
+      if (isStoreopError(error, 'Conflict')) return problem(c, 409, error.message);
+      if (isStoreopError(error, 'InvalidSpec')) return problem(c, 400, error.message.replace(/^spec\./, 'database.'));
+      throw error;
+    }
+  });
 
   app.get('/v1/provision/:jobId/status', async (c) => {
     const job = await getJob(db, c.req.param('jobId'));

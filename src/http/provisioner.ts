@@ -1,11 +1,13 @@
 // Runs provisioning jobs accepted by the API in this process, a bounded number at a time. A store that
 // already has a queued or running job gets that job back instead of a second one.
 import { resolveTarget } from '../api/resolve-target.js';
-import type { DatabaseTarget } from '../engines/target.js';
+import { DEFAULT_SHARED_DATABASE } from '../engines/postgres.js';
+import type { DatabaseTarget, TenantConnection } from '../engines/target.js';
 import { StoreopError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { type MasterContext, type PreparedJob, prepareStoreJob, runStoreJob } from '../master/provision-store.js';
 import { findStore, type StoreDeclaration } from '../master/stores.js';
+import { storeNames } from '../naming.js';
 import type { SeedSettings } from '../provisioning/seed.js';
 import type { ProvisionRequestBody } from './schemas.js';
 
@@ -14,6 +16,35 @@ interface Submission {
   target: DatabaseTarget;
   seed: false | SeedSettings;
 }
+
+/** Where a target puts the store's tables, as the connection the engine registers describes it. */
+function targetPlace(target: DatabaseTarget, slug: string): Partial<TenantConnection> {
+  if (target.engine === 'pglite') return { engine: 'pglite', host: 'localhost', port: 0, database: target.dataDir, schema: 'public' };
+  if (target.engine === 'supabase') return { engine: 'supabase', database: target.project.ref };
+  const names = storeNames(slug);
+  const pg = target.engine === 'postgresql';
+  if (target.mode === 'connect') {
+    const c = target.connection;
+    return {
+      engine: target.engine,
+      host: c.host,
+      port: c.port,
+      database: c.database,
+      ...(pg ? { schema: target.schema ?? 'public' } : {}),
+    };
+  }
+  const shared = pg && target.isolation === 'schema';
+  return {
+    engine: target.engine,
+    host: target.publicHost ?? target.admin.host,
+    port: target.publicPort ?? target.admin.port,
+    database: target.databaseName ?? (shared ? DEFAULT_SHARED_DATABASE : names.database),
+    ...(pg ? { schema: shared ? names.schema : 'public' } : {}),
+  };
+}
+
+const placeOf = (c: Partial<TenantConnection>): string =>
+  `${c.engine} ${c.engine === 'pglite' ? '' : `${c.host}:${c.port}/`}${c.database}${c.schema && c.schema !== 'public' ? ` schema ${c.schema}` : ''}`;
 
 export interface Provisioner {
   /** Accepts a validated request; throws InvalidSpec (bad database spec) or Conflict (slug owned elsewhere). */
@@ -64,7 +95,28 @@ export class LocalProvisioner implements Provisioner {
         retryable: false,
       });
     }
+    if (existing?.owner_id && submission.declaration.ownerEmail) {
+      // Over the API a store is its slug and its owner: the same slug for another owner is another store.
+      const owner = await db.selectFrom('users').select('email').where('id', '=', existing.owner_id).executeTakeFirst();
+      if (owner && owner.email !== submission.declaration.ownerEmail.toLowerCase())
+        throw new StoreopError('Conflict', `store slug ${existing.slug} belongs to another owner`, { retryable: false });
+    }
     if (existing) {
+      // A store that already has its database keeps it: a request for another one (another engine, server,
+      // database or schema) would leave that database behind and hand the store's apps a different one.
+      // The operator refuses such a change as immutable; over the API it means the slug is another store's.
+      const active = await db
+        .selectFrom('integration_configs')
+        .select('config_data')
+        .where('store_id', '=', existing.id)
+        .where('is_active', '=', true)
+        .executeTakeFirst();
+      const has = active ? placeOf(active.config_data.connection as Partial<TenantConnection>) : undefined;
+      const wants = placeOf(targetPlace(submission.target, existing.slug));
+      if (has && has !== wants)
+        throw new StoreopError('Conflict', `store slug ${existing.slug} belongs to another store, whose database is ${has}, not ${wants}`, {
+          retryable: false,
+        });
       const open = await db
         .selectFrom('provisioning_jobs')
         .select('id')
