@@ -1,0 +1,21 @@
+# The operator image that manifests/base and charts/storeop run (`storeop:latest` there).
+# Build: docker build -t storeop:latest .   (not built in CI: the CI machines have no Docker)
+FROM node:22-bookworm-slim AS build
+WORKDIR /src
+COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
+COPY src ./src
+# `npm ci` runs `prepare`, which compiles src/ to dist/.
+RUN npm ci
+
+FROM node:22-bookworm-slim
+WORKDIR /app
+ENV NODE_ENV=production
+COPY package.json package-lock.json ./
+# Runtime dependencies only; no install scripts (the dev-only `node` package and `prepare` are not needed).
+RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force
+COPY --from=build /src/dist ./dist
+COPY crds ./crds
+# The `node` user of the base image (uid 1000): the Deployments set runAsNonRoot.
+USER 1000
+ENTRYPOINT ["node", "/app/dist/cli/main.js"]
+CMD ["run"]
