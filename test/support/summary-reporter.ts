@@ -7,8 +7,9 @@ export default class SummaryReporter implements Reporter {
     let failed = 0;
     let skipped = 0;
     for (const module of testModules) {
-      // A module that failed outside its tests (a hook, an import) leaves its tests unrun: they count as failed.
-      const moduleFailed = module.state() === 'failed';
+      // A module that failed outside its tests (a hook, an import) leaves its tests unrun: they count as
+      // failed. Tests left out by a filter (-t) or skipped next to a failed test stay "skipped".
+      const moduleFailed = module.errors().length > 0 || [...module.children.allSuites()].some((suite) => suite.errors().length > 0);
       let failedHere = 0;
       for (const test of module.children.allTests()) {
         const state = test.result().state;
