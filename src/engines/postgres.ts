@@ -121,6 +121,9 @@ async function ensureRole(client: pg.Client, role: string, password: string, con
   await client.query(`ALTER ROLE ${ident(role)} WITH LOGIN PASSWORD ${verifier} CONNECTION LIMIT ${connectionLimit}`);
 }
 
+/** The advisory-lock key of withAdminLock() (exported so tests can hold the lock to stop a run inside the engine). */
+export const adminLockKey = (database: string): string => `storeop:admin:${database}`;
+
 /**
  * Runs the admin work on one database (a store's own, or the shared one of schema isolation) one run at a
  * time: concurrent CREATE/ALTER ROLE, GRANT or ALTER SCHEMA on the same catalog rows fail with "tuple
@@ -128,7 +131,7 @@ async function ensureRole(client: pg.Client, role: string, password: string, con
  * server-wide for them.
  */
 async function withAdminLock<T>(client: pg.Client, database: string, fn: () => Promise<T>): Promise<T> {
-  const key = `storeop:admin:${database}`;
+  const key = adminLockKey(database);
   await client.query(`SET lock_timeout = '120s'`);
   await client.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', [key]);
   try {

@@ -22,7 +22,7 @@ import {
   repoRoot,
   startOperator,
 } from '../support/operator.js';
-import { STORE_TABLES, storeName, uniqueSlug } from '../support/store-db.js';
+import { type AdminLockHold, holdPostgresAdminLock, STORE_TABLES, storeName, uniqueSlug } from '../support/store-db.js';
 
 const pgUrl = new URL(POSTGRES_URL);
 const pgAdmin = { host: pgUrl.hostname, port: Number(pgUrl.port || 5432), user: decodeURIComponent(pgUrl.username || 'postgres') };
@@ -42,17 +42,17 @@ interface Resources {
   leases: string[];
   masters: TempDatabase[];
   dirs: string[];
-  clients: pg.Client[];
+  locks: AdminLockHold[];
 }
 
-const fresh = (): Resources => ({ operators: [], slugs: [], namespaces: [], leases: [], masters: [], dirs: [], clients: [] });
+const fresh = (): Resources => ({ operators: [], slugs: [], namespaces: [], leases: [], masters: [], dirs: [], locks: [] });
 let res = fresh();
 
 async function releaseAll(): Promise<void> {
   const r = res;
   res = fresh();
   await Promise.all(r.operators.map((o) => o.stop().catch(() => {})));
-  for (const client of r.clients) await client.end().catch(() => {});
+  for (const lock of r.locks) await lock.close().catch(() => {});
   for (const slug of r.slugs) {
     await engineFor('postgresql')
       .deprovision({ engine: 'postgresql', mode: 'create', admin: pgAdmin }, slug)
@@ -232,11 +232,8 @@ describe('operator resilience', () => {
     const database = storeName(slug);
 
     // Hold the PostgreSQL engine's per-database admin lock, so the operator stops inside createDatabase.
-    const blocker = new pg.Client({ connectionString: POSTGRES_URL });
-    res.clients.push(blocker);
-    await blocker.connect();
-    const blockerPid = (await blocker.query('SELECT pg_backend_pid() AS pid')).rows[0].pid as number;
-    await blocker.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', [`storeop:admin:${database}`]);
+    const lock = await holdPostgresAdminLock(database);
+    res.locks.push(lock);
 
     const first = await operator({ masterUrl: master.url, home, namespace });
     await applyStores(namespace, [slug]);
@@ -250,10 +247,7 @@ describe('operator resilience', () => {
         if (sdb.status?.phase !== 'Provisioning' || !sdb.status.jobId) return false;
         const job = await withPg(master.url, (c) => c.query('SELECT status FROM provisioning_jobs WHERE id = $1', [sdb.status?.jobId]));
         if (job.rows[0]?.status !== 'running') return false;
-        const waiting = await blocker.query('SELECT count(*)::int AS n FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))', [
-          blockerPid,
-        ]);
-        return waiting.rows[0].n > 0;
+        return (await lock.waiters()) > 0;
       },
       first.logs,
     );
@@ -263,7 +257,7 @@ describe('operator resilience', () => {
 
     await first.stop('SIGKILL');
     expect(first.child.signalCode).toBe('SIGKILL');
-    await blocker.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [`storeop:admin:${database}`]);
+    await lock.release();
 
     const second = await operator({ masterUrl: master.url, home, namespace });
     await waitReady(namespace, [`store/${slug}`], 150_000, second);

@@ -12,10 +12,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPostgresDatabase, POSTGRES_URL, type TempDatabase, uniqueName } from '../support/databases.js';
+import { createPostgresDatabase, type TempDatabase, uniqueName } from '../support/databases.js';
 import { runCli } from '../support/master.js';
 import { freePort, repoRoot } from '../support/operator.js';
 import {
+  holdPostgresAdminLock,
   openPgliteFolder,
   postgresAdmin,
   postgresEndpoint,
@@ -807,27 +808,14 @@ describe('storeop api on a PostgreSQL master, tokens from a hashes file', () => 
     trackStore(blocked);
     trackStore(queued);
     // Hold the admin lock the PostgreSQL engine takes for the first store's database, so its job stops mid-way.
-    const blocker = new pg.Client({ connectionString: POSTGRES_URL });
-    await blocker.connect();
+    const lock = await holdPostgresAdminLock(storeName(blocked));
     let restarted: ApiProcess | undefined;
     try {
-      await blocker.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', [`storeop:admin:${storeName(blocked)}`]);
       const running = (await (await ownClient.post(pgBody(blocked))).json()) as { jobId: string; storeId: string };
       const waiting = (await (await ownClient.post(pgBody(queued))).json()) as { jobId: string; storeId: string };
       // Wait until the first job is inside the engine, waiting for the lock.
       const deadline = Date.now() + 90_000;
-      for (;;) {
-        const waits = await postgresAdmin(
-          async (c) =>
-            (
-              await c.query(
-                `select 1 from pg_locks where locktype = 'advisory' and not granted
-                 and ((classid::bigint << 32) | objid::bigint) = hashtextextended($1, 0)`,
-                [`storeop:admin:${storeName(blocked)}`],
-              )
-            ).rowCount,
-        );
-        if (waits) break;
+      while (!(await lock.waiters())) {
         if (Date.now() > deadline) throw new Error(`the job never reached the lock:\n${own.logs().slice(-4000)}`);
         await sleep(100);
       }
@@ -855,7 +843,7 @@ describe('storeop api on a PostgreSQL master, tokens from a hashes file', () => 
       expect(await sql("select count(*)::int as n from provisioning_jobs where status in ('queued', 'running')")).toEqual([{ n: 0 }]);
 
       // Released, the client asks again and both stores are provisioned by new jobs.
-      await blocker.query('SELECT pg_advisory_unlock_all()');
+      await lock.release();
       for (const slug of [blocked, queued]) {
         const retried = await restartedClient.post(pgBody(slug));
         expect(retried.status).toBe(202);
@@ -867,7 +855,7 @@ describe('storeop api on a PostgreSQL master, tokens from a hashes file', () => 
         });
       }
     } finally {
-      await blocker.end();
+      await lock.close();
       await restarted?.stop();
     }
   }, 420_000);
@@ -879,12 +867,9 @@ describe('storeop api on a PostgreSQL master, tokens from a hashes file', () => 
     const [blocked, queued] = [uniqueSlug(), uniqueSlug()];
     trackStore(blocked);
     trackStore(queued);
-    const key = `storeop:admin:${storeName(blocked)}`;
-    const blocker = new pg.Client({ connectionString: POSTGRES_URL });
-    await blocker.connect();
+    const lock = await holdPostgresAdminLock(storeName(blocked));
     let second: ApiProcess | undefined;
     try {
-      await blocker.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', [key]);
       const running = (await (await ownClient.post(pgBody(blocked))).json()) as { jobId: string };
       const waiting = (await (await ownClient.post(pgBody(queued))).json()) as { jobId: string };
       const deadline = Date.now() + 90_000;
@@ -901,7 +886,7 @@ describe('storeop api on a PostgreSQL master, tokens from a hashes file', () => 
         { id: waiting.jobId, status: 'queued' },
         { id: running.jobId, status: 'running' },
       ]);
-      await blocker.query('SELECT pg_advisory_unlock_all()');
+      await lock.release();
       // Both jobs end as the first server runs them; a client never saw either fail on the way.
       for (const jobId of [running.jobId, waiting.jobId]) {
         const seen = await pollJob(ownClient, jobId, 180_000, own.logs);
@@ -910,7 +895,7 @@ describe('storeop api on a PostgreSQL master, tokens from a hashes file', () => 
         expect(seen.at(-1)?.status).toBe('succeeded');
       }
     } finally {
-      await blocker.end();
+      await lock.close();
       await second?.stop();
       await own.stop();
     }

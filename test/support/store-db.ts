@@ -9,6 +9,7 @@ import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { expect } from 'vitest';
 import { engineFor } from '../../src/engines/index.js';
+import { adminLockKey } from '../../src/engines/postgres.js';
 import type { CreateTarget, DatabaseTarget, TenantConnection } from '../../src/engines/target.js';
 import type { Progress } from '../../src/provisioning/progress.js';
 import { MYSQL_URL, POSTGRES_URL, withDatabase } from './databases.js';
@@ -166,6 +167,46 @@ export async function dropStoreLeftovers(engine: 'postgresql' | 'mysql', slug: s
   const failures: unknown[] = [];
   for (const step of steps) await step().catch((error: unknown) => failures.push(error));
   if (failures.length) throw new AggregateError(failures, `could not drop what is left of store ${slug}`);
+}
+
+export interface AdminLockHold {
+  /** How many sessions wait for the lock: a provisioning run that reached it waits there. */
+  waiters(): Promise<number>;
+  release(): Promise<void>;
+  /** Ends the holding session (which releases the lock too). */
+  close(): Promise<void>;
+}
+
+/**
+ * Takes the PostgreSQL engine's per-database admin lock from a session of its own, so that a provisioning
+ * run for `database` stops inside the engine until release() or close().
+ */
+export async function holdPostgresAdminLock(database: string): Promise<AdminLockHold> {
+  const client = new pg.Client({ connectionString: POSTGRES_URL });
+  await client.connect();
+  const key = adminLockKey(database);
+  try {
+    await client.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', [key]);
+  } catch (error) {
+    await client.end();
+    throw error;
+  }
+  let closed: Promise<void> | undefined;
+  return {
+    async waiters() {
+      const { rows } = await client.query<{ n: number }>(
+        'SELECT count(*)::int AS n FROM pg_stat_activity WHERE pg_backend_pid() = ANY(pg_blocking_pids(pid))',
+      );
+      return rows[0]?.n ?? 0;
+    },
+    async release() {
+      await client.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [key]);
+    },
+    close: () => {
+      closed ??= client.end();
+      return closed;
+    },
+  };
 }
 
 export interface StoreSnapshot {
