@@ -1,46 +1,30 @@
 // The provisioning API served next to the controller (storeop run --api-bind-address): a POST becomes a
 // Store resource, the job is the one the controller runs, and kubectl sees the same store.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TokenVerifier } from '../../src/http/auth.js';
-import { createPostgresDatabase, type TempDatabase } from '../support/databases.js';
-import { adminKubeConfig, createTestNamespace } from '../support/kube.js';
-import { freePort, installOperatorPrerequisites, kubectl, type OperatorProcess, startOperator } from '../support/operator.js';
+import { freePort, kubectl, type OperatorEnvironment, type OperatorProcess, operatorEnvironment } from '../support/operator.js';
 
 describe('provisioning API in cluster mode', () => {
   const token = 'cluster-api-token-0123456789';
+  let env: OperatorEnvironment | undefined;
   let namespace: string;
-  let master: TempDatabase;
-  let home: string;
   let operator: OperatorProcess;
   let api: string;
 
   beforeAll(async () => {
-    await installOperatorPrerequisites();
-    namespace = await createTestNamespace(adminKubeConfig(), 'api');
-    master = await createPostgresDatabase('master');
-    home = mkdtempSync(join(tmpdir(), 'storeop-home-'));
+    env = await operatorEnvironment('api');
+    namespace = env.namespace;
     const port = await freePort();
     api = `http://127.0.0.1:${port}`;
-    operator = await startOperator({
-      masterUrl: master.url,
-      home,
-      namespace,
+    operator = await env.start({
       args: ['--api-bind-address', `127.0.0.1:${port}`],
-      env: {
-        STOREOP_ENCRYPTION_KEYS: 'test:MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDE=',
-        STOREOP_API_TOKEN_HASHES: TokenVerifier.hash(token),
-      },
+      env: { STOREOP_API_TOKEN_HASHES: TokenVerifier.hash(token) },
     });
   });
 
   afterAll(async () => {
-    await operator?.stop();
-    await master?.drop();
-    if (home) rmSync(home, { recursive: true, force: true });
+    await env?.tearDown();
   });
 
   it('turns a POST into a Store that the controller provisions, and reports that job', async () => {

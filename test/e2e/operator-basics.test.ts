@@ -1,14 +1,10 @@
 // The operator end to end: kubectl apply of Stores on a real kube-apiserver, reconciled by `storeop run`
 // running as a user bound only to manifests/ RBAC, against the real PostgreSQL and MariaDB.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { engineFor } from '../../src/engines/index.js';
-import { createPostgresDatabase, MYSQL_URL, POSTGRES_URL, type TempDatabase } from '../support/databases.js';
-import { adminKubeConfig, createTestNamespace } from '../support/kube.js';
-import { installOperatorPrerequisites, kubectl, type OperatorProcess, startOperator } from '../support/operator.js';
+import { MYSQL_URL, POSTGRES_URL, type TempDatabase } from '../support/databases.js';
+import { kubectl, type OperatorEnvironment, type OperatorProcess, operatorEnvironment } from '../support/operator.js';
+import { dropStoreLeftovers } from '../support/store-db.js';
 
 const pgUrl = new URL(POSTGRES_URL);
 const myUrl = new URL(MYSQL_URL);
@@ -27,23 +23,16 @@ function store(name: string, database: Record<string, unknown>, extra: Record<st
 }
 
 describe('operator', () => {
+  let env: OperatorEnvironment | undefined;
   let namespace: string;
   let master: TempDatabase;
-  let home: string;
   let operator: OperatorProcess;
   const created: Array<{ engine: 'postgresql' | 'mysql'; slug: string }> = [];
 
   beforeAll(async () => {
-    await installOperatorPrerequisites();
-    namespace = await createTestNamespace(adminKubeConfig(), 'op');
-    master = await createPostgresDatabase('master');
-    home = mkdtempSync(join(tmpdir(), 'storeop-home-'));
-    operator = await startOperator({
-      masterUrl: master.url,
-      home,
-      namespace,
-      env: { STOREOP_ENCRYPTION_KEYS: 'test:MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDE=' },
-    });
+    env = await operatorEnvironment('op');
+    ({ namespace, master } = env);
+    operator = await env.start();
     await kubectl(
       ['-n', namespace, 'apply', '-f', '-'],
       [
@@ -54,18 +43,11 @@ describe('operator', () => {
   });
 
   afterAll(async () => {
-    await operator?.stop();
-    for (const { engine, slug } of created) {
-      const admin =
-        engine === 'postgresql'
-          ? { host: pgUrl.hostname, port: Number(pgUrl.port || 5432), user: 'postgres' }
-          : { host: myUrl.hostname, port: Number(myUrl.port || 3306), user: 'root' };
-      await engineFor(engine)
-        .deprovision({ engine, mode: 'create', admin }, slug)
-        .catch(() => {});
+    try {
+      await env?.tearDown();
+    } finally {
+      for (const { engine, slug } of created) await dropStoreLeftovers(engine, slug);
     }
-    await master?.drop();
-    if (home) rmSync(home, { recursive: true, force: true });
   });
 
   it('makes a Store with an inline PostgreSQL database Ready', async () => {

@@ -5,15 +5,11 @@
 // and `storeop run --namespace` for it, authenticated as a user bound only to manifests/ RBAC, against
 // the real PostgreSQL and MariaDB.
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createMysqlDatabase, createPostgresDatabase, type TempDatabase } from '../support/databases.js';
-import { adminKubeConfig, createTestNamespace } from '../support/kube.js';
-import { installOperatorPrerequisites, kubectl, type OperatorProcess, removeNamespace, startOperator } from '../support/operator.js';
+import { createMysqlDatabase, createPostgresDatabase } from '../support/databases.js';
+import { kubectl, type OperatorEnvironment, type OperatorProcess, operatorEnvironment } from '../support/operator.js';
 import {
   dropStoreLeftovers,
   mysqlAdmin,
@@ -55,10 +51,7 @@ interface KubeObject {
   };
 }
 
-interface Env {
-  namespace: string;
-  master: TempDatabase;
-  home: string;
+interface Env extends OperatorEnvironment {
   operator?: OperatorProcess;
   /** Store slugs whose databases/roles a create-mode test may leave on a server. */
   slugs: Array<{ engine: 'postgresql' | 'mysql'; slug: string }>;
@@ -70,21 +63,9 @@ let env: Env | undefined;
 
 /** A namespace, a master database and `storeop run --namespace` for it, plus the admin Secrets. */
 async function setUp(prefix: string): Promise<Env> {
-  await installOperatorPrerequisites();
-  const namespace = await createTestNamespace(adminKubeConfig(), prefix);
-  env = {
-    namespace,
-    master: await createPostgresDatabase('master'),
-    home: mkdtempSync(join(tmpdir(), 'storeop-home-')),
-    slugs: [],
-    cleanups: [],
-  };
-  env.operator = await startOperator({
-    masterUrl: env.master.url,
-    home: env.home,
-    namespace,
-    env: { STOREOP_ENCRYPTION_KEYS: 'test:MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDE=' },
-  });
+  const environment = await operatorEnvironment(prefix);
+  env = { ...environment, slugs: [], cleanups: [] };
+  env.operator = await environment.start();
   await applyJson(
     secret('pg-admin', { username: pgServer.user || 'postgres', password: 'trust-auth-ignores-it' }),
     secret('my-admin', { username: myServer.user || 'root', password: myServer.password ?? '' }),
@@ -108,12 +89,9 @@ afterEach(async () => {
   await attempt(async () => {
     await kubectl(['-n', current.namespace, 'delete', 'stores', '--all', '--wait=true', '--timeout=90s']);
   });
-  await attempt(async () => current.operator?.stop());
-  await attempt(() => removeNamespace(current.namespace));
+  await attempt(() => current.tearDown());
   for (const { engine, slug } of current.slugs) await attempt(() => dropStoreLeftovers(engine, slug));
   for (const cleanup of current.cleanups) await attempt(cleanup);
-  await attempt(() => current.master.drop());
-  rmSync(current.home, { recursive: true, force: true });
   if (problems.length) throw new AggregateError(problems, 'cleanup failed');
 });
 

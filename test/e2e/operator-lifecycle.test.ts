@@ -3,15 +3,11 @@
 // deletionPolicy, and a Store cleans up its inline StoreDatabase before it goes away. Each test has
 // its own namespace, master database and `storeop run` restricted to that namespace, authenticated as
 // a user bound only to manifests/ RBAC, against the real PostgreSQL and MariaDB.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createPostgresDatabase, type TempDatabase } from '../support/databases.js';
-import { adminKubeConfig, createTestNamespace } from '../support/kube.js';
-import { installOperatorPrerequisites, kubectl, type OperatorProcess, removeNamespace, startOperator } from '../support/operator.js';
+import { kubectl, type OperatorEnvironment, type OperatorProcess, operatorEnvironment } from '../support/operator.js';
 import {
   dropStoreLeftovers,
   mysqlEndpoint,
@@ -45,10 +41,7 @@ interface KubeEvent {
   involvedObject: { kind: string; name: string };
 }
 
-interface Env {
-  namespace: string;
-  master?: TempDatabase;
-  home?: string;
+interface Env extends OperatorEnvironment {
   operator?: OperatorProcess;
   /** Store slugs whose databases/roles the test may have left on a server. */
   slugs: Array<{ engine: 'postgresql' | 'mysql'; slug: string }>;
@@ -58,19 +51,12 @@ interface Env {
 
 let env: Env | undefined;
 
-/** A namespace; with `operator`, also a master database and `storeop run --namespace` for it, and admin Secrets. */
+/** A namespace and a master database; with `operator`, also `storeop run --namespace` for them, and admin Secrets. */
 async function setUp(prefix: string, withOperator = true): Promise<Env> {
-  await installOperatorPrerequisites();
-  env = { namespace: await createTestNamespace(adminKubeConfig(), prefix), slugs: [], databases: [] };
+  const environment = await operatorEnvironment(prefix);
+  env = { ...environment, slugs: [], databases: [] };
   if (!withOperator) return env;
-  env.master = await createPostgresDatabase('master');
-  env.home = mkdtempSync(join(tmpdir(), 'storeop-home-'));
-  env.operator = await startOperator({
-    masterUrl: env.master.url,
-    home: env.home,
-    namespace: env.namespace,
-    env: { STOREOP_ENCRYPTION_KEYS: 'test:MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDE=' },
-  });
+  env.operator = await environment.start();
   await kubectl(['-n', env.namespace, 'apply', '-f', '-'], [pgAdminSecret(), myAdminSecret()].join('\n'));
   return env;
 }
@@ -87,12 +73,9 @@ afterEach(async () => {
       problems.push(error);
     }
   };
-  await attempt(async () => current.operator?.stop());
-  await attempt(() => removeNamespace(current.namespace));
+  await attempt(() => current.tearDown());
   for (const { engine, slug } of current.slugs) await attempt(() => dropStoreLeftovers(engine, slug));
   for (const database of current.databases) await attempt(() => database.drop());
-  await attempt(async () => current.master?.drop());
-  if (current.home) rmSync(current.home, { recursive: true, force: true });
   if (problems.length) throw new AggregateError(problems, 'cleanup failed');
 });
 
@@ -235,7 +218,7 @@ async function mysqlFacts(slug: string): Promise<{ database: boolean; user: bool
 
 /** The master database's view of a store: its row and how many integration configs are active. */
 async function masterStore(slug: string): Promise<{ database_status: string; is_active: boolean; active_configs: number } | undefined> {
-  const client = new pg.Client({ connectionString: env?.master?.url });
+  const client = new pg.Client({ connectionString: env?.master.url });
   await client.connect();
   try {
     const r = await client.query(

@@ -3,52 +3,31 @@
 // --for=condition=Ready store/pg-shop`, `kubectl get stores,storedatabases` and the `storeop` category.
 // The example is applied as written except for spec.slug, so that the store's database name cannot clash
 // with the CLI tests, which apply the same example to the same PostgreSQL server at the same time.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { engineFor } from '../../src/engines/index.js';
-import { createPostgresDatabase, type TempDatabase } from '../support/databases.js';
-import { adminKubeConfig, createTestNamespace } from '../support/kube.js';
-import {
-  installOperatorPrerequisites,
-  kubectl,
-  type OperatorProcess,
-  removeNamespace,
-  repoRoot,
-  startOperator,
-} from '../support/operator.js';
-import { openPostgres, postgresEndpoint, STORE_TABLES, storeName, uniqueSlug, withStoreDb } from '../support/store-db.js';
+import { kubectl, type OperatorEnvironment, operatorEnvironment, repoRoot } from '../support/operator.js';
+import { dropStoreLeftovers, openPostgres, STORE_TABLES, storeName, uniqueSlug, withStoreDb } from '../support/store-db.js';
 
 describe('README: the operator against a cluster', () => {
-  const kc = adminKubeConfig();
   const slug = uniqueSlug();
+  let env: OperatorEnvironment | undefined;
   let namespace: string;
-  let master: TempDatabase;
-  let home: string;
-  let operator: OperatorProcess | undefined;
 
   beforeAll(async () => {
-    await installOperatorPrerequisites();
-    namespace = await createTestNamespace(kc, 'readme');
-    master = await createPostgresDatabase('master');
-    home = mkdtempSync(join(tmpdir(), 'storeop-home-'));
-    operator = await startOperator({
-      masterUrl: master.url,
-      home,
-      namespace,
-      env: { STOREOP_ENCRYPTION_KEYS: 'k1:MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDE=' },
-    });
+    env = await operatorEnvironment('readme');
+    namespace = env.namespace;
+    await env.start();
   });
 
   afterAll(async () => {
-    await operator?.stop();
-    await removeNamespace(namespace);
-    // deletionPolicy: Retain keeps the database: drop it here.
-    await engineFor('postgresql').deprovision({ engine: 'postgresql', mode: 'create', admin: postgresEndpoint() }, slug);
-    await master?.drop();
-    if (home) rmSync(home, { recursive: true, force: true });
+    try {
+      await env?.tearDown();
+    } finally {
+      // deletionPolicy: Retain keeps the database: drop it here.
+      await dropStoreLeftovers('postgresql', slug);
+    }
   });
 
   it('kubectl apply of the PostgreSQL example, kubectl wait for Ready, and kubectl get show the store', async () => {

@@ -9,70 +9,47 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { KubeConfig } from '@kubernetes/client-node';
 import pg from 'pg';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { engineFor } from '../../src/engines/index.js';
-import { createPostgresDatabase, POSTGRES_URL, type TempDatabase } from '../support/databases.js';
-import { adminKubeConfig, createTestNamespace } from '../support/kube.js';
-import {
-  freePort,
-  installOperatorPrerequisites,
-  kubectl,
-  type OperatorProcess,
-  removeNamespace,
-  repoRoot,
-  startOperator,
-} from '../support/operator.js';
-import { type AdminLockHold, holdPostgresAdminLock, STORE_TABLES, storeName, uniqueSlug } from '../support/store-db.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { POSTGRES_URL } from '../support/databases.js';
+import { freePort, kubectl, type OperatorEnvironment, type OperatorProcess, operatorEnvironment, repoRoot } from '../support/operator.js';
+import { type AdminLockHold, dropStoreLeftovers, holdPostgresAdminLock, STORE_TABLES, storeName, uniqueSlug } from '../support/store-db.js';
 
 const pgUrl = new URL(POSTGRES_URL);
 const pgAdmin = { host: pgUrl.hostname, port: Number(pgUrl.port || 5432), user: decodeURIComponent(pgUrl.username || 'postgres') };
-const ENV = { STOREOP_ENCRYPTION_KEYS: 'test:MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDE=' };
 /** Where the test RBAC binds the operator users' leader-election Role (manifests/base/rbac.yaml). */
 const LEASE_NAMESPACE = 'storeop-system';
 const LEASE_DURATION_MS = 15_000;
 
 // ---------------------------------------------------------------------------------------------------
-// Per-test resources, released in afterEach whatever happened: operators first (so nothing re-adds a
-// finalizer), then store databases and roles, then namespaces, leases, master DBs and folders.
+// Per-test resources, released in afterEach whatever happened: operator environments first (operators,
+// then namespaces, master DBs and homes), then the held locks, store databases and roles, leases and folders.
 
 interface Resources {
-  operators: OperatorProcess[];
+  environments: OperatorEnvironment[];
   slugs: string[];
-  namespaces: string[];
   leases: string[];
-  masters: TempDatabase[];
   dirs: string[];
   locks: AdminLockHold[];
 }
 
-const fresh = (): Resources => ({ operators: [], slugs: [], namespaces: [], leases: [], masters: [], dirs: [], locks: [] });
+const fresh = (): Resources => ({ environments: [], slugs: [], leases: [], dirs: [], locks: [] });
 let res = fresh();
 
 async function releaseAll(): Promise<void> {
   const r = res;
   res = fresh();
-  await Promise.all(r.operators.map((o) => o.stop().catch(() => {})));
+  await Promise.all(r.environments.map((e) => e.tearDown().catch(() => {})));
   for (const lock of r.locks) await lock.close().catch(() => {});
-  for (const slug of r.slugs) {
-    await engineFor('postgresql')
-      .deprovision({ engine: 'postgresql', mode: 'create', admin: pgAdmin }, slug)
-      .catch(() => {});
-  }
-  for (const namespace of r.namespaces) await removeNamespace(namespace).catch(() => {});
+  for (const slug of r.slugs) await dropStoreLeftovers('postgresql', slug).catch(() => {});
   for (const lease of r.leases) await kubectl(['-n', LEASE_NAMESPACE, 'delete', 'lease', lease, '--ignore-not-found']).catch(() => {});
-  for (const master of r.masters) await master.drop().catch(() => {});
   for (const dir of r.dirs) rmSync(dir, { recursive: true, force: true });
 }
 
-async function setUp(prefix: string): Promise<{ namespace: string; master: TempDatabase; home: string }> {
-  const namespace = await createTestNamespace(adminKubeConfig(), prefix);
-  res.namespaces.push(namespace);
-  const master = await createPostgresDatabase('master');
-  res.masters.push(master);
-  const home = mkdtempSync(join(tmpdir(), 'storeop-home-'));
-  res.dirs.push(home);
+async function setUp(prefix: string): Promise<OperatorEnvironment> {
+  const environment = await operatorEnvironment(prefix);
+  res.environments.push(environment);
   await kubectl(
-    ['-n', namespace, 'apply', '-f', '-'],
+    ['-n', environment.namespace, 'apply', '-f', '-'],
     JSON.stringify({
       apiVersion: 'v1',
       kind: 'Secret',
@@ -80,13 +57,7 @@ async function setUp(prefix: string): Promise<{ namespace: string; master: TempD
       stringData: { username: pgAdmin.user, password: 'trust-auth-ignores-it' },
     }),
   );
-  return { namespace, master, home };
-}
-
-async function operator(options: Parameters<typeof startOperator>[0]): Promise<OperatorProcess> {
-  const started = await startOperator({ ...options, env: { ...ENV, ...options.env } });
-  res.operators.push(started);
-  return started;
+  return environment;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -218,16 +189,13 @@ async function footprint(masterUrl: string, slug: string) {
 // ---------------------------------------------------------------------------------------------------
 
 describe('operator resilience', () => {
-  beforeAll(async () => {
-    await installOperatorPrerequisites();
-  });
-
   afterEach(async () => {
     await releaseAll();
   }, 180_000);
 
   it('converges after a SIGKILL in the middle of provisioning: one database, one role, one store row, one active config, no job left running', async () => {
-    const { namespace, master, home } = await setUp('kill');
+    const environment = await setUp('kill');
+    const { namespace, master } = environment;
     const slug = uniqueSlug();
     const database = storeName(slug);
 
@@ -235,7 +203,7 @@ describe('operator resilience', () => {
     const lock = await holdPostgresAdminLock(database);
     res.locks.push(lock);
 
-    const first = await operator({ masterUrl: master.url, home, namespace });
+    const first = await environment.start();
     await applyStores(namespace, [slug]);
 
     // Mid-pipeline: the status says Provisioning, the job row is running, and an operator session waits on our lock.
@@ -259,7 +227,7 @@ describe('operator resilience', () => {
     expect(first.child.signalCode).toBe('SIGKILL');
     await lock.release();
 
-    const second = await operator({ masterUrl: master.url, home, namespace });
+    const second = await environment.start();
     await waitReady(namespace, [`store/${slug}`], 150_000, second);
 
     const after = await footprint(master.url, slug);
@@ -291,12 +259,13 @@ describe('operator resilience', () => {
   }, 300_000);
 
   it('two operators with --leader-elect: only the leader reconciles; a SIGKILLed leader is replaced within the lease time, a SIGTERMed one releases the lease', async () => {
-    const { namespace, master, home } = await setUp('lead');
+    const environment = await setUp('lead');
+    const { namespace, master } = environment;
     const lease = `storeop-test-${randomBytes(4).toString('hex')}`;
     res.leases.push(lease);
     const args = ['--leader-elect', '--leader-election-namespace', LEASE_NAMESPACE, '--leader-election-id', lease];
-    const a = await operator({ masterUrl: master.url, home, namespace, args, user: 'storeop-operator' });
-    const b = await operator({ masterUrl: master.url, home, namespace, args, user: 'storeop-operator-2' });
+    const a = await environment.start({ args, user: 'storeop-operator' });
+    const b = await environment.start({ args, user: 'storeop-operator-2' });
     const logs = () => `--- a\n${a.logs().slice(-2000)}\n--- b\n${b.logs().slice(-2000)}`;
 
     const [leader, follower] = await waitFor(
@@ -338,7 +307,7 @@ describe('operator resilience', () => {
     await waitReady(namespace, [`store/${s2}`], LEASE_DURATION_MS + 75_000 - (Date.now() - killedAt), follower);
 
     // A third replica waits as follower; SIGTERM the current leader: it releases the lease on the way out.
-    const c = await operator({ masterUrl: master.url, home, namespace, args, user: 'storeop-operator' });
+    const c = await environment.start({ args, user: 'storeop-operator' });
     await waitFor('the new replica to report itself as follower', 60_000, async () => (await leaderStatus(c, lease)) === 0, c.logs);
     expect(await follower.stop('SIGTERM')).toBe(0);
     const holderAfterExit = await leaseHolder(lease);
@@ -359,8 +328,9 @@ describe('operator resilience', () => {
   }, 420_000);
 
   it('makes 20 Stores applied at once Ready, and /metrics shows the reconciles, the queue, the phases and the provisioning runs', async () => {
-    const { namespace, master, home } = await setUp('many');
-    const op = await operator({ masterUrl: master.url, home, namespace });
+    const environment = await setUp('many');
+    const { namespace, master } = environment;
+    const op = await environment.start();
     const slugs = Array.from({ length: 20 }, () => uniqueSlug());
     await applyStores(namespace, slugs);
     await waitReady(namespace, ['--all', 'stores.storeop.dev'], 400_000, op);

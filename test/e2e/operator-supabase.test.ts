@@ -2,15 +2,11 @@
 // (a loopback stand-in that follows Supabase's published contract, see test/support/supabase-standin.ts),
 // waits for it without blocking a worker, provisions the tables in the project's (real, local) database,
 // creates the media bucket, and writes the Secret and the master DB rows.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPostgresDatabase, POSTGRES_URL, type TempDatabase, withDatabase } from '../support/databases.js';
-import { adminKubeConfig, createTestNamespace } from '../support/kube.js';
-import { installOperatorPrerequisites, kubectl, type OperatorProcess, startOperator } from '../support/operator.js';
+import { POSTGRES_URL, type TempDatabase, withDatabase } from '../support/databases.js';
+import { kubectl, type OperatorEnvironment, type OperatorProcess, operatorEnvironment } from '../support/operator.js';
 import { SupabaseStandin } from '../support/supabase-standin.js';
 
 const TOKEN = 'sbp_0123456789abcdef0123456789abcdef01234567';
@@ -28,20 +24,13 @@ async function query<T extends pg.QueryResultRow>(url: string, text: string, par
 }
 
 describe('Supabase engine', () => {
+  let env: OperatorEnvironment;
   let namespace: string;
   let master: TempDatabase;
-  let home: string;
   let standin: SupabaseStandin;
   let operator: OperatorProcess;
 
-  const start = () =>
-    startOperator({
-      masterUrl: master.url,
-      home,
-      namespace,
-      args: ['--supabase-api-url', standin.url, '--supabase-poll-interval', '500ms'],
-      env: { STOREOP_ENCRYPTION_KEYS: 'test:MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDE=' },
-    });
+  const start = () => env.start({ args: ['--supabase-api-url', standin.url, '--supabase-poll-interval', '500ms'] });
 
   function store(name: string, extra: Record<string, unknown> = {}, supabase: Record<string, unknown> = {}): string {
     return JSON.stringify({
@@ -82,10 +71,8 @@ describe('Supabase engine', () => {
   }
 
   beforeAll(async () => {
-    await installOperatorPrerequisites();
-    namespace = await createTestNamespace(adminKubeConfig(), 'sb');
-    master = await createPostgresDatabase('master');
-    home = mkdtempSync(join(tmpdir(), 'storeop-home-'));
+    env = await operatorEnvironment('sb');
+    ({ namespace, master } = env);
     standin = new SupabaseStandin({ token: TOKEN, organizationSlug: ORG });
     await standin.start();
     await kubectl(
@@ -96,10 +83,11 @@ describe('Supabase engine', () => {
   });
 
   afterAll(async () => {
-    await operator?.stop();
-    await standin?.stop();
-    await master?.drop();
-    if (home) rmSync(home, { recursive: true, force: true });
+    try {
+      await env?.tearDown();
+    } finally {
+      await standin?.stop();
+    }
   });
 
   it('creates the project once, provisions its database, creates the media bucket and records it all', async () => {

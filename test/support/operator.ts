@@ -9,6 +9,8 @@ import { promisify } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
 import { inject } from 'vitest';
 import { installOperatorPrerequisites as install, kubectlWith } from './cluster-setup.js';
+import { createPostgresDatabase, type TempDatabase } from './databases.js';
+import { adminKubeConfig, createTestNamespace } from './kube.js';
 
 let installed: Promise<void> | undefined;
 
@@ -62,6 +64,9 @@ export interface OperatorProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
+/** The encryption key the tests' operators run with (the master DB keeps store credentials encrypted). */
+export const TEST_ENCRYPTION_KEYS = 'test:MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDE=';
+
 export async function startOperator(options: {
   masterUrl: string;
   home: string;
@@ -94,7 +99,11 @@ export async function startOperator(options: {
     ...(options.namespace ? ['--namespace', options.namespace] : []),
     ...(options.args ?? []),
   ];
-  const child = spawn(node, args, { cwd: repoRoot, env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(node, args, {
+    cwd: repoRoot,
+    env: { ...process.env, STOREOP_ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS, ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   child.stdout?.on('data', (d: Buffer) => {
     output += d.toString();
@@ -140,6 +149,50 @@ export async function startOperator(options: {
 }
 
 export { run };
+
+export interface OperatorEnvironment {
+  namespace: string;
+  master: TempDatabase;
+  home: string;
+  /** Starts `storeop run --namespace` on this environment's namespace, master and home. */
+  start(options?: {
+    args?: string[];
+    env?: Record<string, string>;
+    user?: 'storeop-operator' | 'storeop-operator-2';
+  }): Promise<OperatorProcess>;
+  /** Stops the operators, removes the namespace, drops the master database and the home folder; every step is tried. */
+  tearDown(): Promise<void>;
+}
+
+/** What an operator test runs in: a namespace of its own, a master database and a home folder. */
+export async function operatorEnvironment(prefix: string): Promise<OperatorEnvironment> {
+  await installOperatorPrerequisites();
+  const namespace = await createTestNamespace(adminKubeConfig(), prefix);
+  const master = await createPostgresDatabase('master');
+  const home = mkdtempSync(join(tmpdir(), 'storeop-home-'));
+  const operators: OperatorProcess[] = [];
+  return {
+    namespace,
+    master,
+    home,
+    async start(options = {}) {
+      const operator = await startOperator({ ...options, masterUrl: master.url, home, namespace });
+      operators.push(operator);
+      return operator;
+    },
+    async tearDown() {
+      const failures: unknown[] = [];
+      const steps = [
+        () => Promise.all(operators.map((o) => o.stop())),
+        () => removeNamespace(namespace),
+        () => master.drop(),
+        async () => rmSync(home, { recursive: true, force: true }),
+      ];
+      for (const step of steps) await step().catch((error: unknown) => failures.push(error));
+      if (failures.length) throw new AggregateError(failures, `could not tear down the operator environment ${namespace}`);
+    },
+  };
+}
 
 /**
  * The test cluster runs no controller-manager, so nothing empties a deleted namespace: remove what the
