@@ -9,7 +9,8 @@ import { parseAllDocuments } from 'yaml';
 import { parseRunFlags } from '../../src/cli/commands/run.js';
 import { renderChart } from '../support/helm-template.js';
 import { adminKubeConfig, createTestNamespace } from '../support/kube.js';
-import { kubectl, repoRoot } from '../support/operator.js';
+import { kubectl } from '../support/operator.js';
+import { repoRoot } from '../support/paths.js';
 
 interface K8sObject {
   apiVersion: string;

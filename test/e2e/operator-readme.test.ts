@@ -7,7 +7,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { kubectl, type OperatorEnvironment, operatorEnvironment, repoRoot } from '../support/operator.js';
+import { kubectl, type OperatorEnvironment, operatorEnvironment } from '../support/operator.js';
+import { repoRoot } from '../support/paths.js';
 import { dropStoreLeftovers, openPostgres, STORE_TABLES, storeName, uniqueSlug, withStoreDb } from '../support/store-db.js';
 
 describe('README: the operator against a cluster', () => {

@@ -11,7 +11,8 @@ import { KubeConfig } from '@kubernetes/client-node';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { POSTGRES_URL } from '../support/databases.js';
-import { freePort, kubectl, type OperatorEnvironment, type OperatorProcess, operatorEnvironment, repoRoot } from '../support/operator.js';
+import { freePort, kubectl, type OperatorEnvironment, type OperatorProcess, operatorEnvironment } from '../support/operator.js';
+import { nodeBinary, repoRoot, storeopArgs } from '../support/paths.js';
 import { type AdminLockHold, dropStoreLeftovers, holdPostgresAdminLock, STORE_TABLES, storeName, uniqueSlug } from '../support/store-db.js';
 
 const pgUrl = new URL(POSTGRES_URL);
@@ -394,11 +395,8 @@ describe('operator resilience', () => {
     writeFileSync(kubeconfig, kc.exportConfig(), { mode: 0o600 });
     const [metricsPort, healthPort] = [await freePort(), await freePort()];
     const child: ChildProcess = spawn(
-      join(repoRoot, 'node_modules/.bin/node'),
-      [
-        '--import',
-        'tsx',
-        join(repoRoot, 'src/cli/main.ts'),
+      nodeBinary,
+      storeopArgs([
         'run',
         '--kubeconfig',
         kubeconfig,
@@ -408,7 +406,7 @@ describe('operator resilience', () => {
         `127.0.0.1:${metricsPort}`,
         '--health-probe-bind-address',
         `127.0.0.1:${healthPort}`,
-      ],
+      ]),
       { cwd: repoRoot, env: { ...process.env, STOREOP_DEBUG: '' }, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let stdout = '';

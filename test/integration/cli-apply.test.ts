@@ -7,13 +7,13 @@ import { randomBytes } from 'node:crypto';
 import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { engineFor } from '../../src/engines/index.js';
 import { createPostgresDatabase, type TempDatabase } from '../support/databases.js';
+import { cliEntry, nodeBinary, repoRoot, storeopArgs } from '../support/paths.js';
 import {
   dropPostgresDatabase,
   expectProvisionedStore,
@@ -32,11 +32,6 @@ import {
   withStoreDb,
 } from '../support/store-db.js';
 
-const repoRoot = join(import.meta.dirname, '../..');
-const node = join(repoRoot, 'node_modules/.bin/node');
-// tsx by absolute URL: `--import tsx` would be resolved from the child's (temporary) working directory.
-const tsx = pathToFileURL(join(repoRoot, 'node_modules/tsx/dist/loader.mjs')).href;
-const cli = join(repoRoot, 'src/cli/main.ts');
 const EXAMPLES = join(repoRoot, 'manifests/examples');
 const RUN_TIMEOUT_MS = 180_000;
 const TEST_TIMEOUT_MS = 300_000;
@@ -60,7 +55,7 @@ function storeop(args: string[], options: { cwd: string; input?: string; env?: R
   }
   Object.assign(env, options.env);
   return new Promise((resolve, reject) => {
-    const child = spawn(node, ['--import', tsx, cli, ...args], { cwd: options.cwd, env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(nodeBinary, storeopArgs(args), { cwd: options.cwd, env, stdio: ['pipe', 'pipe', 'pipe'] });
     children.add(child);
     let stdout = '';
     let stderr = '';
@@ -891,6 +886,6 @@ describe('the README', () => {
     expect(readme).toContain('./.storeop/stores/demo-shop/');
     const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { bin: Record<string, string> };
     expect(pkg.bin.storeop).toBe('dist/cli/main.js');
-    expect(readFileSync(cli, 'utf8').startsWith('#!/usr/bin/env node\n')).toBe(true);
+    expect(readFileSync(cliEntry, 'utf8').startsWith('#!/usr/bin/env node\n')).toBe(true);
   });
 });

@@ -9,12 +9,12 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { pathToFileURL } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPostgresDatabase, type TempDatabase, uniqueName } from '../support/databases.js';
 import { runCli } from '../support/master.js';
-import { freePort, repoRoot } from '../support/operator.js';
+import { freePort } from '../support/operator.js';
+import { nodeBinary, repoRoot, storeopArgs } from '../support/paths.js';
 import {
   holdPostgresAdminLock,
   openPgliteFolder,
@@ -33,7 +33,6 @@ const ENV_TOKEN = randomBytes(24).toString('hex');
 const ADMIN_PASSWORD = `pw-${randomBytes(12).toString('hex')}`; // trust auth here: never checked, but must never be stored or logged
 const ENCRYPTION_KEYS = `t1:${randomBytes(32).toString('base64')}`;
 const server = postgresEndpoint();
-const TSX = pathToFileURL(join(repoRoot, 'node_modules/tsx/dist/loader.mjs')).href;
 
 // ---------------------------------------------------------------------------------------------------
 // The API process
@@ -54,11 +53,11 @@ async function startApi(options: { cwd: string; args: string[]; env: NodeJS.Proc
   for (const name of ['STOREOP_MASTER_DATABASE_URL', 'STOREOP_ENCRYPTION_KEYS', 'STOREOP_HOME', 'STOREOP_API_TOKEN_HASHES'])
     delete env[name];
   Object.assign(env, options.env);
-  const child = spawn(
-    join(repoRoot, 'node_modules/.bin/node'),
-    ['--import', TSX, join(repoRoot, 'src/cli/main.ts'), 'api', '--bind-address', `127.0.0.1:${port}`, ...options.args],
-    { cwd: options.cwd, env, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+  const child = spawn(nodeBinary, storeopArgs(['api', '--bind-address', `127.0.0.1:${port}`, ...options.args]), {
+    cwd: options.cwd,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   children.add(child);
   let output = '';
   for (const stream of [child.stdout, child.stderr]) stream?.on('data', (d: Buffer) => (output += d.toString()));

@@ -1,8 +1,7 @@
 // Cluster-wide test prerequisites, installed once per run from the global setup (no vitest imports here).
 import { execFile } from 'node:child_process';
-import { join, resolve } from 'node:path';
-
-const repoRoot = resolve(import.meta.dirname, '../..');
+import { join } from 'node:path';
+import { repoRoot } from './paths.js';
 
 export function kubectlWith(kubeconfigPath: string, args: string[], input?: string): Promise<{ stdout: string; stderr: string }> {
   const child = execFile('kubectl', ['--kubeconfig', kubeconfigPath, ...args], { encoding: 'utf8', timeout: 120_000 });

@@ -6,9 +6,10 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { appendFileSync, closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Health, KubeConfig } from '@kubernetes/client-node';
+import { repoRoot } from './paths.js';
 
 export interface ControlPlane {
   /** Path of a kubeconfig file whose current context is the cluster admin. */
@@ -23,8 +24,6 @@ export interface ControlPlane {
 
 /** Users, besides the admin, that the token file authenticates; tests bind them to roles. */
 export const TEST_USERS = ['storeop-operator', 'storeop-operator-2'] as const;
-
-const repoRoot = resolve(import.meta.dirname, '../..');
 
 export function kubeConfigFor(path: string): KubeConfig {
   const kc = new KubeConfig();

@@ -4,15 +4,14 @@
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { CompiledQuery } from 'kysely';
 import pg from 'pg';
 import { closePglite, openPglite } from '../../src/engines/pglite-registry.js';
 import { type MasterDatabase, openMaster } from '../../src/master/database.js';
 import { Keyring } from '../../src/master/keyring.js';
 import { createPostgresDatabase } from './databases.js';
-
-const repoRoot = resolve(import.meta.dirname, '../..');
+import { nodeBinary, repoRoot, storeopArgs } from './paths.js';
 
 export type Row = Record<string, unknown>;
 
@@ -122,7 +121,7 @@ export function runCli(args: string[], env: Record<string, string> = {}, timeout
   delete childEnv.STOREOP_ENCRYPTION_KEYS;
   delete childEnv.STOREOP_HOME;
   return new Promise((done, reject) => {
-    const child = spawn(join(repoRoot, 'node_modules/.bin/node'), ['--import', 'tsx', join(repoRoot, 'src/cli/main.ts'), ...args], {
+    const child = spawn(nodeBinary, storeopArgs(args), {
       cwd: repoRoot,
       env: { ...childEnv, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],

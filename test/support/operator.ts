@@ -3,7 +3,7 @@ import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
@@ -11,6 +11,7 @@ import { inject } from 'vitest';
 import { installOperatorPrerequisites as install, kubectlWith } from './cluster-setup.js';
 import { createPostgresDatabase, type TempDatabase } from './databases.js';
 import { adminKubeConfig, createTestNamespace } from './kube.js';
+import { nodeBinary, repoRoot, storeopArgs } from './paths.js';
 
 let installed: Promise<void> | undefined;
 
@@ -21,8 +22,6 @@ export function installOperatorPrerequisites(): Promise<void> {
 }
 
 const run = promisify(execFile);
-export const repoRoot = resolve(import.meta.dirname, '../..');
-const node = join(repoRoot, 'node_modules/.bin/node');
 
 export function kubectl(args: string[], input?: string): Promise<{ stdout: string; stderr: string }> {
   return kubectlWith(inject('kubeconfigPath'), args, input);
@@ -77,10 +76,7 @@ export async function startOperator(options: {
 }): Promise<OperatorProcess> {
   const kubeconfig = userKubeconfig(options.user ?? 'storeop-operator');
   const [metricsPort, healthPort] = [await freePort(), await freePort()];
-  const args = [
-    '--import',
-    'tsx',
-    join(repoRoot, 'src/cli/main.ts'),
+  const args = storeopArgs([
     'run',
     '--kubeconfig',
     kubeconfig,
@@ -98,8 +94,8 @@ export async function startOperator(options: {
     '5s',
     ...(options.namespace ? ['--namespace', options.namespace] : []),
     ...(options.args ?? []),
-  ];
-  const child = spawn(node, args, {
+  ]);
+  const child = spawn(nodeBinary, args, {
     cwd: repoRoot,
     env: { ...process.env, STOREOP_ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],

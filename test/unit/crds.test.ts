@@ -1,15 +1,14 @@
 // crds/ is generated from the zod schemas in src/api: this fails when someone changes one without the other.
 import { readdirSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { CRD_DIRS, crdFiles } from '../../src/api/generate.js';
-
-const root = resolve(import.meta.dirname, '../..');
+import { repoRoot } from '../support/paths.js';
 
 describe('generated CRDs', () => {
   it.each(CRD_DIRS)('match %s/ (run `npm run generate` after changing src/api)', (folder) => {
-    const dir = join(root, folder);
+    const dir = join(repoRoot, folder);
     const expected = crdFiles();
     const present = readdirSync(dir).filter((f) => f.endsWith('.yaml'));
     expect(present.sort()).toEqual(Object.keys(expected).sort());
