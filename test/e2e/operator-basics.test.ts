@@ -1,8 +1,7 @@
 // The operator end to end: kubectl apply of Stores on a real kube-apiserver, reconciled by `storeop run`
 // running as a user bound only to manifests/ RBAC, against the real PostgreSQL and MariaDB.
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MYSQL_URL, POSTGRES_URL, type TempDatabase } from '../support/databases.js';
+import { MYSQL_URL, POSTGRES_URL, postgresRows, type TempDatabase, withPostgres } from '../support/databases.js';
 import { kubectl, type OperatorEnvironment, type OperatorProcess, operatorEnvironment } from '../support/operator.js';
 import { dropStoreLeftovers } from '../support/store-db.js';
 
@@ -69,28 +68,19 @@ describe('operator', () => {
     const { stdout } = await kubectl(['-n', namespace, 'get', 'secret', `${name}-conn`, '-o', 'json']);
     const data = JSON.parse(stdout).data as Record<string, string>;
     const url = Buffer.from(data.url as string, 'base64').toString();
-    const client = new pg.Client({ connectionString: url });
-    await client.connect();
-    try {
+    await withPostgres(url, async (client) => {
       const tables = await client.query(
         "select count(*)::int as n from information_schema.tables where table_schema = 'public' and table_name in ('products','orders','order_items','customers')",
       );
       expect(tables.rows[0].n).toBe(4);
       const who = await client.query('select current_user as u');
       expect(who.rows[0].u).toBe(`store_${name.replace('-', '_')}`);
-    } finally {
-      await client.end();
-    }
-    const masterClient = new pg.Client({ connectionString: master.url });
-    await masterClient.connect();
-    try {
-      const row = await masterClient.query(
-        'select s.database_status, s.subscription_plan, (select count(*)::int from integration_configs c where c.store_id = s.id and c.is_active) as configs from stores s where slug = $1',
-        [name],
-      );
-      expect(row.rows[0]).toMatchObject({ database_status: 'active', subscription_plan: 'starter', configs: 1 });
-    } finally {
-      await masterClient.end();
-    }
+    });
+    const [row] = await postgresRows(
+      master.url,
+      'select s.database_status, s.subscription_plan, (select count(*)::int from integration_configs c where c.store_id = s.id and c.is_active) as configs from stores s where slug = $1',
+      [name],
+    );
+    expect(row).toMatchObject({ database_status: 'active', subscription_plan: 'starter', configs: 1 });
   });
 });

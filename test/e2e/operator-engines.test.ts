@@ -8,7 +8,8 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createMysqlDatabase, createPostgresDatabase } from '../support/databases.js';
+import { runEveryStep } from '../support/cleanup.js';
+import { createMysqlDatabase, createPostgresDatabase, withPostgres } from '../support/databases.js';
 import { kubectl, type OperatorEnvironment, type OperatorProcess, operatorEnvironment } from '../support/operator.js';
 import {
   dropStoreLeftovers,
@@ -77,22 +78,17 @@ afterEach(async () => {
   const current = env;
   env = undefined;
   if (!current) return;
-  const problems: unknown[] = [];
-  const attempt = async (step: () => Promise<unknown>) => {
-    try {
-      await step();
-    } catch (error) {
-      problems.push(error);
-    }
-  };
-  // Delete the Stores while the operator still runs, so it cleans up (deletionPolicy) and drops its finalizers.
-  await attempt(async () => {
-    await kubectl(['-n', current.namespace, 'delete', 'stores', '--all', '--wait=true', '--timeout=90s']);
-  });
-  await attempt(() => current.tearDown());
-  for (const { engine, slug } of current.slugs) await attempt(() => dropStoreLeftovers(engine, slug));
-  for (const cleanup of current.cleanups) await attempt(cleanup);
-  if (problems.length) throw new AggregateError(problems, 'cleanup failed');
+  await runEveryStep('cleanup failed', [
+    // Delete the Stores while the operator still runs, so it cleans up (deletionPolicy) and drops its finalizers.
+    () => kubectl(['-n', current.namespace, 'delete', 'stores', '--all', '--wait=true', '--timeout=90s']),
+    () => current.tearDown(),
+    ...current.slugs.map(
+      ({ engine, slug }) =>
+        () =>
+          dropStoreLeftovers(engine, slug),
+    ),
+    ...current.cleanups,
+  ]);
 });
 
 function secret(name: string, stringData: Record<string, string>): Record<string, unknown> {
@@ -166,19 +162,15 @@ interface MasterFacts {
 }
 
 /** The store's rows in the master database, read with plain SQL. */
-async function masterFacts(slug: string): Promise<MasterFacts> {
-  const client = new pg.Client({ connectionString: (env as Env).master.url });
-  await client.connect();
-  try {
+function masterFacts(slug: string): Promise<MasterFacts> {
+  return withPostgres((env as Env).master.url, async (client) => {
     const stores = await client.query('select * from stores where slug = $1', [slug]);
     const store = stores.rows[0] as Row | undefined;
     if (!store) return { store, activeConfigs: [], jobs: [] };
     const configs = await client.query('select * from integration_configs where store_id = $1 and is_active', [store.id]);
     const jobs = await client.query('select * from provisioning_jobs where store_id = $1 order by created_at', [store.id]);
     return { store, activeConfigs: configs.rows, jobs: jobs.rows };
-  } finally {
-    await client.end();
-  }
+  });
 }
 
 /** A Ready store is active in the master DB with one active config of `type` and a succeeded job. */

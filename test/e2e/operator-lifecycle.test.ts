@@ -4,9 +4,9 @@
 // its own namespace, master database and `storeop run` restricted to that namespace, authenticated as
 // a user bound only to manifests/ RBAC, against the real PostgreSQL and MariaDB.
 import { setTimeout as sleep } from 'node:timers/promises';
-import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createPostgresDatabase, type TempDatabase } from '../support/databases.js';
+import { runEveryStep } from '../support/cleanup.js';
+import { createPostgresDatabase, postgresRows, type TempDatabase } from '../support/databases.js';
 import { kubectl, type OperatorEnvironment, type OperatorProcess, operatorEnvironment } from '../support/operator.js';
 import {
   dropStoreLeftovers,
@@ -65,18 +65,15 @@ afterEach(async () => {
   const current = env;
   env = undefined;
   if (!current) return;
-  const problems: unknown[] = [];
-  const attempt = async (step: () => Promise<unknown>) => {
-    try {
-      await step();
-    } catch (error) {
-      problems.push(error);
-    }
-  };
-  await attempt(() => current.tearDown());
-  for (const { engine, slug } of current.slugs) await attempt(() => dropStoreLeftovers(engine, slug));
-  for (const database of current.databases) await attempt(() => database.drop());
-  if (problems.length) throw new AggregateError(problems, 'cleanup failed');
+  await runEveryStep('cleanup failed', [
+    () => current.tearDown(),
+    ...current.slugs.map(
+      ({ engine, slug }) =>
+        () =>
+          dropStoreLeftovers(engine, slug),
+    ),
+    ...current.databases.map((database) => () => database.drop()),
+  ]);
 });
 
 function pgAdminSecret(name = 'pg-admin'): string {
@@ -218,19 +215,14 @@ async function mysqlFacts(slug: string): Promise<{ database: boolean; user: bool
 
 /** The master database's view of a store: its row and how many integration configs are active. */
 async function masterStore(slug: string): Promise<{ database_status: string; is_active: boolean; active_configs: number } | undefined> {
-  const client = new pg.Client({ connectionString: env?.master.url });
-  await client.connect();
-  try {
-    const r = await client.query(
-      `select s.database_status, s.is_active,
-              (select count(*)::int from integration_configs c where c.store_id = s.id and c.is_active) as active_configs
-       from stores s where s.slug = $1`,
-      [slug],
-    );
-    return r.rows[0];
-  } finally {
-    await client.end();
-  }
+  const [store] = await postgresRows<{ database_status: string; is_active: boolean; active_configs: number }>(
+    (env as Env).master.url,
+    `select s.database_status, s.is_active,
+            (select count(*)::int from integration_configs c where c.store_id = s.id and c.is_active) as active_configs
+     from stores s where s.slug = $1`,
+    [slug],
+  );
+  return store;
 }
 
 /** controller_runtime_reconcile_total summed per controller, and workqueue_retries_total per queue. */

@@ -8,9 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { KubeConfig } from '@kubernetes/client-node';
-import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
-import { POSTGRES_URL } from '../support/databases.js';
+import { POSTGRES_URL, withPostgres } from '../support/databases.js';
 import { freePort, kubectl, type OperatorEnvironment, type OperatorProcess, operatorEnvironment } from '../support/operator.js';
 import { nodeBinary, repoRoot, storeopArgs } from '../support/paths.js';
 import { type AdminLockHold, dropStoreLeftovers, holdPostgresAdminLock, STORE_TABLES, storeName, uniqueSlug } from '../support/store-db.js';
@@ -112,16 +111,6 @@ async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<
   }
 }
 
-async function withPg<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end();
-  }
-}
-
 /** Sum of the samples of a Prometheus metric whose labels include `labels` (undefined when there is none). */
 function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
   let total: number | undefined;
@@ -173,11 +162,11 @@ async function leaseHolder(lease: string): Promise<string | undefined> {
 /** What the servers and the master DB hold for a slug, counted with the test's own SQL. */
 async function footprint(masterUrl: string, slug: string) {
   const name = storeName(slug);
-  const server = await withPg(POSTGRES_URL, async (c) => ({
+  const server = await withPostgres(POSTGRES_URL, async (c) => ({
     databases: (await c.query('SELECT datname FROM pg_database WHERE datname LIKE $1', [`${name}%`])).rows.map((r) => r.datname),
     roles: (await c.query('SELECT rolname FROM pg_roles WHERE rolname LIKE $1', [`${name}%`])).rows.map((r) => r.rolname),
   }));
-  const master = await withPg(masterUrl, async (c) => {
+  const master = await withPostgres(masterUrl, async (c) => {
     const stores = (await c.query('SELECT id, database_status FROM stores WHERE slug = $1', [slug])).rows;
     const ids = stores.map((s) => s.id);
     const configs = (await c.query('SELECT is_active FROM integration_configs WHERE store_id = ANY($1)', [ids])).rows;
@@ -214,7 +203,9 @@ describe('operator resilience', () => {
       async () => {
         const sdb = await getJson<{ status?: { phase?: string; jobId?: string } }>(namespace, `storedatabase/${slug}`);
         if (sdb.status?.phase !== 'Provisioning' || !sdb.status.jobId) return false;
-        const job = await withPg(master.url, (c) => c.query('SELECT status FROM provisioning_jobs WHERE id = $1', [sdb.status?.jobId]));
+        const job = await withPostgres(master.url, (c) =>
+          c.query('SELECT status FROM provisioning_jobs WHERE id = $1', [sdb.status?.jobId]),
+        );
         if (job.rows[0]?.status !== 'running') return false;
         return (await lock.waiters()) > 0;
       },
@@ -245,7 +236,7 @@ describe('operator resilience', () => {
     // The connection Secret logs in as the store role and sees the whole schema.
     const secret = await getJson<{ data: Record<string, string> }>(namespace, `secret/${slug}-conn`);
     const url = Buffer.from(secret.data.url as string, 'base64').toString();
-    const tables = await withPg(url, async (c) => {
+    const tables = await withPostgres(url, async (c) => {
       expect((await c.query('SELECT current_user AS u')).rows[0].u).toBe(database);
       const rows = await c.query("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1");
       return rows.rows.map((r) => r.table_name as string);
@@ -358,14 +349,14 @@ describe('operator resilience', () => {
     );
 
     // Every store has its own database and role, registered once in the master DB.
-    const counts = await withPg(master.url, (c) =>
+    const counts = await withPostgres(master.url, (c) =>
       c.query(
         'SELECT count(*)::int AS stores, (SELECT count(*)::int FROM integration_configs WHERE is_active) AS configs FROM stores WHERE slug = ANY($1)',
         [slugs],
       ),
     );
     expect(counts.rows[0]).toEqual({ stores: 20, configs: 20 });
-    const server = await withPg(POSTGRES_URL, (c) =>
+    const server = await withPostgres(POSTGRES_URL, (c) =>
       c.query(
         'SELECT (SELECT count(*)::int FROM pg_database WHERE datname = ANY($1)) AS databases, (SELECT count(*)::int FROM pg_roles WHERE rolname = ANY($1)) AS roles',
         [slugs.map(storeName)],
@@ -374,7 +365,7 @@ describe('operator resilience', () => {
     expect(server.rows[0]).toEqual({ databases: 20, roles: 20 });
 
     await kubectl(['-n', namespace, 'delete', 'stores.storeop.dev', '--all', '--timeout=240s']);
-    const left = await withPg(POSTGRES_URL, (c) =>
+    const left = await withPostgres(POSTGRES_URL, (c) =>
       c.query('SELECT count(*)::int AS n FROM pg_database WHERE datname = ANY($1)', [slugs.map(storeName)]),
     );
     expect(left.rows[0].n).toBe(0);

@@ -3,25 +3,14 @@
 // waits for it without blocking a worker, provisions the tables in the project's (real, local) database,
 // creates the media bucket, and writes the Secret and the master DB rows.
 import { setTimeout as sleep } from 'node:timers/promises';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { POSTGRES_URL, type TempDatabase, withDatabase } from '../support/databases.js';
+import { POSTGRES_URL, postgresRows, type TempDatabase, withDatabase } from '../support/databases.js';
 import { kubectl, type OperatorEnvironment, type OperatorProcess, operatorEnvironment } from '../support/operator.js';
 import { SupabaseStandin } from '../support/supabase-standin.js';
 
 const TOKEN = 'sbp_0123456789abcdef0123456789abcdef01234567';
 const ORG = 'acme-org';
 const pgUrl = new URL(POSTGRES_URL);
-
-async function query<T extends pg.QueryResultRow>(url: string, text: string, params: unknown[] = []): Promise<T[]> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return (await client.query<T>(text, params)).rows;
-  } finally {
-    await client.end();
-  }
-}
 
 describe('Supabase engine', () => {
   let env: OperatorEnvironment;
@@ -99,7 +88,7 @@ describe('Supabase engine', () => {
     expect(project.region).toBe('us-east-1'); // smartGroup: the stand-in picks a region
     expect(project.dbPass).toMatch(/^[A-Za-z0-9]{32}$/);
 
-    const tables = await query<{ table_name: string }>(
+    const tables = await postgresRows<{ table_name: string }>(
       withDatabase(POSTGRES_URL, project.database),
       "select table_name from information_schema.tables where table_schema = 'public'",
     );
@@ -121,7 +110,7 @@ describe('Supabase engine', () => {
     expect(decoded.password).toBe(project.dbPass);
     expect(decoded.url).toContain(`/sb_${project.ref}`);
 
-    const [row] = await query<{
+    const [row] = await postgresRows<{
       database_type: string;
       database_name: string;
       storage_type: string;
@@ -217,7 +206,10 @@ describe('Supabase engine', () => {
     await kubectl(['-n', namespace, 'delete', 'store', 'sb-delete', 'sb-retain', '--wait=true', '--timeout=60s']);
     expect(standin.byName('storeop-sb-delete')[0]?.status).toBe('REMOVED');
     expect(standin.byName('storeop-sb-retain')[0]?.status).toBe('ACTIVE_HEALTHY');
-    const [retained] = await query<{ database_status: string }>(master.url, "select database_status from stores where slug = 'sb-retain'");
+    const [retained] = await postgresRows<{ database_status: string }>(
+      master.url,
+      "select database_status from stores where slug = 'sb-retain'",
+    );
     expect(retained?.database_status).toBe('detached');
   });
 });

@@ -12,6 +12,7 @@ import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { engineFor } from '../../src/engines/index.js';
+import { runEveryStep } from '../support/cleanup.js';
 import { createPostgresDatabase, type TempDatabase } from '../support/databases.js';
 import { cliEntry, nodeBinary, repoRoot, storeopArgs } from '../support/paths.js';
 import {
@@ -129,6 +130,23 @@ async function dumpDatabase(db: StoreDb, exclude: string[] = []): Promise<Record
 
 const dumpFolder = (dataDir: string, exclude: string[] = []) => withStoreDb(openPgliteFolder(dataDir), (db) => dumpDatabase(db, exclude));
 
+/** The quickstart applied in a fresh folder, and a check that its embedded master and store are still as they were then. */
+async function appliedQuickstart(): Promise<{ dir: string; home: string; expectUntouched(): Promise<void> }> {
+  const dir = freshDir();
+  await expectSuccess(storeop(['apply', '-f', 'manifests/examples/quickstart.yaml'], { cwd: dir }));
+  const home = join(dir, '.storeop');
+  const masterBefore = await dumpFolder(join(home, 'master'));
+  const storeBefore = await dumpFolder(join(home, 'stores/demo-shop'));
+  return {
+    dir,
+    home,
+    async expectUntouched() {
+      expect(await dumpFolder(join(home, 'master'))).toEqual(masterBefore);
+      expect(await dumpFolder(join(home, 'stores/demo-shop'))).toEqual(storeBefore);
+    },
+  };
+}
+
 /** The embedded master DB holds no store (or was never created). */
 async function expectNoStores(dir: string): Promise<void> {
   const home = join(dir, '.storeop');
@@ -196,15 +214,16 @@ beforeAll(cleanExampleServers);
 afterEach(async () => {
   for (const child of children) child.kill('SIGKILL');
   children.clear();
-  const failures: unknown[] = [];
-  const attempt = (p: Promise<unknown>) => p.catch((error: unknown) => failures.push(error));
-  await attempt(cleanExampleServers());
-  for (const slug of serverSlugs.splice(0)) {
-    await attempt(engineFor('postgresql').deprovision(postgresCreateTarget(), slug));
-    await attempt(engineFor('mysql').deprovision(mysqlCreateTarget(), slug));
-  }
-  for (const dir of tempDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-  if (failures.length) throw new AggregateError(failures, 'cleanup failed');
+  await runEveryStep('cleanup failed', [
+    cleanExampleServers,
+    ...serverSlugs
+      .splice(0)
+      .flatMap((slug) => [
+        () => engineFor('postgresql').deprovision(postgresCreateTarget(), slug),
+        () => engineFor('mysql').deprovision(mysqlCreateTarget(), slug),
+      ]),
+    ...tempDirs.splice(0).map((dir) => () => rmSync(dir, { recursive: true, force: true })),
+  ]);
 });
 
 const QUICKSTART_SEED = { currency: 'EUR', locale: 'en-GB', displayName: 'Demo Shop' };
@@ -603,19 +622,14 @@ describe('a broken manifest exits non-zero with one line naming file, document a
   it(
     'an invalid document keeps a valid change to an existing store from being applied',
     async () => {
-      const dir = freshDir();
-      await expectSuccess(storeop(['apply', '-f', 'manifests/examples/quickstart.yaml'], { cwd: dir }));
-      const home = join(dir, '.storeop');
-      const masterBefore = await dumpFolder(join(home, 'master'));
-      const storeBefore = await dumpFolder(join(home, 'stores/demo-shop'));
+      const { dir, expectUntouched } = await appliedQuickstart();
 
       const changed = readFileSync(join(dir, 'manifests/examples/quickstart.yaml'), 'utf8').replace('plan: starter', 'plan: professional');
       writeFileSync(join(dir, 'change.yaml'), `${changed}---\n${pgStore('bad-one', '  plan: platinum\n')}`);
       const run = await storeop(['apply', '-f', 'change.yaml'], { cwd: dir });
       expect(run.code, describeRun(run)).toBe(1);
       expect(run.stderr).toMatch(/^storeop apply: change\.yaml: document 2 \(Store bad-one\): spec\.plan: /m);
-      expect(await dumpFolder(join(home, 'master'))).toEqual(masterBefore);
-      expect(await dumpFolder(join(home, 'stores/demo-shop'))).toEqual(storeBefore);
+      await expectUntouched();
     },
     TEST_TIMEOUT_MS,
   );
@@ -687,17 +701,12 @@ describe('storeop apply --dry-run', () => {
   it(
     'on an applied store says "no changes" and touches neither the store database nor the master DB',
     async () => {
-      const dir = freshDir();
-      await expectSuccess(storeop(['apply', '-f', 'manifests/examples/quickstart.yaml'], { cwd: dir }));
-      const home = join(dir, '.storeop');
-      const masterBefore = await dumpFolder(join(home, 'master'));
-      const storeBefore = await dumpFolder(join(home, 'stores/demo-shop'));
+      const { dir, home, expectUntouched } = await appliedQuickstart();
       const run = await expectSuccess(storeop(['apply', '--dry-run', '-f', 'manifests/examples/quickstart.yaml'], { cwd: dir }));
       expect(run.stdout).toBe(
         `# store demo-shop: pglite, database ${join(home, 'stores/demo-shop')}\n-- no changes\ndry run: nothing was changed\n`,
       );
-      expect(await dumpFolder(join(home, 'master'))).toEqual(masterBefore);
-      expect(await dumpFolder(join(home, 'stores/demo-shop'))).toEqual(storeBefore);
+      await expectUntouched();
     },
     TEST_TIMEOUT_MS,
   );

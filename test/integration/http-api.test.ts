@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPostgresDatabase, type TempDatabase, uniqueName } from '../support/databases.js';
+import { createPostgresDatabase, postgresRows, type TempDatabase, uniqueName } from '../support/databases.js';
 import { runCli } from '../support/master.js';
 import { freePort } from '../support/operator.js';
 import { nodeBinary, repoRoot, storeopArgs } from '../support/paths.js';
@@ -278,16 +278,6 @@ const schemaOf = (document: OpenApi, path: string, method: string, code: string)
 // ---------------------------------------------------------------------------------------------------
 // PostgreSQL helpers
 
-async function masterRows<T extends Record<string, unknown>>(url: string, text: string, params: unknown[] = []): Promise<T[]> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return (await client.query<T>(text, params)).rows;
-  } finally {
-    await client.end();
-  }
-}
-
 /** Drops what the API created on the local PostgreSQL: databases first (with their schemas), then roles. */
 async function dropPostgresObjects(databases: Iterable<string>, roles: Iterable<string>): Promise<void> {
   await postgresAdmin(async (c) => {
@@ -333,7 +323,7 @@ describe('storeop api on a PostgreSQL master, tokens from a hashes file', () => 
     databases.add(storeName(slug));
     roles.add(storeName(slug));
   };
-  const sql = <T extends Record<string, unknown>>(text: string, params: unknown[] = []) => masterRows<T>(master.url, text, params);
+  const sql = <T extends Record<string, unknown>>(text: string, params: unknown[] = []) => postgresRows<T>(master.url, text, params);
   const apiArgs = () => ['--master-database-url', master.url, '--home', home, '--api-token-hashes-file', join(home, 'api-tokens')];
   const apiEnv = { STOREOP_ENCRYPTION_KEYS: ENCRYPTION_KEYS, STOREOP_API_TOKEN_HASHES: sha256(ENV_TOKEN) };
 

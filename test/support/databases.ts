@@ -12,6 +12,26 @@ const HOW_TO_START = {
   MariaDB: 'start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd, or set STOREOP_TEST_MYSQL_URL',
 };
 
+/** Runs `fn` with a PostgreSQL client of its own connected to `url`, and always closes it. */
+export async function withPostgres<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+/** The rows of one query on the PostgreSQL database at `url`. */
+export function postgresRows<T extends pg.QueryResultRow = Record<string, unknown>>(
+  url: string,
+  text: string,
+  params: unknown[] = [],
+): Promise<T[]> {
+  return withPostgres(url, async (client) => (await client.query<T>(text, params)).rows);
+}
+
 /** Fails loudly (never skips) when a test database server is not reachable. */
 export async function assertDatabasesReachable(): Promise<void> {
   const problems: string[] = [];

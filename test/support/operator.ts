@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
 import { inject } from 'vitest';
+import { runEveryStep } from './cleanup.js';
 import { installOperatorPrerequisites as install, kubectlWith } from './cluster-setup.js';
 import { createPostgresDatabase, type TempDatabase } from './databases.js';
 import { adminKubeConfig, createTestNamespace } from './kube.js';
@@ -177,15 +178,12 @@ export async function operatorEnvironment(prefix: string): Promise<OperatorEnvir
       return operator;
     },
     async tearDown() {
-      const failures: unknown[] = [];
-      const steps = [
+      await runEveryStep(`could not tear down the operator environment ${namespace}`, [
         () => Promise.all(operators.map((o) => o.stop())),
         () => removeNamespace(namespace),
         () => master.drop(),
-        async () => rmSync(home, { recursive: true, force: true }),
-      ];
-      for (const step of steps) await step().catch((error: unknown) => failures.push(error));
-      if (failures.length) throw new AggregateError(failures, `could not tear down the operator environment ${namespace}`);
+        () => rmSync(home, { recursive: true, force: true }),
+      ]);
     },
   };
 }

@@ -12,7 +12,8 @@ import { engineFor } from '../../src/engines/index.js';
 import { adminLockKey } from '../../src/engines/postgres.js';
 import type { CreateTarget, DatabaseTarget, TenantConnection } from '../../src/engines/target.js';
 import type { Progress } from '../../src/provisioning/progress.js';
-import { MYSQL_URL, POSTGRES_URL, withDatabase } from './databases.js';
+import { runEveryStep } from './cleanup.js';
+import { MYSQL_URL, POSTGRES_URL, withDatabase, withPostgres } from './databases.js';
 
 /** The twelve e-commerce tables the issue names, plus storeop's store_settings. */
 export const COMMERCE_TABLES = [
@@ -129,14 +130,8 @@ export async function mysqlAdmin(statements: string[], params: unknown[][] = [])
 }
 
 /** Runs `fn` with an admin client on the server's maintenance database, or on `database`. */
-export async function postgresAdmin<T>(fn: (client: pg.Client) => Promise<T>, database?: string): Promise<T> {
-  const client = new pg.Client({ connectionString: database ? withDatabase(POSTGRES_URL, database) : POSTGRES_URL });
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end();
-  }
+export function postgresAdmin<T>(fn: (client: pg.Client) => Promise<T>, database?: string): Promise<T> {
+  return withPostgres(database ? withDatabase(POSTGRES_URL, database) : POSTGRES_URL, fn);
 }
 
 export async function dropPostgresDatabase(database: string): Promise<void> {
@@ -164,9 +159,7 @@ export async function dropStoreLeftovers(engine: 'postgresql' | 'mysql', slug: s
             );
           },
         ];
-  const failures: unknown[] = [];
-  for (const step of steps) await step().catch((error: unknown) => failures.push(error));
-  if (failures.length) throw new AggregateError(failures, `could not drop what is left of store ${slug}`);
+  await runEveryStep(`could not drop what is left of store ${slug}`, steps);
 }
 
 export interface AdminLockHold {
@@ -550,12 +543,13 @@ export class StoreCleanup {
 
   async run(): Promise<void> {
     const stores = this.#stores.splice(0);
-    const failures: unknown[] = [];
-    for (const { target, slug } of stores) {
-      await engineFor(target.engine)
-        .deprovision(target, slug)
-        .catch((error: unknown) => failures.push(error));
-    }
-    if (failures.length) throw new AggregateError(failures, `could not deprovision ${failures.length} test store(s)`);
+    await runEveryStep(
+      'could not deprovision every test store',
+      stores.map(
+        ({ target, slug }) =>
+          () =>
+            engineFor(target.engine).deprovision(target, slug),
+      ),
+    );
   }
 }
