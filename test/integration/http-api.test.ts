@@ -788,26 +788,37 @@ describe('storeop api on a PostgreSQL master, tokens from a hashes file', () => 
       ).toEqual([]);
   });
 
-  it('never leaves a job running after a SIGKILL mid-job: the restarted server marks the running and the queued job failed with a reason, and a new POST provisions', async () => {
-    // A server of its own that runs one job at a time, so that a second job waits in the queue.
+  /**
+   * A server of its own that runs one job at a time: its first job held inside the PostgreSQL engine by
+   * the admin lock (until `lock.release()`), its second waiting in the queue. The caller closes `lock`.
+   */
+  async function oneJobHeldOneQueued() {
     const own = await startApi({ cwd: home, args: [...apiArgs(), '--max-concurrent-jobs', '1'], env: apiEnv });
     extraApis.push(own);
     const ownClient = clientOf(() => own, TOKEN);
     const [blocked, queued] = [uniqueSlug(), uniqueSlug()];
     trackStore(blocked);
     trackStore(queued);
-    // Hold the admin lock the PostgreSQL engine takes for the first store's database, so its job stops mid-way.
     const lock = await holdPostgresAdminLock(storeName(blocked));
-    let restarted: ApiProcess | undefined;
     try {
       const running = (await (await ownClient.post(pgBody(blocked))).json()) as { jobId: string; storeId: string };
       const waiting = (await (await ownClient.post(pgBody(queued))).json()) as { jobId: string; storeId: string };
-      // Wait until the first job is inside the engine, waiting for the lock.
       const deadline = Date.now() + 90_000;
       while (!(await lock.waiters())) {
         if (Date.now() > deadline) throw new Error(`the job never reached the lock:\n${own.logs().slice(-4000)}`);
         await sleep(100);
       }
+      return { own, ownClient, blocked, queued, lock, running, waiting };
+    } catch (error) {
+      await lock.close();
+      throw error;
+    }
+  }
+
+  it('never leaves a job running after a SIGKILL mid-job: the restarted server marks the running and the queued job failed with a reason, and a new POST provisions', async () => {
+    const { own, blocked, queued, lock, running, waiting } = await oneJobHeldOneQueued();
+    let restarted: ApiProcess | undefined;
+    try {
       expect(
         await sql('select id, status from provisioning_jobs where id = any($1) order by status', [[running.jobId, waiting.jobId]]),
       ).toEqual([
@@ -850,22 +861,9 @@ describe('storeop api on a PostgreSQL master, tokens from a hashes file', () => 
   }, 420_000);
 
   it("leaves a live server's queued job alone when a second server starts on the same master (a rolling restart)", async () => {
-    const own = await startApi({ cwd: home, args: [...apiArgs(), '--max-concurrent-jobs', '1'], env: apiEnv });
-    extraApis.push(own);
-    const ownClient = clientOf(() => own, TOKEN);
-    const [blocked, queued] = [uniqueSlug(), uniqueSlug()];
-    trackStore(blocked);
-    trackStore(queued);
-    const lock = await holdPostgresAdminLock(storeName(blocked));
+    const { own, ownClient, lock, running, waiting } = await oneJobHeldOneQueued();
     let second: ApiProcess | undefined;
     try {
-      const running = (await (await ownClient.post(pgBody(blocked))).json()) as { jobId: string };
-      const waiting = (await (await ownClient.post(pgBody(queued))).json()) as { jobId: string };
-      const deadline = Date.now() + 90_000;
-      while (!(await sql("select 1 from provisioning_jobs where id = $1 and status = 'running'", [running.jobId])).length) {
-        if (Date.now() > deadline) throw new Error(`the job never started:\n${own.logs().slice(-4000)}`);
-        await sleep(100);
-      }
       // Another server comes up next to the first, as in a rolling restart, and starts sweeping abandoned jobs.
       second = await startApi({ cwd: home, args: apiArgs(), env: apiEnv });
       extraApis.push(second);
