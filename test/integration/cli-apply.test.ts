@@ -2,7 +2,6 @@
 // binary, stdout and stderr piped, so never a TTY) in a fresh working directory, where the embedded default
 // ./.storeop/ lands. Every example in manifests/examples/ is applied (the PostgreSQL and MariaDB ones against
 // the local servers); broken manifests must fail with one line naming file, document and field, and change nothing.
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,8 +12,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { engineFor } from '../../src/engines/index.js';
 import { runEveryStep } from '../support/cleanup.js';
+import { type CliRun, killRunningCli, runStoreop } from '../support/cli.js';
 import { createPostgresDatabase, type TempDatabase } from '../support/databases.js';
-import { cliEntry, nodeBinary, repoRoot, storeopArgs } from '../support/paths.js';
+import { cliEntry, repoRoot } from '../support/paths.js';
 import {
   dropPostgresDatabase,
   expectProvisionedStore,
@@ -37,17 +37,10 @@ const EXAMPLES = join(repoRoot, 'manifests/examples');
 const RUN_TIMEOUT_MS = 180_000;
 const TEST_TIMEOUT_MS = 300_000;
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-const children = new Set<ChildProcess>();
 const tempDirs: string[] = [];
 
 /** Runs `storeop ARGS` in `cwd` with pipes for stdin/stdout/stderr, as a shell pipeline would. */
-function storeop(args: string[], options: { cwd: string; input?: string; env?: Record<string, string> }): Promise<Run> {
+function storeop(args: string[], options: { cwd: string; input?: string; env?: Record<string, string> }): Promise<CliRun> {
   // The child sees none of the test environment's storeop settings (the README's defaults apply) and no CI
   // flag: plain progress lines must come from output not being a terminal.
   const env: Record<string, string> = {};
@@ -55,36 +48,14 @@ function storeop(args: string[], options: { cwd: string; input?: string; env?: R
     if (value !== undefined && !key.startsWith('STOREOP_') && key !== 'CI' && key !== 'FORCE_COLOR') env[key] = value;
   }
   Object.assign(env, options.env);
-  return new Promise((resolve, reject) => {
-    const child = spawn(nodeBinary, storeopArgs(args), { cwd: options.cwd, env, stdio: ['pipe', 'pipe', 'pipe'] });
-    children.add(child);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d.toString();
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString();
-    });
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`storeop ${args.join(' ')} did not finish in ${RUN_TIMEOUT_MS}ms\n${stdout}\n${stderr}`));
-    }, RUN_TIMEOUT_MS);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      children.delete(child);
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin.end(options.input ?? '');
-  });
+  return runStoreop(args, { cwd: options.cwd, env, input: options.input ?? '', timeoutMs: RUN_TIMEOUT_MS });
 }
 
-function describeRun(run: Run): string {
+function describeRun(run: CliRun): string {
   return `exit ${run.code}\n--- stdout\n${run.stdout}\n--- stderr\n${run.stderr}`;
 }
 
-async function expectSuccess(run: Promise<Run>): Promise<Run> {
+async function expectSuccess(run: Promise<CliRun>): Promise<CliRun> {
   const result = await run;
   expect(result.code, describeRun(result)).toBe(0);
   return result;
@@ -212,8 +183,7 @@ const serverSlugs: string[] = [];
 beforeAll(cleanExampleServers);
 
 afterEach(async () => {
-  for (const child of children) child.kill('SIGKILL');
-  children.clear();
+  killRunningCli();
   await runEveryStep('cleanup failed', [
     cleanExampleServers,
     ...serverSlugs

@@ -1,7 +1,6 @@
 // A throw-away master (platform) database for tests: a temp database on the local PostgreSQL, or a PGlite
 // folder, each with its own STOREOP_HOME and encryption key; plain-SQL reads of it outside storeop's
 // queries; and the storeop CLI run as a separate OS process against it.
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,8 +9,9 @@ import pg from 'pg';
 import { closePglite, openPglite } from '../../src/engines/pglite-registry.js';
 import { type MasterDatabase, openMaster } from '../../src/master/database.js';
 import { Keyring } from '../../src/master/keyring.js';
+import { type CliRun, runStoreop } from './cli.js';
 import { createPostgresDatabase } from './databases.js';
-import { nodeBinary, repoRoot, storeopArgs } from './paths.js';
+import { repoRoot } from './paths.js';
 
 export type Row = Record<string, unknown>;
 
@@ -107,41 +107,12 @@ export const pgliteMaster: MasterCase = {
 
 export const MASTER_CASES: MasterCase[] = [postgresMaster, pgliteMaster];
 
-export interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** Runs `storeop <args>` as its own OS process (through tsx, as the operator tests do), with a deadline. */
-export function runCli(args: string[], env: Record<string, string> = {}, timeoutMs = 90_000): Promise<CliResult> {
+export function runCli(args: string[], env: Record<string, string> = {}, timeoutMs = 90_000): Promise<CliRun> {
   // Only what the test says: no master URL or keys inherited from the environment running the tests.
   const childEnv: NodeJS.ProcessEnv = { ...process.env };
   delete childEnv.STOREOP_MASTER_DATABASE_URL;
   delete childEnv.STOREOP_ENCRYPTION_KEYS;
   delete childEnv.STOREOP_HOME;
-  return new Promise((done, reject) => {
-    const child = spawn(nodeBinary, storeopArgs(args), {
-      cwd: repoRoot,
-      env: { ...childEnv, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d.toString();
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString();
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.once('error', (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      done({ code, stdout, stderr });
-    });
-  });
+  return runStoreop(args, { cwd: repoRoot, env: { ...childEnv, ...env }, timeoutMs });
 }
