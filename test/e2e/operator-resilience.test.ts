@@ -1,7 +1,6 @@
 // The operator under stress, end to end: a SIGKILL in the middle of provisioning, two replicas with
 // leader election (SIGKILL and SIGTERM of the leader), 20 Stores applied at once, and no reachable
 // cluster. Real kube-apiserver, real PostgreSQL; every operator runs as a user bound only to manifests/ RBAC.
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,9 +8,10 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { KubeConfig } from '@kubernetes/client-node';
 import { afterEach, describe, expect, it } from 'vitest';
+import { runStoreop } from '../support/cli.js';
 import { POSTGRES_URL, withPostgres } from '../support/databases.js';
 import { freePort, kubectl, type OperatorEnvironment, type OperatorProcess, operatorEnvironment } from '../support/operator.js';
-import { nodeBinary, repoRoot, storeopArgs } from '../support/paths.js';
+import { repoRoot } from '../support/paths.js';
 import { type AdminLockHold, dropStoreLeftovers, holdPostgresAdminLock, STORE_TABLES, storeName, uniqueSlug } from '../support/store-db.js';
 
 const pgUrl = new URL(POSTGRES_URL);
@@ -385,9 +385,9 @@ describe('operator resilience', () => {
     const kubeconfig = join(dir, 'kubeconfig');
     writeFileSync(kubeconfig, kc.exportConfig(), { mode: 0o600 });
     const [metricsPort, healthPort] = [await freePort(), await freePort()];
-    const child: ChildProcess = spawn(
-      nodeBinary,
-      storeopArgs([
+    // runStoreop fails the test when the process has not exited by itself within the deadline.
+    const { code, signal, stdout, stderr } = await runStoreop(
+      [
         'run',
         '--kubeconfig',
         kubeconfig,
@@ -397,22 +397,11 @@ describe('operator resilience', () => {
         `127.0.0.1:${metricsPort}`,
         '--health-probe-bind-address',
         `127.0.0.1:${healthPort}`,
-      ]),
-      { cwd: repoRoot, env: { ...process.env, STOREOP_DEBUG: '' }, stdio: ['ignore', 'pipe', 'pipe'] },
+      ],
+      { cwd: repoRoot, env: { ...process.env, STOREOP_DEBUG: '' }, timeoutMs: 45_000 },
     );
-    let stdout = '';
-    let stderr = '';
-    child.stdout?.on('data', (d: Buffer) => {
-      stdout += d.toString();
-    });
-    child.stderr?.on('data', (d: Buffer) => {
-      stderr += d.toString();
-    });
-    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-    const killer = setTimeout(() => child.kill('SIGKILL'), 45_000);
-    const code = await exited.finally(() => clearTimeout(killer));
 
-    expect(child.signalCode).toBeNull(); // it exited by itself, not by our timeout
+    expect(signal).toBeNull(); // it exited by itself, not by a signal
     expect(code).not.toBe(0);
     const lines = stderr.trim().split('\n');
     expect(lines).toHaveLength(1);

@@ -4,6 +4,8 @@ import { nodeBinary, storeopArgs } from './paths.js';
 
 export interface CliRun {
   code: number | null;
+  /** The signal that ended the process, when one did. */
+  signal: NodeJS.Signals | null;
   stdout: string;
   stderr: string;
 }
@@ -48,10 +50,10 @@ export function runStoreop(
       running.delete(child);
       reject(error);
     });
-    child.once('close', (code) => {
+    child.once('close', (code, signal) => {
       clearTimeout(timer);
       running.delete(child);
-      resolve({ code, stdout, stderr });
+      resolve({ code, signal, stdout, stderr });
     });
     if (options.input !== undefined) child.stdin?.end(options.input);
   });
