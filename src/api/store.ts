@@ -1,8 +1,8 @@
 // Store: one store of the platform, its plan and seed settings, and its database by reference or inline.
 import { z } from 'zod';
-import { PLAN_NAMES } from '../master/plans.js';
 import { SLUG_PATTERN } from '../naming.js';
 import { baseStatus, localObjectReference, type ObjectMeta } from './common.js';
+import { PLAN_NAMES } from './plans.js';
 import { storeDatabaseTemplateSpec } from './store-database.js';
 
 export const storeSpec = z.object({

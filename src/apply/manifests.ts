@@ -5,9 +5,9 @@ import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { z } from 'zod';
 import { GROUP_VERSION, objectName } from '../api/common.js';
-import { secretReferences } from '../api/resolve-target.js';
 import { type StoreSpec, storeSpec } from '../api/store.js';
 import { type StoreDatabaseSpec, type StoreDatabaseTemplateSpec, storeDatabaseSpec } from '../api/store-database.js';
+import { secretReferences } from '../stores/resolve-target.js';
 
 export interface Located<T> {
   name: string;

@@ -2,11 +2,11 @@
 import type { V1Secret } from '@kubernetes/client-node';
 import type { Store } from '../api/store.js';
 import type { StoreDatabase } from '../api/store-database.js';
+import type { KubeClient } from '../kube/client.js';
 import type { Logger } from '../log.js';
-import type { MasterContext } from '../master/provision-store.js';
+import type { MasterContext } from '../stores/provision-store.js';
 import type { EventRecorder } from './events.js';
 import type { ResilientInformer } from './informer.js';
-import type { KubeClient } from './kube.js';
 import type { ControllerMetrics } from './metrics.js';
 
 export const FINALIZER = 'storeop.dev/cleanup';
@@ -19,7 +19,7 @@ export const APPLIED_ANNOTATION = 'storeop.dev/applied-identity';
 export const ATTEMPTED_ANNOTATION = 'storeop.dev/attempted-identity';
 /** Set to "true" to let a deletion finish when cleanup cannot (the database is then left as it is). */
 export const SKIP_CLEANUP_ANNOTATION = 'storeop.dev/skip-cleanup';
-export const MANAGED_BY_LABELS = { 'app.kubernetes.io/managed-by': 'storeop' };
+export { MANAGED_BY_LABELS } from '../kube/client.js';
 
 export interface ControllerContext {
   kube: KubeClient;

@@ -3,8 +3,8 @@
 import type { CoreV1Api, CoreV1Event } from '@kubernetes/client-node';
 import type { Store } from '../api/store.js';
 import type { StoreDatabase } from '../api/store-database.js';
+import { FIELD_MANAGER, mergePatch } from '../kube/client.js';
 import type { Logger } from '../log.js';
-import { FIELD_MANAGER, mergePatch } from './kube.js';
 
 export type EventType = 'Normal' | 'Warning';
 

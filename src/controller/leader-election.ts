@@ -5,8 +5,8 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CoordinationV1Api, type KubeConfig, type V1Lease, V1MicroTime } from '@kubernetes/client-node';
+import { describeApiError, isConflict, isNotFound } from '../kube/client.js';
 import type { Logger } from '../log.js';
-import { describeApiError, isConflict, isNotFound } from './kube.js';
 
 export interface LeaderElectionOptions {
   kubeConfig: KubeConfig;

@@ -2,16 +2,16 @@
 // gates reconciling; /metrics, /healthz and /readyz are served; SIGTERM drains within a grace period.
 import { createServer, type Server } from 'node:http';
 import { CoreV1Api, type KubeConfig, type KubernetesListObject, type KubernetesObject, type V1Secret } from '@kubernetes/client-node';
-import { referencedSecrets } from '../api/resolve-target.js';
 import type { Store } from '../api/store.js';
 import type { StoreDatabase } from '../api/store-database.js';
+import { KubeClient } from '../kube/client.js';
 import type { Logger } from '../log.js';
-import type { MasterContext } from '../master/provision-store.js';
+import type { MasterContext } from '../stores/provision-store.js';
+import { referencedSecrets } from '../stores/resolve-target.js';
 import type { ControllerContext } from './context.js';
 import { ControllerLoop } from './controller-loop.js';
 import { EventRecorder } from './events.js';
 import { ResilientInformer } from './informer.js';
-import { KubeClient } from './kube.js';
 import { LeaderElector } from './leader-election.js';
 import { ControllerMetrics } from './metrics.js';
 import { StoreDatabaseReconciler } from './store-database-reconciler.js';

@@ -1,7 +1,6 @@
 // Reconciles a StoreDatabase: the pipeline with a job in the master DB, progress mirrored to status,
 // the connection Secret, conditions, events, suspension, drift repair and cleanup on delete.
 import { randomUUID } from 'node:crypto';
-import { resolveTarget } from '../api/resolve-target.js';
 import { type Store, storeSpec } from '../api/store.js';
 import type { StoreDatabase, StoreDatabaseStatus } from '../api/store-database.js';
 import { storeDatabaseSpec } from '../api/store-database.js';
@@ -12,12 +11,14 @@ import { ensureMediaBucket } from '../engines/supabase/storage.js';
 import { createsStoreRole, type DatabaseTarget, type SupabaseTarget, type TenantConnection } from '../engines/target.js';
 import { connectionUrl } from '../engines/url.js';
 import { isStoreopError, redactSecrets, StoreopError } from '../errors.js';
+import { describeApiError, secretValue } from '../kube/client.js';
 import { assertConfigured, deactivateDatabaseConfig, readActiveDatabaseConfig } from '../master/integrations.js';
 import { failJob, markJobWaiting } from '../master/jobs.js';
-import { type PreparedJob, prepareStoreJob, runStoreJob } from '../master/provision-store.js';
 import { findStore, type StoreDeclaration, setDatabaseFacts, setStorageFacts } from '../master/stores.js';
 import { type ProvisionResult, provision } from '../provisioning/pipeline.js';
 import type { Progress } from '../provisioning/progress.js';
+import { type PreparedJob, prepareStoreJob, runStoreJob } from '../stores/provision-store.js';
+import { resolveTarget } from '../stores/resolve-target.js';
 import { getCondition } from './conditions.js';
 import {
   APPLIED_ANNOTATION,
@@ -30,7 +31,6 @@ import {
   SKIP_CLEANUP_ANNOTATION,
   TerminalError,
 } from './context.js';
-import { describeApiError, secretValue } from './kube.js';
 import { applyConditions, failedConditionType } from './status.js';
 
 const NOT_FOUND_RETRY_MS = 30_000;

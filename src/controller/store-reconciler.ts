@@ -6,11 +6,11 @@ import type { Store, StoreStatus } from '../api/store.js';
 import { storeSpec } from '../api/store.js';
 import { type StoreDatabase, type StoreDatabaseSpec, storeDatabaseSpec } from '../api/store-database.js';
 import { isStoreopError, StoreopError } from '../errors.js';
+import { describeApiError } from '../kube/client.js';
 import { recordAudit } from '../master/audit.js';
 import { upsertStore } from '../master/stores.js';
 import { getCondition } from './conditions.js';
 import { type ControllerContext, FINALIZER, MANAGED_BY_LABELS, type ReconcileResult, TerminalError } from './context.js';
-import { describeApiError } from './kube.js';
 import { applyConditions } from './status.js';
 
 const WAIT_MS = 2_000;

@@ -1,10 +1,9 @@
 // One interface over the database engines: the pipeline never branches on the engine itself.
-import type { Kysely } from 'kysely';
 import type { SqlDialect } from '../schema/dialect.js';
+import type { AnyKysely } from '../schema/kysely.js';
 import type { DatabaseTarget, TenantConnection } from './target.js';
 
-// biome-ignore lint/suspicious/noExplicitAny: tenant databases are reached through the schema plan, untyped here
-export type AnyKysely = Kysely<any>;
+export type { AnyKysely };
 
 export interface LockOptions {
   /** How long to wait for another run on the same database to finish. */

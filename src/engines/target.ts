@@ -1,5 +1,8 @@
 // What the provisioning pipeline is pointed at: a server to create the store's database on, an existing
 // database to connect to, or an embedded PGlite folder.
+/** Reads one key of a Secret in the object's namespace; undefined when the Secret or key is missing. */
+export type SecretReader = (name: string, key: string) => Promise<string | undefined>;
+
 export type EngineName = 'postgresql' | 'mysql' | 'pglite' | 'supabase';
 export type Isolation = 'database' | 'schema';
 

@@ -5,11 +5,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { GROUP_VERSION } from '../api/common.js';
 import type { Store } from '../api/store.js';
 import type { StoreDatabase } from '../api/store-database.js';
-import { MANAGED_BY_LABELS } from '../controller/context.js';
-import { describeApiError, FIELD_MANAGER, isNotFound, type KubeClient } from '../controller/kube.js';
 import { StoreopError } from '../errors.js';
-import type { MasterContext } from '../master/provision-store.js';
+import { describeApiError, FIELD_MANAGER, isNotFound, type KubeClient, MANAGED_BY_LABELS } from '../kube/client.js';
 import { findStore } from '../master/stores.js';
+import type { MasterContext } from '../stores/provision-store.js';
 import type { Provisioner } from './provisioner.js';
 import type { ProvisionRequestBody } from './schemas.js';
 

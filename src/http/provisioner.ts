@@ -1,14 +1,15 @@
 // Runs provisioning jobs accepted by the API in this process, a bounded number at a time. A store that
 // already has a queued or running job gets that job back instead of a second one.
-import { resolveTarget } from '../api/resolve-target.js';
+
 import { DEFAULT_SHARED_DATABASE } from '../engines/postgres.js';
 import type { DatabaseTarget, TenantConnection } from '../engines/target.js';
 import { StoreopError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { type MasterContext, type PreparedJob, prepareStoreJob, runStoreJob } from '../master/provision-store.js';
 import { findStore, type StoreDeclaration } from '../master/stores.js';
 import { storeNames } from '../naming.js';
 import type { SeedSettings } from '../provisioning/seed.js';
+import { type MasterContext, type PreparedJob, prepareStoreJob, runStoreJob } from '../stores/provision-store.js';
+import { resolveTarget } from '../stores/resolve-target.js';
 import type { ProvisionRequestBody } from './schemas.js';
 
 interface Submission {

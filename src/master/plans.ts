@@ -1,6 +1,7 @@
 // The subscription plans a Store can name, with their prices and limits (null = unlimited).
-export const PLAN_NAMES = ['free', 'starter', 'professional', 'enterprise'] as const;
-export type PlanName = (typeof PLAN_NAMES)[number];
+import type { PlanName } from '../api/plans.js';
+
+export { PLAN_NAMES, type PlanName } from '../api/plans.js';
 
 export interface PlanTerms {
   priceMonthly: string;

@@ -1,7 +1,7 @@
 // The history table in every store database: what storeop applied there, when, and how long it took.
 import { sql } from 'kysely';
-import type { AnyKysely } from '../engines/engine.js';
 import type { SqlDialect } from './dialect.js';
+import type { AnyKysely } from './kysely.js';
 
 export const HISTORY_TABLE = 'storeop_schema_history';
 

@@ -8,8 +8,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ConnectionManager, type ConnectionManagerOptions, isStoreopError, Keyring, StoreopError } from '../../src/index.js';
 import type { MasterDatabase } from '../../src/master/database.js';
 import { deactivateDatabaseConfig, readActiveDatabaseConfig, saveDatabaseConfig } from '../../src/master/integrations.js';
-import { type MasterContext, provisionStore } from '../../src/master/provision-store.js';
 import { setDatabaseFacts, upsertStore } from '../../src/master/stores.js';
+import { type MasterContext, provisionStore } from '../../src/stores/provision-store.js';
 import { MASTER_CASES, type TestMaster } from '../support/master.js';
 import {
   mysqlAdmin,

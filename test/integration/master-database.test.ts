@@ -11,9 +11,9 @@ import { isStoreopError, StoreopError } from '../../src/errors.js';
 import { type MasterDatabase, migrateMaster } from '../../src/master/database.js';
 import { readActiveDatabaseConfig, saveDatabaseConfig } from '../../src/master/integrations.js';
 import { Keyring } from '../../src/master/keyring.js';
-import { type MasterContext, prepareStoreJob, provisionStore, runStoreJob } from '../../src/master/provision-store.js';
 import { upsertStore } from '../../src/master/stores.js';
 import { STEPS } from '../../src/provisioning/progress.js';
+import { type MasterContext, prepareStoreJob, provisionStore, runStoreJob } from '../../src/stores/provision-store.js';
 import { MASTER_CASES, type Row, runCli, type TestMaster } from '../support/master.js';
 import { mysqlCreateTarget, mysqlEndpoint, postgresCreateTarget, STORE_TABLES, StoreCleanup, uniqueSlug } from '../support/store-db.js';
 

@@ -2,7 +2,6 @@
 // validation and pipeline as the operator, against the master DB (embedded PGlite by default).
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { resolveTarget } from '../../api/resolve-target.js';
 import { ManifestError, type ManifestSet, parseManifests, readSources, type StoreUnit, storeUnits } from '../../apply/manifests.js';
 import { engineFor } from '../../engines/index.js';
 import type { DatabaseTarget } from '../../engines/target.js';
@@ -11,9 +10,10 @@ import { connectionUrl } from '../../engines/url.js';
 import { describeTarget, isStoreopError } from '../../errors.js';
 import { openMaster, storeopHome } from '../../master/database.js';
 import { loadKeyring } from '../../master/keyring.js';
-import { provisionStore } from '../../master/provision-store.js';
 import { planProvisioning, planStatements } from '../../provisioning/dry-run.js';
 import { describeConflicts } from '../../schema/plan.js';
+import { provisionStore } from '../../stores/provision-store.js';
+import { resolveTarget } from '../../stores/resolve-target.js';
 import { parseFlags } from '../args.js';
 import { formatTable, progressDisplay } from '../output.js';
 

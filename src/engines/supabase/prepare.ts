@@ -1,11 +1,10 @@
 // The steps before a Supabase store's schema can be provisioned: resolve settings and Secrets, find or
 // create the project (keeping its database password before asking for it), and check its health.
 // Waiting is the caller's business: this answers "ready", "waiting" or "failed" and never sleeps.
-import type { SecretReader } from '../../api/resolve-target.js';
 import type { StoreDatabaseTemplateSpec } from '../../api/store-database.js';
 import { StoreopError } from '../../errors.js';
 import { generatePassword } from '../password.js';
-import type { SupabaseTarget } from '../target.js';
+import type { SecretReader, SupabaseTarget } from '../target.js';
 import {
   DEFAULT_SUPABASE_API_URL,
   ManagementApi,

@@ -3,14 +3,14 @@
 import { type Kysely, sql } from 'kysely';
 import { createsStoreRole, secretsOf } from '../engines/target.js';
 import { StoreopError } from '../errors.js';
+import { recordAudit } from '../master/audit.js';
+import type { MasterDatabase } from '../master/database.js';
+import { knownPassword, saveDatabaseConfig } from '../master/integrations.js';
+import { createJob, getJob, JobTracker } from '../master/jobs.js';
+import type { Keyring } from '../master/keyring.js';
+import { type StoreDeclaration, type StoreRow, setDatabaseFacts, upsertStore } from '../master/stores.js';
+import type { MasterDB, StoredConfig } from '../master/types.js';
 import { type ProvisionRequest, type ProvisionResult, provision } from '../provisioning/pipeline.js';
-import { recordAudit } from './audit.js';
-import type { MasterDatabase } from './database.js';
-import { knownPassword, saveDatabaseConfig } from './integrations.js';
-import { createJob, getJob, JobTracker } from './jobs.js';
-import type { Keyring } from './keyring.js';
-import { type StoreDeclaration, type StoreRow, setDatabaseFacts, upsertStore } from './stores.js';
-import type { MasterDB, StoredConfig } from './types.js';
 
 export interface MasterContext {
   master: MasterDatabase;

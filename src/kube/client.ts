@@ -15,6 +15,8 @@ import type { Store, StoreStatus } from '../api/store.js';
 import type { StoreDatabase, StoreDatabaseSpec, StoreDatabaseStatus } from '../api/store-database.js';
 
 export const FIELD_MANAGER = 'storeop';
+/** Labels on every object storeop creates. */
+export const MANAGED_BY_LABELS = { 'app.kubernetes.io/managed-by': 'storeop' };
 export const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
 export type Kind = 'Store' | 'StoreDatabase';

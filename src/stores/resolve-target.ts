@@ -1,13 +1,12 @@
 // Turns a StoreDatabase spec plus the Secrets it references into a provisioning target. Shared by the
 // controller (Secrets from the cluster) and `storeop apply` (Secrets from the manifests).
 import { join, resolve } from 'node:path';
-import type { DatabaseTarget, ServerEndpoint, TlsOptions } from '../engines/target.js';
+import type { StoreDatabaseTemplateSpec } from '../api/store-database.js';
+import type { DatabaseTarget, SecretReader, ServerEndpoint, TlsOptions } from '../engines/target.js';
 import { parseDatabaseUrl } from '../engines/url.js';
 import { StoreopError } from '../errors.js';
-import type { StoreDatabaseTemplateSpec } from './store-database.js';
 
-/** Reads one key of a Secret in the object's namespace; undefined when the Secret or key is missing. */
-export type SecretReader = (name: string, key: string) => Promise<string | undefined>;
+export type { SecretReader };
 
 const DEFAULT_PORT = { postgresql: 5432, mysql: 3306 } as const;
 
