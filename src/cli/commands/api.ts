@@ -1,9 +1,9 @@
 // storeop api: the provisioning HTTP API on its own (no cluster): runs jobs in this process.
 import { hostname } from 'node:os';
-import { serve } from '@hono/node-server';
 import { z } from 'zod';
 import { createApi } from '../../http/app.js';
 import { TokenVerifier } from '../../http/auth.js';
+import { listen } from '../../http/listen.js';
 import { LocalProvisioner } from '../../http/provisioner.js';
 import { createLogger } from '../../log.js';
 import { openMaster, storeopHome } from '../../master/database.js';
@@ -67,7 +67,7 @@ export async function apiCommand(argv: string[]): Promise<number> {
   const at = f['bind-address'].lastIndexOf(':');
   const host = f['bind-address'].slice(0, at) || '0.0.0.0';
   const port = Number(f['bind-address'].slice(at + 1));
-  const server = serve({ fetch: app.fetch, hostname: host, port }, (info) => {
+  const server = listen(app.fetch, { hostname: host, port }, (info) => {
     log.info({ address: `${info.address}:${info.port}`, master: master.location }, 'provisioning API listening');
   });
   await new Promise<void>((resolve) => {

@@ -2,7 +2,6 @@
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { serve } from '@hono/node-server';
 import { KubeConfig, VersionApi } from '@kubernetes/client-node';
 import { z } from 'zod';
 import { Manager } from '../../controller/manager.js';
@@ -10,6 +9,7 @@ import { StoreopError } from '../../errors.js';
 import { createApi } from '../../http/app.js';
 import { TokenVerifier } from '../../http/auth.js';
 import { ClusterProvisioner } from '../../http/cluster-provisioner.js';
+import { listen } from '../../http/listen.js';
 import { describeApiError, isNotFound, KubeClient } from '../../kube/client.js';
 import { createLogger } from '../../log.js';
 import { openMaster, storeopHome } from '../../master/database.js';
@@ -155,8 +155,9 @@ export async function runCommand(argv: string[]): Promise<number> {
     const provisioner = new ClusterProvisioner(new KubeClient(kubeConfig), f['api-namespace'] ?? f.namespace ?? 'default', ctx);
     const app = createApi({ master: ctx, tokens, provisioner, log });
     const at = f['api-bind-address'].lastIndexOf(':');
-    serve(
-      { fetch: app.fetch, hostname: f['api-bind-address'].slice(0, at) || '0.0.0.0', port: Number(f['api-bind-address'].slice(at + 1)) },
+    listen(
+      app.fetch,
+      { hostname: f['api-bind-address'].slice(0, at) || '0.0.0.0', port: Number(f['api-bind-address'].slice(at + 1)) },
       (info) => log.info({ address: `${info.address}:${info.port}` }, 'provisioning API listening (cluster mode)'),
     );
   }
