@@ -127,6 +127,9 @@ describe('Keyring', () => {
   });
 });
 
+/** CLI runs and PGlite are slow on a loaded machine: a generous deadline, not a fixed wait. */
+const MASTER_TEST_TIMEOUT_MS = 300_000;
+
 describe.each(MASTER_CASES)('secrets in the master DB ($name)', (masterCase) => {
   let tm: TestMaster | undefined;
   afterEach(async () => {
@@ -144,86 +147,94 @@ describe.each(MASTER_CASES)('secrets in the master DB ($name)', (masterCase) => 
       `select id::text as id, store_id::text as store_id, is_active, config_data -> 'secrets' as secrets from integration_configs order by created_at`,
     );
 
-  it('a secret copied into another row, even of the same store, does not decrypt', async () => {
-    const t = await freshMaster();
-    const master = await t.open();
-    try {
-      const a = await upsertStore(master.db, { slug: 'cry-enc-a', name: 'A' });
-      const b = await upsertStore(master.db, { slug: 'cry-enc-b', name: 'B' });
-      await saveDatabaseConfig(master.db, t.keyring, a.id, connection('cry-password-a'));
-      await saveDatabaseConfig(master.db, t.keyring, b.id, connection('cry-password-b'));
-      const [rowA, rowB] = await rawConfigs(t);
-      expect(rowA?.secrets).toMatchObject({ v: 2, kid: t.keyring.primaryId });
-      expect((await readActiveDatabaseConfig(master.db, t.keyring, b.id))?.connection.password).toBe('cry-password-b');
-
-      // Store A's envelope pasted into store B's row.
-      await t.sql(`update integration_configs set config_data = jsonb_set(config_data, '{secrets}', $1::jsonb) where id = $2`, [
-        JSON.stringify(rowA?.secrets),
-        rowB?.id,
-      ]);
-      const error = await readActiveDatabaseConfig(master.db, t.keyring, b.id).catch((e: unknown) => e);
-      expect(isStoreopError(error, 'DecryptionFailed')).toBe(true);
-
-      // Store A's envelope in a new active row of store A itself: bound to the old row, it fails too.
-      await t.sql(`update integration_configs set is_active = false where id = $1`, [rowA?.id]);
-      await t.sql(
-        `insert into integration_configs (store_id, integration_type, config_data, is_active)
-         select store_id, integration_type, config_data, true from integration_configs where id = $1`,
-        [rowA?.id],
-      );
-      const sameStore = await readActiveDatabaseConfig(master.db, t.keyring, a.id).catch((e: unknown) => e);
-      expect(isStoreopError(sameStore, 'DecryptionFailed')).toBe(true);
-      expect(String((sameStore as Error).message)).not.toContain('cry-password-a');
-    } finally {
-      await master.close();
-    }
-  });
-
-  it('rows written in the v1 format are still read, and rotate-key rewrites them as v2 under the same key', async () => {
-    const t = await freshMaster();
-    const storeId = await (async () => {
+  it(
+    'a secret copied into another row, even of the same store, does not decrypt',
+    async () => {
+      const t = await freshMaster();
       const master = await t.open();
       try {
-        const store = await upsertStore(master.db, { slug: 'cry-enc-legacy', name: 'Legacy' });
-        // As an existing home holds it: written by the previous storeop, v1 envelope.
-        const { password: _, ...fields } = connection('');
+        const a = await upsertStore(master.db, { slug: 'cry-enc-a', name: 'A' });
+        const b = await upsertStore(master.db, { slug: 'cry-enc-b', name: 'B' });
+        await saveDatabaseConfig(master.db, t.keyring, a.id, connection('cry-password-a'));
+        await saveDatabaseConfig(master.db, t.keyring, b.id, connection('cry-password-b'));
+        const [rowA, rowB] = await rawConfigs(t);
+        expect(rowA?.secrets).toMatchObject({ v: 2, kid: t.keyring.primaryId });
+        expect((await readActiveDatabaseConfig(master.db, t.keyring, b.id))?.connection.password).toBe('cry-password-b');
+
+        // Store A's envelope pasted into store B's row.
+        await t.sql(`update integration_configs set config_data = jsonb_set(config_data, '{secrets}', $1::jsonb) where id = $2`, [
+          JSON.stringify(rowA?.secrets),
+          rowB?.id,
+        ]);
+        const error = await readActiveDatabaseConfig(master.db, t.keyring, b.id).catch((e: unknown) => e);
+        expect(isStoreopError(error, 'DecryptionFailed')).toBe(true);
+
+        // Store A's envelope in a new active row of store A itself: bound to the old row, it fails too.
+        await t.sql(`update integration_configs set is_active = false where id = $1`, [rowA?.id]);
         await t.sql(
-          `insert into integration_configs (store_id, integration_type, config_data, is_active) values ($1, 'mysql', $2::jsonb, true)`,
-          [
-            store.id,
-            JSON.stringify({
-              connection: fields,
-              secrets: legacyEnvelope(t.keysSpec, JSON.stringify({ password: 'cry-legacy-pw' }), store.id),
-            }),
-          ],
+          `insert into integration_configs (store_id, integration_type, config_data, is_active)
+         select store_id, integration_type, config_data, true from integration_configs where id = $1`,
+          [rowA?.id],
         );
-        const config = await readActiveDatabaseConfig(master.db, t.keyring, store.id);
-        expect(config?.connection.password).toBe('cry-legacy-pw');
-        // Saving the same connection again is "unchanged": a v1 row needs no rewrite to be usable.
-        expect(await saveDatabaseConfig(master.db, t.keyring, store.id, connection('cry-legacy-pw'))).toEqual({ changed: false });
-        return store.id;
+        const sameStore = await readActiveDatabaseConfig(master.db, t.keyring, a.id).catch((e: unknown) => e);
+        expect(isStoreopError(sameStore, 'DecryptionFailed')).toBe(true);
+        expect(String((sameStore as Error).message)).not.toContain('cry-password-a');
       } finally {
         await master.close();
       }
-    })();
-    const [before] = await rawConfigs(t);
-    expect(before?.secrets).toMatchObject({ v: 1, kid: t.keyring.primaryId });
+    },
+    MASTER_TEST_TIMEOUT_MS,
+  );
 
-    const env = { STOREOP_HOME: t.home, STOREOP_ENCRYPTION_KEYS: t.keysSpec };
-    const rotate = await runCli(['master', 'rotate-key', '--master-database-url', t.url], env);
-    expect(rotate, rotate.stderr).toMatchObject({ code: 0, stdout: `re-encrypted 1 credential(s) under key ${t.keyring.primaryId}\n` });
-    const [after] = await rawConfigs(t);
-    expect(after?.id).toBe(before?.id);
-    expect(after?.secrets).toMatchObject({ v: 2, kid: t.keyring.primaryId });
-    expect(JSON.stringify(after?.secrets)).not.toContain('cry-legacy-pw');
-    const again = await runCli(['master', 'rotate-key', '--master-database-url', t.url], env);
-    expect(again, again.stderr).toMatchObject({ code: 0, stdout: `re-encrypted 0 credential(s) under key ${t.keyring.primaryId}\n` });
+  it(
+    'rows written in the v1 format are still read, and rotate-key rewrites them as v2 under the same key',
+    async () => {
+      const t = await freshMaster();
+      const storeId = await (async () => {
+        const master = await t.open();
+        try {
+          const store = await upsertStore(master.db, { slug: 'cry-enc-legacy', name: 'Legacy' });
+          // As an existing home holds it: written by the previous storeop, v1 envelope.
+          const { password: _, ...fields } = connection('');
+          await t.sql(
+            `insert into integration_configs (store_id, integration_type, config_data, is_active) values ($1, 'mysql', $2::jsonb, true)`,
+            [
+              store.id,
+              JSON.stringify({
+                connection: fields,
+                secrets: legacyEnvelope(t.keysSpec, JSON.stringify({ password: 'cry-legacy-pw' }), store.id),
+              }),
+            ],
+          );
+          const config = await readActiveDatabaseConfig(master.db, t.keyring, store.id);
+          expect(config?.connection.password).toBe('cry-legacy-pw');
+          // Saving the same connection again is "unchanged": a v1 row needs no rewrite to be usable.
+          expect(await saveDatabaseConfig(master.db, t.keyring, store.id, connection('cry-legacy-pw'))).toEqual({ changed: false });
+          return store.id;
+        } finally {
+          await master.close();
+        }
+      })();
+      const [before] = await rawConfigs(t);
+      expect(before?.secrets).toMatchObject({ v: 1, kid: t.keyring.primaryId });
 
-    const master = await t.open();
-    try {
-      expect((await readActiveDatabaseConfig(master.db, t.keyring, storeId))?.connection.password).toBe('cry-legacy-pw');
-    } finally {
-      await master.close();
-    }
-  });
+      const env = { STOREOP_HOME: t.home, STOREOP_ENCRYPTION_KEYS: t.keysSpec };
+      const rotate = await runCli(['master', 'rotate-key', '--master-database-url', t.url], env);
+      expect(rotate, rotate.stderr).toMatchObject({ code: 0, stdout: `re-encrypted 1 credential(s) under key ${t.keyring.primaryId}\n` });
+      const [after] = await rawConfigs(t);
+      expect(after?.id).toBe(before?.id);
+      expect(after?.secrets).toMatchObject({ v: 2, kid: t.keyring.primaryId });
+      expect(JSON.stringify(after?.secrets)).not.toContain('cry-legacy-pw');
+      const again = await runCli(['master', 'rotate-key', '--master-database-url', t.url], env);
+      expect(again, again.stderr).toMatchObject({ code: 0, stdout: `re-encrypted 0 credential(s) under key ${t.keyring.primaryId}\n` });
+
+      const master = await t.open();
+      try {
+        expect((await readActiveDatabaseConfig(master.db, t.keyring, storeId))?.connection.password).toBe('cry-legacy-pw');
+      } finally {
+        await master.close();
+      }
+    },
+    MASTER_TEST_TIMEOUT_MS,
+  );
 });
