@@ -1,6 +1,8 @@
 // One pino logger, JSON by default, with structured fields and a redaction list so that a secret that
-// reaches a log call by mistake is still not written.
+// reaches a log call by mistake is still not written; and, since a secret can also hide inside a string
+// (an error message or stack quoting a connection URL), a last pass over each finished line.
 import pino, { type Logger } from 'pino';
+import { redactCredentials } from './errors.js';
 
 export const REDACT_PATHS = [
   'password',
@@ -24,12 +26,34 @@ export const REDACT_PATHS = [
 
 export type { Logger };
 
-export function createLogger(options: { level?: string; pretty?: boolean } = {}): Logger {
-  return pino({
-    level: options.level ?? process.env.STOREOP_LOG_LEVEL ?? 'info',
-    base: { component: 'storeop' },
-    redact: { paths: REDACT_PATHS, censor: '[redacted]' },
-    timestamp: pino.stdTimeFunctions.isoTime,
-    formatters: { level: (label) => ({ level: label }) },
-  });
+/** A secret-named field at any depth, whatever its value (REDACT_PATHS only reaches the depths it lists). */
+const SECRET_FIELD = /"(password|adminPassword|token|secret|authorization|serviceRoleKey|anonKey)":"(?:[^"\\]|\\.)*"/g;
+
+/**
+ * The last pass over a finished JSON line: secret-named fields at any depth, then URL passwords and
+ * `password=` values inside any string (msg, err.message, err.stack, nested fields).
+ */
+export function redactLogLine(line: string): string {
+  return redactCredentials(line.replace(SECRET_FIELD, '"$1":"[redacted]"'));
+}
+
+export interface LoggerOptions {
+  level?: string;
+  pretty?: boolean;
+  /** Where lines go (stdout by default). */
+  destination?: pino.DestinationStream;
+}
+
+export function createLogger(options: LoggerOptions = {}): Logger {
+  return pino(
+    {
+      level: options.level ?? process.env.STOREOP_LOG_LEVEL ?? 'info',
+      base: { component: 'storeop' },
+      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+      hooks: { streamWrite: redactLogLine },
+    },
+    options.destination,
+  );
 }

@@ -1,9 +1,10 @@
 // A store's database connection in integration_configs: connection fields in clear, the password in an
-// encrypted envelope bound to the store. At most one active config per store.
+// encrypted envelope bound to its row and store. At most one active config per store.
+import { randomUUID } from 'node:crypto';
 import { type Kysely, sql } from 'kysely';
 import type { TenantConnection } from '../engines/target.js';
 import { StoreopError } from '../errors.js';
-import type { Keyring } from './keyring.js';
+import type { Keyring, SecretBinding } from './keyring.js';
 import type { IntegrationType, MasterDB, StoredConfig } from './types.js';
 
 export interface ActiveDatabaseConfig {
@@ -15,7 +16,13 @@ export interface ActiveDatabaseConfig {
   version: string;
 }
 
-const context = (storeId: string) => `integration_configs:${storeId}`;
+/** What the `secrets` envelope of an integration_configs row is bound to. */
+export const secretsBinding = (storeId: string, rowId: string): SecretBinding => ({
+  table: 'integration_configs',
+  rowId,
+  field: 'secrets',
+  storeId,
+});
 
 const INTEGRATION_TYPES: Record<TenantConnection['engine'], IntegrationType> = {
   postgresql: 'postgresql',
@@ -29,7 +36,7 @@ const integrationType = (connection: TenantConnection): IntegrationType => INTEG
 const SECRET_FIELDS = ['password', 'anonKey', 'serviceRoleKey'] as const;
 type SecretFields = Partial<Record<(typeof SECRET_FIELDS)[number], string>>;
 
-function toStored(keyring: Keyring, storeId: string, connection: TenantConnection): StoredConfig {
+function toStored(keyring: Keyring, storeId: string, rowId: string, connection: TenantConnection): StoredConfig {
   const fields: Record<string, unknown> = { ...connection };
   const secrets: SecretFields = {};
   for (const key of SECRET_FIELDS) {
@@ -38,14 +45,14 @@ function toStored(keyring: Keyring, storeId: string, connection: TenantConnectio
   }
   return {
     connection: fields,
-    ...(Object.keys(secrets).length ? { secrets: keyring.encrypt(JSON.stringify(secrets), context(storeId)) } : {}),
+    ...(Object.keys(secrets).length ? { secrets: keyring.encrypt(JSON.stringify(secrets), secretsBinding(storeId, rowId)) } : {}),
   };
 }
 
-function fromStored(keyring: Keyring, storeId: string, stored: StoredConfig): TenantConnection {
+function fromStored(keyring: Keyring, storeId: string, rowId: string, stored: StoredConfig): TenantConnection {
   const connection = { ...stored.connection } as unknown as TenantConnection;
   if (stored.secrets) {
-    const secrets = JSON.parse(keyring.decrypt(stored.secrets, context(storeId))) as SecretFields;
+    const secrets = JSON.parse(keyring.decrypt(stored.secrets, secretsBinding(storeId, rowId))) as SecretFields;
     for (const key of SECRET_FIELDS) if (secrets[key] !== undefined) connection[key] = secrets[key];
   }
   return connection;
@@ -71,28 +78,27 @@ export async function saveDatabaseConfig(
       .where('is_active', '=', true)
       .executeTakeFirst();
     if (active && active.integration_type === integrationType(connection)) {
-      let current: TenantConnection | undefined;
-      try {
-        current = fromStored(keyring, storeId, active.config_data);
-      } catch {
-        current = undefined; // undecryptable: replace it with a config the current keys can read
-      }
-      if (current && sameConnection(current, connection)) return { changed: false };
+      // An undecryptable config fails here (DecryptionFailed) rather than being overwritten: with the wrong
+      // keys configured, replacing it would re-encrypt the store's credentials under those wrong keys.
+      const current = fromStored(keyring, storeId, active.id, active.config_data);
+      if (sameConnection(current, connection)) return { changed: false };
       await trx
         .updateTable('integration_configs')
-        .set({ config_data: JSON.stringify(toStored(keyring, storeId, connection)), updated_at: sql`now()` })
+        .set({ config_data: JSON.stringify(toStored(keyring, storeId, active.id, connection)), updated_at: sql`now()` })
         .where('id', '=', active.id)
         .execute();
       return { changed: true };
     }
     if (active)
       await trx.updateTable('integration_configs').set({ is_active: false, updated_at: sql`now()` }).where('id', '=', active.id).execute();
+    const id = randomUUID(); // chosen here: the envelope is bound to the row's id
     await trx
       .insertInto('integration_configs')
       .values({
+        id,
         store_id: storeId,
         integration_type: integrationType(connection),
-        config_data: JSON.stringify(toStored(keyring, storeId, connection)),
+        config_data: JSON.stringify(toStored(keyring, storeId, id, connection)),
         is_active: true,
       })
       .execute();
@@ -125,7 +131,7 @@ export async function readActiveDatabaseConfig(
     id: row.id,
     storeId,
     type: row.integration_type,
-    connection: fromStored(keyring, storeId, row.config_data),
+    connection: fromStored(keyring, storeId, row.id, row.config_data),
     version: `${row.id}@${row.updated_at.toISOString()}`,
   };
 }
@@ -146,16 +152,19 @@ export async function knownPassword(db: Kysely<MasterDB>, keyring: Keyring, stor
   return (await readActiveDatabaseConfig(db, keyring, storeId))?.connection.password;
 }
 
-/** Re-encrypts every secret that is not under the primary key; returns how many rows changed. */
+/**
+ * Re-encrypts every secret that is not under the primary key or not in the current envelope format (rows
+ * written before secrets were bound to their row); returns how many rows changed. All or nothing.
+ */
 export async function reencryptAll(db: Kysely<MasterDB>, keyring: Keyring): Promise<number> {
   return db.transaction().execute(async (trx) => {
     const rows = await trx.selectFrom('integration_configs').select(['id', 'store_id', 'config_data']).forUpdate().execute();
     let changed = 0;
     for (const row of rows) {
       const secrets = row.config_data.secrets;
-      if (!secrets || secrets.kid === keyring.primaryId) continue;
-      const plaintext = keyring.decrypt(secrets, context(row.store_id));
-      const config: StoredConfig = { ...row.config_data, secrets: keyring.encrypt(plaintext, context(row.store_id)) };
+      if (!secrets || keyring.isCurrent(secrets)) continue;
+      const binding = secretsBinding(row.store_id, row.id);
+      const config: StoredConfig = { ...row.config_data, secrets: keyring.encrypt(keyring.decrypt(secrets, binding), binding) };
       await trx
         .updateTable('integration_configs')
         .set({ config_data: JSON.stringify(config), updated_at: sql`now()` })

@@ -130,7 +130,7 @@ export interface StoredConfig {
 
 export interface EncryptedEnvelope {
   /** Envelope format version. */
-  v: 1;
+  v: 1 | 2;
   alg: 'aes-256-gcm';
   /** Key id: which key of STOREOP_ENCRYPTION_KEYS encrypted it. */
   kid: string;

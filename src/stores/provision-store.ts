@@ -1,11 +1,12 @@
 // Provisioning with the master DB: the store's row and subscription, a job row that follows the run,
 // the password kept (encrypted) before it is used, and the connection registered when the schema is ready.
+import { randomUUID } from 'node:crypto';
 import { type Kysely, sql } from 'kysely';
 import { createsStoreRole, secretsOf } from '../engines/target.js';
-import { StoreopError } from '../errors.js';
+import { isStoreopError, StoreopError } from '../errors.js';
 import { recordAudit } from '../master/audit.js';
 import type { MasterDatabase } from '../master/database.js';
-import { knownPassword, saveDatabaseConfig } from '../master/integrations.js';
+import { knownPassword, saveDatabaseConfig, secretsBinding } from '../master/integrations.js';
 import { createJob, getJob, JobTracker } from '../master/jobs.js';
 import type { Keyring } from '../master/keyring.js';
 import { type StoreDeclaration, type StoreRow, setDatabaseFacts, upsertStore } from '../master/stores.js';
@@ -48,10 +49,10 @@ export async function runStoreJob(ctx: MasterContext, job: PreparedJob, request:
   if (store.database_status !== 'active') await setDatabaseFacts(db, store.id, { status: 'provisioning' });
   let password = request.password;
   try {
-    if (password === undefined && createsStoreRole(request.target)) {
-      password =
-        (await knownPassword(db, ctx.keyring, store.id).catch(() => undefined)) ?? (await pendingPassword(db, ctx.keyring, store.id));
-    }
+    // Read before anything changes, whatever the target: with the wrong keys the run must stop here
+    // rather than take the store for new, rotate its role's password and re-encrypt under those keys.
+    const stored = await storedPassword(db, ctx.keyring, store);
+    if (password === undefined && createsStoreRole(request.target)) password = stored;
     const result = await provision({
       ...request,
       slug: store.slug,
@@ -119,9 +120,23 @@ export async function provisionStore(
   return { ...job, result };
 }
 
+/** The password the store's role already has (active config, else a pending one); DecryptionFailed names the store. */
+async function storedPassword(db: Kysely<MasterDB>, keyring: Keyring, store: StoreRow): Promise<string | undefined> {
+  try {
+    return (await knownPassword(db, keyring, store.id)) ?? (await pendingPassword(db, keyring, store.id));
+  } catch (error) {
+    if (!isStoreopError(error, 'DecryptionFailed')) throw error;
+    throw new StoreopError(
+      'DecryptionFailed',
+      `cannot read the stored credentials of store ${store.slug}, so nothing was changed: ${error.message}; ` +
+        'STOREOP_ENCRYPTION_KEYS must list the key they were encrypted with',
+      { retryable: false, cause: error },
+    );
+  }
+}
+
 // A generated password is kept encrypted in an inactive config row before the role is created with it,
 // so a crash between the two cannot lose it; the next run re-adopts the role with the same password.
-const context = (storeId: string) => `integration_configs:${storeId}`;
 
 async function keepPendingPassword(
   db: Kysely<MasterDB>,
@@ -130,13 +145,15 @@ async function keepPendingPassword(
   engine: string,
   password: string,
 ): Promise<void> {
+  const id = randomUUID(); // chosen here: the envelope is bound to the row's id
   const config: StoredConfig = {
     connection: { pending: true, engine },
-    secrets: keyring.encrypt(JSON.stringify({ password }), context(storeId)),
+    secrets: keyring.encrypt(JSON.stringify({ password }), secretsBinding(storeId, id)),
   };
   await db
     .insertInto('integration_configs')
     .values({
+      id,
       store_id: storeId,
       integration_type: engine === 'mysql' ? 'mysql' : 'postgresql',
       config_data: JSON.stringify(config),
@@ -148,14 +165,14 @@ async function keepPendingPassword(
 async function pendingPassword(db: Kysely<MasterDB>, keyring: Keyring, storeId: string): Promise<string | undefined> {
   const row = await db
     .selectFrom('integration_configs')
-    .select('config_data')
+    .select(['id', 'config_data'])
     .where('store_id', '=', storeId)
     .where('is_active', '=', false)
     .where(sql<boolean>`(config_data -> 'connection' ->> 'pending') = 'true'`)
     .orderBy('created_at', 'desc')
     .executeTakeFirst();
   if (!row?.config_data.secrets) return undefined;
-  return (JSON.parse(keyring.decrypt(row.config_data.secrets, context(storeId))) as { password?: string }).password;
+  return (JSON.parse(keyring.decrypt(row.config_data.secrets, secretsBinding(storeId, row.id))) as { password?: string }).password;
 }
 
 async function dropPendingPasswords(db: Kysely<MasterDB>, storeId: string): Promise<void> {

@@ -152,7 +152,10 @@ export async function dropStoreLeftovers(engine: 'postgresql' | 'mysql', slug: s
         ]
       : [
           async () => {
-            const hosts = await withStoreDb(openMysql('mysql'), (db) => db.query('select host from mysql.user where user = ?', [name]));
+            // "as host": MariaDB's mysql.user names the column Host, and h.host would be undefined.
+            const hosts = await withStoreDb(openMysql('mysql'), (db) =>
+              db.query('select host as host from mysql.user where user = ?', [name]),
+            );
             await mysqlAdmin(
               [`DROP DATABASE IF EXISTS \`${name}\``, ...hosts.map(() => 'DROP USER IF EXISTS ?@?')],
               [[], ...hosts.map((h) => [name, String(h.host)])],

@@ -10,7 +10,9 @@ export const masterHelp = `usage: storeop master migrate [--master-database-url 
 
 migrate     applies the master DB migrations (they also run automatically whenever storeop opens it).
 rotate-key  re-encrypts every stored credential under the primary key, the first of
-            STOREOP_ENCRYPTION_KEYS (keyid:base64key,...); keep the old keys listed until it has run.
+            STOREOP_ENCRYPTION_KEYS (keyid:base64key,...), and rewrites credentials saved in an older
+            format; keep the old keys listed until it has run. All or nothing: a credential that
+            does not decrypt fails it (DecryptionFailed) and leaves every row as it was.
 
 The master DB is STOREOP_MASTER_DATABASE_URL or --master-database-url (postgres://...), else the
 embedded PGlite in ./.storeop/master.`;
