@@ -177,10 +177,14 @@ async function ensureRole(client: pg.Client, state: RoleState | undefined, s: Re
     return;
   }
   // CREATE ROLE is transactional: a run killed before COMMENT leaves no unmarked role behind.
+  await inTransaction(client, [s.createRole, s.markRole]);
+}
+
+/** Runs `statements` all or none. */
+async function inTransaction(client: pg.Client, statements: string[]): Promise<void> {
   await client.query('BEGIN');
   try {
-    await client.query(s.createRole);
-    await client.query(s.markRole);
+    for (const statement of statements) await client.query(statement);
     await client.query('COMMIT');
   } catch (error) {
     await client.query('ROLLBACK').catch(() => {});
@@ -282,10 +286,7 @@ async function ensureStoreSchema(client: pg.Client, t: CreateTarget, l: Layout, 
     // above, rather than a marked one that is still open to everybody.
     await createDatabase(client, s.createDatabase);
     await withClient(t.admin, l.database, 'closing the shared database', (shared) => shared.query(s.closePublicSchema));
-    await client.query('BEGIN');
-    await client.query(s.closeDatabase);
-    await client.query(s.markDatabase);
-    await client.query('COMMIT');
+    await inTransaction(client, [s.closeDatabase, s.markDatabase]);
   }
   await client.query(s.grantConnect);
   await withClient(t.admin, l.database, 'creating the store schema', async (shared) => {
