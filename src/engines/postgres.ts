@@ -5,6 +5,7 @@ import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import { type ErrorTarget, StoreopError } from '../errors.js';
 import { assertIdentifier } from '../naming.js';
+import { HISTORY_TABLE } from '../schema/history.js';
 import { toStoreopError } from './driver-errors.js';
 import { type AnyKysely, type Engine, type LockOptions, type Placement, storeMark, type Tenant, type TenantOptions } from './engine.js';
 import {
@@ -123,20 +124,6 @@ async function inspectRole(client: pg.Client, role: string): Promise<RoleState |
   };
 }
 
-/**
- * An existing role of the store's name is the store's only when storeop marked it for this store (CREATE ROLE
- * and its COMMENT commit together), and never when it holds server-wide powers: anything else is somebody
- * else's role, refused before its password or attributes are touched.
- */
-function assertOwnRole(state: RoleState, role: string, slug: string, doing: string): void {
-  if (state.mark !== storeMark(slug))
-    throw conflict(
-      `role ${role} already exists and storeop did not create it for store ${slug} (its comment is not '${storeMark(slug)}'): storeop refuses ${doing} it`,
-    );
-  if (state.privileges.length)
-    throw conflict(`role ${role} has ${state.privileges.join(', ')}: storeop refuses ${doing} a role with server-wide powers`);
-}
-
 interface DatabaseState {
   owner: string;
   mark: string | null;
@@ -170,10 +157,69 @@ function assertSharedDatabase(state: DatabaseState, database: string): void {
     );
 }
 
+/** Whether `schema` of `database` holds storeop's history table: the trace of a store an older storeop made. */
+async function holdsHistory(admin: ServerEndpoint, database: string, schema: string): Promise<boolean> {
+  return withClient(admin, database, 'checking the store database', async (c) => {
+    const found = await c.query<{ found: boolean }>('SELECT to_regclass(format($1, $2::text, $3::text)) IS NOT NULL AS found', [
+      '%I.%I',
+      schema,
+      HISTORY_TABLE,
+    ]);
+    return found.rows[0]?.found === true;
+  });
+}
+
+/**
+ * Whether an unmarked role was made by an older storeop for this store (before roles were marked): it owns
+ * the store's database (database isolation) or schema (schema isolation, in a shared store database), and
+ * that holds storeop's history table.
+ */
+async function madeByOlderStoreop(client: pg.Client, admin: ServerEndpoint, l: Layout): Promise<boolean> {
+  const database = await inspectDatabase(client, l.database);
+  if (!database) return false;
+  if (l.isolation === 'database')
+    return database.owner === l.role && database.mark === null && (await holdsHistory(admin, l.database, 'public'));
+  return (
+    database.mark === SHARED_DATABASE_MARK && (await schemaOwner(admin, l)) === l.role && (await holdsHistory(admin, l.database, l.schema))
+  );
+}
+
+interface RoleCheck {
+  state: RoleState | undefined;
+  /** An older storeop's role: ours, still to be marked. */
+  unmarked: boolean;
+}
+
+/**
+ * An existing role of the store's name is the store's only when storeop marked it for this store (CREATE ROLE
+ * and its COMMENT commit together) or an older storeop made it; to be changed, it must also hold no
+ * server-wide power. Anything else is somebody else's role, refused before it is touched.
+ */
+async function checkRole(
+  client: pg.Client,
+  admin: ServerEndpoint,
+  l: Layout,
+  doing: string,
+  options: { powerless: boolean },
+): Promise<RoleCheck> {
+  const state = await inspectRole(client, l.role);
+  if (!state) return { state, unmarked: false };
+  const mark = storeMark(l.slug);
+  const unmarked = state.mark !== mark && state.mark === null && (await madeByOlderStoreop(client, admin, l));
+  if (state.mark !== mark && !unmarked)
+    throw conflict(
+      `role ${l.role} already exists and storeop did not create it for store ${l.slug} (its comment is not '${mark}'): storeop refuses ${doing} it`,
+    );
+  if (options.powerless && state.privileges.length)
+    throw conflict(`role ${l.role} has ${state.privileges.join(', ')}: storeop refuses ${doing} a role with server-wide powers`);
+  return { state, unmarked };
+}
+
 /** The admin's view of the store role: checked (if it exists), then created with its mark in one transaction, or updated. */
-async function ensureRole(client: pg.Client, state: RoleState | undefined, s: ReturnType<typeof adminSql>): Promise<void> {
-  if (state) {
+async function ensureRole(client: pg.Client, role: RoleCheck, s: ReturnType<typeof adminSql>): Promise<void> {
+  if (role.state) {
     await client.query(s.updateRole);
+    if (role.unmarked) await client.query(s.markRole);
     return;
   }
   // CREATE ROLE is transactional: a run killed before COMMENT leaves no unmarked role behind.
@@ -257,8 +303,7 @@ async function schemaOwner(admin: ServerEndpoint, l: Layout): Promise<string | u
 /** Database isolation: checks the role and the database first, then creates, marks or updates them. */
 async function ensureStoreDatabase(client: pg.Client, t: CreateTarget, l: Layout, password: string): Promise<void> {
   const s = adminSql(t, l, password);
-  const role = await inspectRole(client, l.role);
-  if (role) assertOwnRole(role, l.role, l.slug, 'to take over');
+  const role = await checkRole(client, t.admin, l, 'to take over', { powerless: true });
   const database = await inspectDatabase(client, l.database);
   if (database) assertOwnDatabase(database, l);
   await ensureRole(client, role, s);
@@ -271,8 +316,7 @@ async function ensureStoreDatabase(client: pg.Client, t: CreateTarget, l: Layout
 /** Schema isolation: the shared database must be storeop's (or marked); the store's schema is created, never taken over. */
 async function ensureStoreSchema(client: pg.Client, t: CreateTarget, l: Layout, password: string): Promise<void> {
   const s = adminSql(t, l, password);
-  const role = await inspectRole(client, l.role);
-  if (role) assertOwnRole(role, l.role, l.slug, 'to take over');
+  const role = await checkRole(client, t.admin, l, 'to take over', { powerless: true });
   const database = await inspectDatabase(client, l.database);
   if (database) assertSharedDatabase(database, l.database);
   const owner = database ? await schemaOwner(t.admin, l) : undefined;
@@ -293,16 +337,6 @@ async function ensureStoreSchema(client: pg.Client, t: CreateTarget, l: Layout, 
     if (owner === undefined) await shared.query(s.createSchema);
     await shared.query(s.closeSchema);
   });
-}
-
-/** Before deprovisioning or suspending: a role of the store's name that storeop did not mark is left alone. */
-async function refuseForeignRole(client: pg.Client, l: Layout, doing: string): Promise<boolean> {
-  const state = await inspectRole(client, l.role);
-  if (state && state.mark !== storeMark(l.slug))
-    throw conflict(
-      `role ${l.role} was not created by storeop for store ${l.slug} (its comment is not '${storeMark(l.slug)}'): storeop refuses ${doing} it`,
-    );
-  return state !== undefined;
 }
 
 export class PostgresEngine implements Engine {
@@ -373,7 +407,7 @@ export class PostgresEngine implements Engine {
     const maintenance = admin.database ?? MAINTENANCE_DATABASE;
     if (l.isolation === 'schema') {
       const sharedExists = await withClient(admin, maintenance, 'deprovisioning', async (client) => {
-        await refuseForeignRole(client, l, 'to drop');
+        await checkRole(client, admin, l, 'to drop', { powerless: false });
         await client.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1', [l.role]);
         return (await inspectDatabase(client, l.database)) !== undefined;
       });
@@ -396,7 +430,7 @@ export class PostgresEngine implements Engine {
       }
     }
     await withClient(admin, maintenance, 'deprovisioning', async (client) => {
-      await refuseForeignRole(client, l, 'to drop');
+      await checkRole(client, admin, l, 'to drop', { powerless: false });
       if (l.isolation === 'database') {
         await refuseForeignOwner(
           client,
@@ -426,7 +460,7 @@ export class PostgresEngine implements Engine {
       t.admin.database ?? MAINTENANCE_DATABASE,
       enabled ? 'enabling the store role' : 'disabling the store role',
       async (client) => {
-        await refuseForeignRole(client, l, enabled ? 'to enable' : 'to disable');
+        await checkRole(client, t.admin, l, enabled ? 'to enable' : 'to disable', { powerless: false });
         await client.query(`ALTER ROLE ${ident(l.role)} WITH ${enabled ? 'LOGIN' : 'NOLOGIN'}`);
         if (!enabled) await client.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1', [l.role]);
       },

@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { engineFor } from '../../src/engines/index.js';
 import type { CreateTarget } from '../../src/engines/target.js';
 import { isStoreopError, type StoreopError } from '../../src/errors.js';
+import { provision } from '../../src/provisioning/pipeline.js';
 import {
   dropPostgresDatabase,
   dropStoreLeftovers,
@@ -155,6 +156,35 @@ describe('PostgreSQL: an existing role of the store name is adopted only when st
     expect(await pgDatabase(name)).toEqual({ owner: name, mark: `storeop:store=${slug}` });
   });
 
+  it("adopts and marks the role and database an older storeop made (unmarked, the database holding storeop's history)", async () => {
+    const slug = engSlug();
+    const name = storeName(slug);
+    forget('postgresql', slug);
+    await provision({ slug, target: postgresCreateTarget(), seed: false });
+    await postgresAdmin(async (c) => {
+      await c.query(`comment on role ${q(name)} is null`);
+      await c.query(`comment on database ${q(name)} is null`);
+    });
+    await postgres.ensureDatabase(postgresCreateTarget(), slug, PASSWORD);
+    expect((await pgRole(name))?.mark).toBe(`storeop:store=${slug}`);
+    expect(await pgDatabase(name)).toEqual({ owner: name, mark: `storeop:store=${slug}` });
+  });
+
+  it("refuses an unmarked role that owns a database of the store name without storeop's history in it", async () => {
+    const slug = engSlug();
+    const name = storeName(slug);
+    forget('postgresql', slug);
+    await postgresAdmin(async (c) => {
+      await c.query(`create role ${q(name)} login password '${FOREIGN_PASSWORD}'`);
+      await c.query(`create database ${q(name)} owner ${q(name)}`);
+    });
+    const before = await pgRole(name);
+    const error = await refusal(postgres.ensureDatabase(postgresCreateTarget(), slug, PASSWORD));
+    expect(error.code).toBe('Conflict');
+    expect(await pgRole(name)).toEqual(before);
+    expect(await pgDatabase(name)).toEqual({ owner: name, mark: null });
+  });
+
   it('neither suspends nor drops a role it did not create', async () => {
     const slug = engSlug();
     const role = storeName(slug);
@@ -166,7 +196,7 @@ describe('PostgreSQL: an existing role of the store name is adopted only when st
     expect((await pgRole(role))?.rolcanlogin).toBe(true);
     const drop = await refusal(postgres.deprovision(postgresCreateTarget(), slug));
     expect(drop.code).toBe('Conflict');
-    expect(drop.message).toContain(`role ${role} was not created by storeop for store ${slug}`);
+    expect(drop.message).toContain(`role ${role} already exists and storeop did not create it for store ${slug}`);
     expect(await pgRole(role)).toBeDefined();
   });
 });
