@@ -150,11 +150,10 @@ function assertOwnDatabase(state: DatabaseState, l: Layout): void {
 }
 
 /** A shared database holds store schemas only when storeop created it or an admin marked it for that. */
-function assertSharedDatabase(state: DatabaseState, database: string): void {
-  if (state.mark !== SHARED_DATABASE_MARK)
-    throw conflict(
-      `database ${database} exists and is not a shared store database: storeop did not create it and it is not marked (COMMENT ON DATABASE ${ident(database)} IS '${SHARED_DATABASE_MARK}'), so storeop does not put store schemas in it`,
-    );
+function refuseSharedDatabase(database: string): never {
+  throw conflict(
+    `database ${database} exists and is not a shared store database: storeop did not create it and it is not marked (COMMENT ON DATABASE ${ident(database)} IS '${SHARED_DATABASE_MARK}'), so storeop does not put store schemas in it`,
+  );
 }
 
 /** Whether `schema` of `database` holds storeop's history table: the trace of a store an older storeop made. */
@@ -180,8 +179,34 @@ async function madeByOlderStoreop(client: pg.Client, admin: ServerEndpoint, l: L
   if (l.isolation === 'database')
     return database.owner === l.role && database.mark === null && (await holdsHistory(admin, l.database, 'public'));
   return (
-    database.mark === SHARED_DATABASE_MARK && (await schemaOwner(admin, l)) === l.role && (await holdsHistory(admin, l.database, l.schema))
+    (await isSharedDatabase(client, admin, l.database, database)) &&
+    (await schemaOwner(admin, l)) === l.role &&
+    (await holdsHistory(admin, l.database, l.schema))
   );
+}
+
+/**
+ * Whether a database may hold store schemas: marked as a shared store database, or made by an older storeop
+ * before databases were marked: closed to PUBLIC and holding store schemas (a schema owned by the role of
+ * its name, with storeop's history table), which nobody but storeop or the server admin makes.
+ */
+async function isSharedDatabase(client: pg.Client, admin: ServerEndpoint, database: string, state: DatabaseState): Promise<boolean> {
+  if (state.mark === SHARED_DATABASE_MARK) return true;
+  if (state.mark !== null) return false;
+  const closed = await client.query<{ closed: boolean }>(
+    `SELECT datacl IS NOT NULL AND NOT EXISTS (SELECT 1 FROM aclexplode(datacl) a WHERE a.grantee = 0) AS closed
+     FROM pg_database WHERE datname = $1`,
+    [database],
+  );
+  if (closed.rows[0]?.closed !== true) return false;
+  return withClient(admin, database, 'checking the shared database', async (c) => {
+    const stores = await c.query(
+      `SELECT 1 FROM pg_namespace n JOIN pg_class t ON t.relnamespace = n.oid
+       WHERE t.relname = $1 AND n.nspname LIKE 'store\\_%' AND pg_get_userbyid(n.nspowner) = n.nspname LIMIT 1`,
+      [HISTORY_TABLE],
+    );
+    return (stores.rowCount ?? 0) > 0;
+  });
 }
 
 interface RoleCheck {
@@ -316,9 +341,10 @@ async function ensureStoreDatabase(client: pg.Client, t: CreateTarget, l: Layout
 /** Schema isolation: the shared database must be storeop's (or marked); the store's schema is created, never taken over. */
 async function ensureStoreSchema(client: pg.Client, t: CreateTarget, l: Layout, password: string): Promise<void> {
   const s = adminSql(t, l, password);
-  const role = await checkRole(client, t.admin, l, 'to take over', { powerless: true });
   const database = await inspectDatabase(client, l.database);
-  if (database) assertSharedDatabase(database, l.database);
+  const shared = database ? await isSharedDatabase(client, t.admin, l.database, database) : false;
+  if (database && !shared) refuseSharedDatabase(l.database);
+  const role = await checkRole(client, t.admin, l, 'to take over', { powerless: true });
   const owner = database ? await schemaOwner(t.admin, l) : undefined;
   if (owner !== undefined && owner !== l.role)
     throw conflict(
@@ -331,6 +357,8 @@ async function ensureStoreSchema(client: pg.Client, t: CreateTarget, l: Layout, 
     await createDatabase(client, s.createDatabase);
     await withClient(t.admin, l.database, 'closing the shared database', (shared) => shared.query(s.closePublicSchema));
     await inTransaction(client, [s.closeDatabase, s.markDatabase]);
+  } else if (database.mark === null) {
+    await client.query(s.markDatabase); // an older storeop's shared database: already closed, now marked
   }
   await client.query(s.grantConnect);
   await withClient(t.admin, l.database, 'creating the store schema', async (shared) => {

@@ -291,6 +291,27 @@ describe('PostgreSQL schema isolation takes over no database', () => {
     await postgres.deprovision(schemaTarget(database), slug);
   });
 
+  it('recognises the shared database of an older storeop (unmarked, closed, holding store schemas) and marks it', async () => {
+    const first = engSlug();
+    const second = engSlug();
+    forget('postgresql', first);
+    forget('postgresql', second);
+    const database = `eng_shared_${randomBytes(5).toString('hex')}`;
+    leftovers.push(() => dropPostgresDatabase(database));
+    await provision({ slug: first, target: schemaTarget(database), seed: false });
+    await postgresAdmin(async (c) => {
+      await c.query(`comment on database ${q(database)} is null`);
+      await c.query(`comment on role ${q(storeName(first))} is null`);
+    });
+
+    await postgres.ensureDatabase(schemaTarget(database), first, PASSWORD);
+    await postgres.ensureDatabase(schemaTarget(database), second, PASSWORD);
+    expect(await pgDatabase(database)).toEqual({ owner: 'postgres', mark: 'storeop:shared-store-database' });
+    expect((await pgRole(storeName(first)))?.mark).toBe(`storeop:store=${first}`);
+    await postgres.deprovision(schemaTarget(database), second);
+    await postgres.deprovision(schemaTarget(database), first);
+  });
+
   it('creates, closes and marks a shared database of its own, and refuses a foreign schema of the store name in it', async () => {
     const slug = engSlug();
     const squatter = engSlug();
