@@ -1,7 +1,7 @@
 // One interface over the database engines: the pipeline never branches on the engine itself.
 import type { SqlDialect } from '../schema/dialect.js';
 import type { AnyKysely } from '../schema/kysely.js';
-import type { DatabaseTarget, TenantConnection } from './target.js';
+import type { DatabaseTarget, EngineName, Isolation, TenantConnection } from './target.js';
 
 export type { AnyKysely };
 
@@ -30,8 +30,31 @@ export interface TenantOptions {
   idleTimeoutMs?: number;
 }
 
+/**
+ * Where a store's database lives, worked out by its engine alone: the endpoint apps use, the database, the
+ * schema (PostgreSQL) and the role/user storeop creates (create mode) or the given user (connect mode).
+ */
+export interface Placement {
+  engine: EngineName;
+  host: string;
+  port: number;
+  database: string;
+  schema?: string;
+  role?: string;
+  /** PostgreSQL create mode: one database per store, or one schema per store in a shared database. */
+  isolation?: Isolation;
+}
+
+/**
+ * The mark storeop leaves on what it creates for a store (PostgreSQL: the role's and the database's comment;
+ * MySQL: the history table's comment), so that it adopts, changes and drops nothing it did not create.
+ */
+export const storeMark = (slug: string): string => `storeop:store=${slug}`;
+
 export interface Engine {
   readonly dialect: SqlDialect;
+  /** Where the store `slug` lives on `target`; pure, no connection. */
+  placement(target: DatabaseTarget, slug: string): Placement;
   /** Connects with the target's credentials (admin in create mode) and answers the server version. */
   testConnection(target: DatabaseTarget): Promise<string>;
   /**
@@ -44,6 +67,9 @@ export interface Engine {
   deprovision(target: DatabaseTarget, slug: string): Promise<void>;
   /** Create mode only: enables or disables the store role's login (store suspension). */
   setLoginEnabled(target: DatabaseTarget, slug: string, enabled: boolean): Promise<void>;
-  /** Create mode only: what ensureDatabase does as the server admin, as SQL a plan can show (no password). */
-  describeCreate?(target: DatabaseTarget, slug: string): string[];
+  /**
+   * Create mode only: the statements ensureDatabase runs as the server admin on a server without the store,
+   * built by the same code that ensureDatabase executes (the password printed as '<generated>').
+   */
+  adminStatements?(target: DatabaseTarget, slug: string): string[];
 }

@@ -5,14 +5,22 @@ import { Kysely, MysqlDialect, sql } from 'kysely';
 import { createPool, type PoolOptions, type TypeCastField, type TypeCastNext } from 'mysql2';
 import mysql from 'mysql2/promise';
 import { type ErrorTarget, StoreopError } from '../errors.js';
-import { assertIdentifier, storeNames } from '../naming.js';
+import { HISTORY_TABLE } from '../schema/history.js';
 import { toStoreopError } from './driver-errors.js';
-import type { AnyKysely, Engine, LockOptions, Tenant, TenantOptions } from './engine.js';
-import type { CreateTarget, DatabaseTarget, ServerEndpoint, TenantConnection } from './target.js';
+import { type AnyKysely, type Engine, type LockOptions, type Placement, storeMark, type Tenant, type TenantOptions } from './engine.js';
+import {
+  adminSql,
+  createTarget,
+  grantName,
+  ident,
+  layout,
+  type MysqlLayout,
+  mysqlAdminStatements,
+  mysqlPlacement,
+  type Statement,
+} from './mysql-place.js';
+import type { DatabaseTarget, ServerEndpoint, TenantConnection } from './target.js';
 import { tenantEndpoint } from './target.js';
-
-const DEFAULT_CONNECTION_LIMIT = 50;
-const HISTORY_TABLE = 'storeop_schema_history';
 
 // TINYINT(1) is MySQL's BOOLEAN: return it as a boolean like PostgreSQL does.
 const typeCast = (field: TypeCastField, next: TypeCastNext) => {
@@ -62,23 +70,140 @@ async function withConnection<T>(
   }
 }
 
-const ident = (name: string) => `\`${name.replaceAll('`', '``')}\``;
-/** In GRANT ... ON `db`.*, `_` and `%` are wildcards: escape them so the grant covers this database only. */
-const grantPattern = (database: string) => ident(database.replace(/[_%\\]/g, (c) => `\\${c}`));
+const conflict = (message: string, target?: ErrorTarget) =>
+  new StoreopError('Conflict', message, { retryable: false, ...(target ? { target } : {}) });
 
-function createTarget(target: DatabaseTarget, what: string): CreateTarget {
-  if (target.engine !== 'mysql' || target.mode !== 'create')
-    throw new StoreopError('InvalidSpec', `${what} needs a MySQL target in create mode`);
-  return target;
+const run = (conn: mysql.Connection, s: Statement) => conn.query(s.sql, s.params);
+
+/**
+ * Runs the admin work for one store one run at a time, server-wide: GET_LOCK on the database and on the
+ * user (a lock name is at most 64 characters, so names are hashed). Always database first, then user.
+ */
+async function withAdminLock<T>(conn: mysql.Connection, l: MysqlLayout, fn: () => Promise<T>): Promise<T> {
+  const names = [`database:${l.database}`, `user:${l.user}`].map(
+    (key) => `storeop:admin:${createHash('sha256').update(key).digest('hex').slice(0, 40)}`,
+  );
+  const held: string[] = [];
+  try {
+    for (const name of names) {
+      const [rows] = await conn.query<mysql.RowDataPacket[]>('SELECT GET_LOCK(?, 120) AS locked', [name]);
+      if (Number(rows[0]?.locked) !== 1)
+        throw new StoreopError('LockTimeout', 'another provisioning run held the admin lock for more than 120s');
+      held.push(name);
+    }
+    return await fn();
+  } finally {
+    for (const name of held.reverse()) await conn.query('SELECT RELEASE_LOCK(?)', [name]).catch(() => {});
+  }
 }
 
-function layout(target: CreateTarget, slug: string): { database: string; user: string } {
-  const names = storeNames(slug);
-  return { database: assertIdentifier(target.databaseName ?? names.database, 'database name'), user: names.mysqlUser };
+interface DatabaseState {
+  tables: number;
+  hasHistory: boolean;
+  /** The history table's comment: storeMark(slug) of the store that created the database, or '' (older storeop). */
+  mark: string;
+  /** 'user'@'host' of everybody holding privileges on the database. */
+  grantees: string[];
+}
+
+async function inspectDatabase(conn: mysql.Connection, database: string): Promise<DatabaseState | undefined> {
+  const [schemata] = await conn.query<mysql.RowDataPacket[]>('SELECT 1 FROM information_schema.schemata WHERE schema_name = ?', [database]);
+  if (!schemata.length) return undefined;
+  const [tables] = await conn.query<mysql.RowDataPacket[]>(
+    'SELECT table_name AS name, table_comment AS comment FROM information_schema.tables WHERE table_schema = ?',
+    [database],
+  );
+  const history = tables.find((t) => t.name === HISTORY_TABLE);
+  // Database-level grants name the database as written in the GRANT: plain, or with _ and % escaped.
+  const [grants] = await conn.query<mysql.RowDataPacket[]>('SELECT DISTINCT User AS user, Host AS host FROM mysql.db WHERE Db IN (?, ?)', [
+    database,
+    grantName(database),
+  ]);
+  return {
+    tables: tables.length,
+    hasHistory: history !== undefined,
+    mark: String(history?.comment ?? ''),
+    grantees: grants.map((g) => `'${g.user}'@'${g.host}'`),
+  };
+}
+
+const grantee = (user: string) => `'${user}'@'%'`;
+
+/**
+ * Whether the database is this store's to use and drop: created and marked by storeop for this store; or
+ * not marked (empty, or made by an older storeop) and nobody but the store's user holds privileges on it.
+ * Throws, naming the database and the reason, when it is somebody else's.
+ */
+function assertOwnDatabase(state: DatabaseState, l: MysqlLayout, target: ErrorTarget, refused: 'InvalidSpec' | 'Conflict'): void {
+  if (state.tables > 0 && !state.hasHistory)
+    throw new StoreopError(
+      refused,
+      refused === 'InvalidSpec'
+        ? `database ${l.database} already exists with tables storeop did not create; use connect mode to adopt it`
+        : `database ${l.database} holds tables storeop did not create: storeop does not drop it`,
+      { target, retryable: false },
+    );
+  if (state.mark === storeMark(l.slug)) return;
+  if (state.mark.startsWith('storeop:store='))
+    throw conflict(`database ${l.database} belongs to another store (${state.mark}), not to store ${l.slug}`, target);
+  const others = state.grantees.filter((g) => g !== grantee(l.user));
+  if (others.length)
+    throw conflict(
+      `database ${l.database} is not marked as store ${l.slug}'s and ${others.join(', ')} hold privileges on it: storeop does not take it over`,
+      target,
+    );
+}
+
+/** Global privileges of the user ('USAGE' is none): a store user never has any. */
+async function globalPrivileges(conn: mysql.Connection, user: string): Promise<string[] | undefined> {
+  const [users] = await conn.query<mysql.RowDataPacket[]>(`SELECT 1 FROM mysql.user WHERE User = ? AND Host = '%'`, [user]);
+  if (!users.length) return undefined;
+  const [grants] = await conn.query<mysql.RowDataPacket[]>(`SHOW GRANTS FOR ?@'%'`, [user]);
+  return grants
+    .map((row) => String(Object.values(row)[0]))
+    .flatMap((line) => {
+      const global = /^GRANT (.+?) ON \*\.\* TO /.exec(line);
+      return global?.[1] && global[1] !== 'USAGE' ? [global[1]] : [];
+    });
+}
+
+/**
+ * An existing user of the store's name is the store's only when the store's database vouches for it: marked
+ * for this store (the mark is written before the user is created), or an older storeop's database on which
+ * this user holds the privileges. A user with global privileges is never adopted.
+ */
+function assertOwnUser(
+  privileges: string[],
+  database: DatabaseState | undefined,
+  l: MysqlLayout,
+  target: ErrorTarget,
+  doing: string,
+): void {
+  const vouched =
+    database !== undefined &&
+    (database.mark === storeMark(l.slug) || (database.mark === '' && database.grantees.includes(grantee(l.user))));
+  if (!vouched)
+    throw conflict(
+      `user ${grantee(l.user)} already exists and storeop did not create it for store ${l.slug} (no database of the store marks it): storeop refuses ${doing} it`,
+      target,
+    );
+  if (privileges.length)
+    throw conflict(`user ${grantee(l.user)} has global privileges (${privileges.join('; ')}): storeop refuses ${doing} it`, target);
+}
+
+async function killSessions(conn: mysql.Connection, user: string): Promise<void> {
+  const [sessions] = await conn.query<mysql.RowDataPacket[]>('SELECT id FROM information_schema.processlist WHERE user = ?', [user]);
+  for (const session of sessions) {
+    await conn.query(`KILL ${Number(session.id)}`).catch(() => {}); // it may have ended meanwhile
+  }
 }
 
 export class MysqlEngine implements Engine {
   readonly dialect = 'mysql' as const;
+
+  placement(target: DatabaseTarget, slug: string): Placement {
+    return mysqlPlacement(target, slug);
+  }
 
   async testConnection(target: DatabaseTarget): Promise<string> {
     if (target.engine !== 'mysql') throw new StoreopError('InvalidSpec', 'not a MySQL target');
@@ -104,31 +229,32 @@ export class MysqlEngine implements Engine {
         ...(c.tls ? { tls: c.tls } : {}),
       };
     }
-    const { database, user } = layout(target, slug);
-    const limit = target.connectionLimit ?? DEFAULT_CONNECTION_LIMIT;
-    await withConnection(target.admin, undefined, 'creating the store database', async (conn) => {
-      if (await hasForeignTables(conn, database)) {
-        throw new StoreopError(
-          'InvalidSpec',
-          `database ${database} already exists with tables storeop did not create; use connect mode to adopt it`,
-          {
-            target: errorTarget(target.admin, database),
-            retryable: false,
-          },
-        );
-      }
-      await conn.query(`CREATE DATABASE IF NOT EXISTS ${ident(database)} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
-      // MySQL 8 cannot create a user through GRANT: create it, then (re-)set its password and limits.
-      await conn.query(`CREATE USER IF NOT EXISTS ?@'%' IDENTIFIED BY ?`, [user, password]);
-      await conn.query(`ALTER USER ?@'%' IDENTIFIED BY ? WITH MAX_USER_CONNECTIONS ${Number(limit)}`, [user, password]);
-      await conn.query(`GRANT ALL PRIVILEGES ON ${grantPattern(database)}.* TO ?@'%'`, [user]);
-    });
+    const l = layout(target, slug);
+    const s = adminSql(target, l, password);
+    const where = errorTarget(target.admin, l.database);
+    await withConnection(target.admin, undefined, 'creating the store database', (conn) =>
+      withAdminLock(conn, l, async () => {
+        // Everything is checked before anything changes: a refused run leaves the server as it was.
+        const database = await inspectDatabase(conn, l.database);
+        if (database) assertOwnDatabase(database, l, where, 'InvalidSpec');
+        const privileges = await globalPrivileges(conn, l.user);
+        if (privileges) assertOwnUser(privileges, database, l, where, 'to take over');
+        await run(conn, s.createDatabase);
+        await run(conn, s.createHistory);
+        if (database?.mark !== storeMark(l.slug)) await run(conn, s.markDatabase);
+        // MySQL 8 cannot create a user through GRANT: create it, then (re-)set its password and limits.
+        if (!privileges) await run(conn, s.createUser);
+        await run(conn, s.updateUser);
+        await run(conn, s.grant);
+      }),
+    );
+    const place = mysqlPlacement(target, slug);
     return {
       engine: 'mysql',
-      host: target.publicHost ?? target.admin.host,
-      port: target.publicPort ?? target.admin.port,
-      database,
-      user,
+      host: place.host,
+      port: place.port,
+      database: l.database,
+      user: l.user,
       password,
       ...(target.admin.tls ? { tls: target.admin.tls } : {}),
     };
@@ -140,55 +266,39 @@ export class MysqlEngine implements Engine {
 
   async deprovision(target: DatabaseTarget, slug: string): Promise<void> {
     const t = createTarget(target, 'deprovision');
-    const { database, user } = layout(t, slug);
-    await withConnection(t.admin, undefined, 'deprovisioning', async (conn) => {
-      // The same test as creation: a database with tables but without storeop's history is not ours to drop.
-      if (await hasForeignTables(conn, database))
-        throw new StoreopError('Conflict', `database ${database} holds tables storeop did not create: storeop does not drop it`, {
-          target: errorTarget(t.admin, database),
-          retryable: false,
-        });
-      await conn.query(`ALTER USER IF EXISTS ?@'%' ACCOUNT LOCK`, [user]);
-      await killSessions(conn, user);
-      await conn.query(`DROP DATABASE IF EXISTS ${ident(database)}`);
-      await conn.query(`DROP USER IF EXISTS ?@'%'`, [user]);
-    });
+    const l = layout(t, slug);
+    const where = errorTarget(t.admin, l.database);
+    await withConnection(t.admin, undefined, 'deprovisioning', (conn) =>
+      withAdminLock(conn, l, async () => {
+        const database = await inspectDatabase(conn, l.database);
+        if (database) assertOwnDatabase(database, l, where, 'Conflict');
+        const privileges = await globalPrivileges(conn, l.user);
+        if (privileges) {
+          assertOwnUser(privileges, database, l, where, 'to drop');
+          await conn.query(`ALTER USER ?@'%' ACCOUNT LOCK`, [l.user]);
+          await killSessions(conn, l.user);
+          // The user goes first: the marked database is what lets a stopped run recognise the user as ours.
+          await conn.query(`DROP USER ?@'%'`, [l.user]);
+        }
+        if (database) await conn.query(`DROP DATABASE IF EXISTS ${ident(l.database)}`);
+      }),
+    );
   }
 
-  describeCreate(target: DatabaseTarget, slug: string): string[] {
-    const t = createTarget(target, 'plan');
-    const { database, user } = layout(t, slug);
-    return [
-      `CREATE DATABASE IF NOT EXISTS ${ident(database)} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;`,
-      `CREATE USER IF NOT EXISTS '${user}'@'%' IDENTIFIED BY '<generated>';`,
-      `ALTER USER '${user}'@'%' IDENTIFIED BY '<generated>' WITH MAX_USER_CONNECTIONS ${Number(t.connectionLimit ?? DEFAULT_CONNECTION_LIMIT)};`,
-      `GRANT ALL PRIVILEGES ON ${grantPattern(database)}.* TO '${user}'@'%';`,
-    ];
+  adminStatements(target: DatabaseTarget, slug: string): string[] {
+    return mysqlAdminStatements(target, slug);
   }
 
   async setLoginEnabled(target: DatabaseTarget, slug: string, enabled: boolean): Promise<void> {
     const t = createTarget(target, 'suspending a store');
-    const { user } = layout(t, slug);
+    const l = layout(t, slug);
+    const where = errorTarget(t.admin, l.database);
     await withConnection(t.admin, undefined, enabled ? 'unlocking the store user' : 'locking the store user', async (conn) => {
-      await conn.query(`ALTER USER ?@'%' ACCOUNT ${enabled ? 'UNLOCK' : 'LOCK'}`, [user]);
-      if (!enabled) await killSessions(conn, user);
+      const privileges = await globalPrivileges(conn, l.user);
+      if (privileges) assertOwnUser(privileges, await inspectDatabase(conn, l.database), l, where, enabled ? 'to unlock' : 'to lock');
+      await conn.query(`ALTER USER ?@'%' ACCOUNT ${enabled ? 'UNLOCK' : 'LOCK'}`, [l.user]);
+      if (!enabled) await killSessions(conn, l.user);
     });
-  }
-}
-
-/** Whether `database` has tables but not storeop's history table: someone else's database. */
-async function hasForeignTables(conn: mysql.Connection, database: string): Promise<boolean> {
-  const [rows] = await conn.query<mysql.RowDataPacket[]>(
-    `SELECT COUNT(*) AS tables, SUM(table_name = ?) AS ours FROM information_schema.tables WHERE table_schema = ?`,
-    [HISTORY_TABLE, database],
-  );
-  return Number(rows[0]?.tables ?? 0) > 0 && Number(rows[0]?.ours ?? 0) === 0;
-}
-
-async function killSessions(conn: mysql.Connection, user: string): Promise<void> {
-  const [sessions] = await conn.query<mysql.RowDataPacket[]>('SELECT id FROM information_schema.processlist WHERE user = ?', [user]);
-  for (const session of sessions) {
-    await conn.query(`KILL ${Number(session.id)}`).catch(() => {}); // it may have ended meanwhile
   }
 }
 

@@ -4,7 +4,7 @@ import { rmSync } from 'node:fs';
 import { sql } from 'kysely';
 import { StoreopError } from '../errors.js';
 import { toStoreopError } from './driver-errors.js';
-import type { AnyKysely, Engine, LockOptions, Tenant } from './engine.js';
+import type { AnyKysely, Engine, LockOptions, Placement, Tenant } from './engine.js';
 import { closePglite, openPglite, type PgliteHandle } from './pglite-registry.js';
 import type { DatabaseTarget, TenantConnection } from './target.js';
 
@@ -15,6 +15,12 @@ function pgliteTarget(target: DatabaseTarget) {
 
 export class PgliteEngine implements Engine {
   readonly dialect = 'postgres' as const;
+
+  /** One store per folder: the folder is the database, as ensureDatabase() reports it. */
+  placement(target: DatabaseTarget): Placement {
+    const t = pgliteTarget(target);
+    return { engine: 'pglite', host: 'localhost', port: 0, database: t.dataDir, schema: 'public', role: 'postgres' };
+  }
 
   async testConnection(target: DatabaseTarget): Promise<string> {
     const t = pgliteTarget(target);
@@ -30,8 +36,8 @@ export class PgliteEngine implements Engine {
   }
 
   async ensureDatabase(target: DatabaseTarget): Promise<TenantConnection> {
-    const t = pgliteTarget(target);
-    return { engine: 'pglite', host: 'localhost', port: 0, database: t.dataDir, dataDir: t.dataDir, schema: 'public', user: 'postgres' };
+    const { host, port, database, schema } = this.placement(target);
+    return { engine: 'pglite', host, port, database, dataDir: database, schema: schema as string, user: 'postgres' };
   }
 
   async openTenant(connection: TenantConnection): Promise<Tenant> {

@@ -4,16 +4,25 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import { type ErrorTarget, StoreopError } from '../errors.js';
-import { assertIdentifier, storeNames } from '../naming.js';
+import { assertIdentifier } from '../naming.js';
+import { HISTORY_TABLE } from '../schema/history.js';
 import { toStoreopError } from './driver-errors.js';
-import type { AnyKysely, Engine, LockOptions, Tenant, TenantOptions } from './engine.js';
-import { scramSha256Verifier } from './scram.js';
+import { type AnyKysely, type Engine, type LockOptions, type Placement, storeMark, type Tenant, type TenantOptions } from './engine.js';
+import {
+  adminSql,
+  createTarget,
+  type Layout,
+  layout,
+  postgresAdminStatements,
+  postgresPlacement,
+  SHARED_DATABASE_MARK,
+} from './postgres-place.js';
 import type { CreateTarget, DatabaseTarget, ServerEndpoint, TenantConnection, TlsOptions } from './target.js';
 import { tenantEndpoint } from './target.js';
 
 const MAINTENANCE_DATABASE = 'postgres';
-export const DEFAULT_SHARED_DATABASE = 'storeop_stores';
-const DEFAULT_CONNECTION_LIMIT = 50;
+
+export { DEFAULT_SHARED_DATABASE } from './postgres-place.js';
 
 // int8 as number: ids and counters stay far below 2^53; numeric stays a string (exact money).
 const types = {
@@ -63,62 +72,195 @@ async function withClient<T>(endpoint: ServerEndpoint, database: string, doing: 
 }
 
 const ident = (name: string) => pg.escapeIdentifier(name);
-const literal = (value: string) => pg.escapeLiteral(value);
-
-interface Layout {
-  isolation: 'database' | 'schema';
-  database: string;
-  schema: string;
-  role: string;
-}
-
-function layout(target: CreateTarget, slug: string): Layout {
-  const names = storeNames(slug);
-  const isolation = target.isolation ?? 'database';
-  if (isolation === 'schema') {
-    return {
-      isolation,
-      database: assertIdentifier(target.databaseName ?? DEFAULT_SHARED_DATABASE, 'database name'),
-      schema: names.schema,
-      role: names.role,
-    };
-  }
-  return {
-    isolation,
-    database: assertIdentifier(target.databaseName ?? names.database, 'database name'),
-    schema: 'public',
-    role: names.role,
-  };
-}
-
-function createTarget(target: DatabaseTarget, what: string): CreateTarget {
-  if (target.engine !== 'postgresql' || target.mode !== 'create')
-    throw new StoreopError('InvalidSpec', `${what} needs a PostgreSQL target in create mode`);
-  return target;
-}
 
 /**
  * Whether a CREATE failed because another session created the same object meanwhile: "already exists"
- * (42710 role, 42P04 database) when the other session committed first, or a unique violation (23505) on
- * the catalog index when both inserted the catalog row at once.
+ * (42710 role, 42P04 database, 42P06 schema) when the other session committed first, or a unique violation
+ * (23505) on the catalog index when both inserted the catalog row at once.
  */
 function createdConcurrently(error: unknown): boolean {
-  return ['42710', '42P04', '23505'].includes(String((error as { code?: unknown }).code));
+  return ['42710', '42P04', '42P06', '23505'].includes(String((error as { code?: unknown }).code));
 }
 
-async function ensureRole(client: pg.Client, role: string, password: string, connectionLimit: number): Promise<void> {
-  const verifier = literal(scramSha256Verifier(password));
-  const exists = await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [role]);
-  if (exists.rowCount === 0) {
+/** Runs `fn` again (from its checks) when it lost a race to create an object: the next pass sees the object. */
+async function retryingRaces<T>(fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
     try {
-      await client.query(`CREATE ROLE ${ident(role)} WITH LOGIN PASSWORD ${verifier} CONNECTION LIMIT ${connectionLimit}`);
-      return;
+      return await fn();
     } catch (error) {
-      if (!createdConcurrently(error)) throw error; // created concurrently: adopt it below
+      if (!createdConcurrently(error) || attempt >= 3) throw error;
     }
   }
-  // Re-adopting an existing role: make it match, with the password the caller keeps.
-  await client.query(`ALTER ROLE ${ident(role)} WITH LOGIN PASSWORD ${verifier} CONNECTION LIMIT ${connectionLimit}`);
+}
+
+const conflict = (message: string) => new StoreopError('Conflict', message, { retryable: false });
+
+interface RoleState {
+  mark: string | null;
+  /** The attributes a store role never has (SUPERUSER, CREATEDB, ...). */
+  privileges: string[];
+}
+
+async function inspectRole(client: pg.Client, role: string): Promise<RoleState | undefined> {
+  const found = await client.query<Record<string, unknown>>(
+    `SELECT rolsuper, rolcreatedb, rolcreaterole, rolreplication, rolbypassrls, shobj_description(oid, 'pg_authid') AS mark
+     FROM pg_roles WHERE rolname = $1`,
+    [role],
+  );
+  const row = found.rows[0];
+  if (!row) return undefined;
+  const attributes = {
+    rolsuper: 'SUPERUSER',
+    rolcreatedb: 'CREATEDB',
+    rolcreaterole: 'CREATEROLE',
+    rolreplication: 'REPLICATION',
+    rolbypassrls: 'BYPASSRLS',
+  };
+  return {
+    mark: (row.mark as string | null) ?? null,
+    privileges: Object.entries(attributes)
+      .filter(([column]) => row[column] === true)
+      .map(([, name]) => name),
+  };
+}
+
+interface DatabaseState {
+  owner: string;
+  mark: string | null;
+}
+
+async function inspectDatabase(client: pg.Client, database: string): Promise<DatabaseState | undefined> {
+  const found = await client.query<DatabaseState>(
+    `SELECT pg_get_userbyid(datdba) AS owner, shobj_description(oid, 'pg_database') AS mark FROM pg_database WHERE datname = $1`,
+    [database],
+  );
+  return found.rows[0];
+}
+
+/** A store's own database: owned by the store role, and unmarked (a run stopped before marking it) or marked for this store. */
+function assertOwnDatabase(state: DatabaseState, l: Layout): void {
+  if (state.owner !== l.role)
+    throw new StoreopError(
+      'InvalidSpec',
+      `database ${l.database} already exists and belongs to ${state.owner}, not to ${l.role}; use connect mode to adopt it`,
+      { retryable: false },
+    );
+  if (state.mark !== null && state.mark !== storeMark(l.slug))
+    throw conflict(`database ${l.database} is marked '${state.mark}', not '${storeMark(l.slug)}': it belongs to another store`);
+}
+
+/** A shared database holds store schemas only when storeop created it or an admin marked it for that. */
+function refuseSharedDatabase(database: string): never {
+  throw conflict(
+    `database ${database} exists and is not a shared store database: storeop did not create it and it is not marked (COMMENT ON DATABASE ${ident(database)} IS '${SHARED_DATABASE_MARK}'), so storeop does not put store schemas in it`,
+  );
+}
+
+/** Whether `schema` of `database` holds storeop's history table: the trace of a store an older storeop made. */
+async function holdsHistory(admin: ServerEndpoint, database: string, schema: string): Promise<boolean> {
+  return withClient(admin, database, 'checking the store database', async (c) => {
+    const found = await c.query<{ found: boolean }>('SELECT to_regclass(format($1, $2::text, $3::text)) IS NOT NULL AS found', [
+      '%I.%I',
+      schema,
+      HISTORY_TABLE,
+    ]);
+    return found.rows[0]?.found === true;
+  });
+}
+
+/**
+ * Whether an unmarked role was made by an older storeop for this store (before roles were marked): it owns
+ * the store's database (database isolation) or schema (schema isolation, in a shared store database), and
+ * that holds storeop's history table.
+ */
+async function madeByOlderStoreop(client: pg.Client, admin: ServerEndpoint, l: Layout): Promise<boolean> {
+  const database = await inspectDatabase(client, l.database);
+  if (!database) return false;
+  if (l.isolation === 'database')
+    return database.owner === l.role && database.mark === null && (await holdsHistory(admin, l.database, 'public'));
+  return (
+    (await isSharedDatabase(client, admin, l.database, database)) &&
+    (await schemaOwner(admin, l)) === l.role &&
+    (await holdsHistory(admin, l.database, l.schema))
+  );
+}
+
+/**
+ * Whether a database may hold store schemas: marked as a shared store database, or made by an older storeop
+ * before databases were marked: closed to PUBLIC and holding store schemas (a schema owned by the role of
+ * its name, with storeop's history table), which nobody but storeop or the server admin makes.
+ */
+async function isSharedDatabase(client: pg.Client, admin: ServerEndpoint, database: string, state: DatabaseState): Promise<boolean> {
+  if (state.mark === SHARED_DATABASE_MARK) return true;
+  if (state.mark !== null) return false;
+  const closed = await client.query<{ closed: boolean }>(
+    `SELECT datacl IS NOT NULL AND NOT EXISTS (SELECT 1 FROM aclexplode(datacl) a WHERE a.grantee = 0) AS closed
+     FROM pg_database WHERE datname = $1`,
+    [database],
+  );
+  if (closed.rows[0]?.closed !== true) return false;
+  return withClient(admin, database, 'checking the shared database', async (c) => {
+    const stores = await c.query(
+      `SELECT 1 FROM pg_namespace n JOIN pg_class t ON t.relnamespace = n.oid
+       WHERE t.relname = $1 AND n.nspname LIKE 'store\\_%' AND pg_get_userbyid(n.nspowner) = n.nspname LIMIT 1`,
+      [HISTORY_TABLE],
+    );
+    return (stores.rowCount ?? 0) > 0;
+  });
+}
+
+interface RoleCheck {
+  state: RoleState | undefined;
+  /** An older storeop's role: ours, still to be marked. */
+  unmarked: boolean;
+}
+
+/**
+ * An existing role of the store's name is the store's only when storeop marked it for this store (CREATE ROLE
+ * and its COMMENT commit together) or an older storeop made it; to be changed, it must also hold no
+ * server-wide power. Anything else is somebody else's role, refused before it is touched.
+ */
+async function checkRole(
+  client: pg.Client,
+  admin: ServerEndpoint,
+  l: Layout,
+  doing: string,
+  options: { powerless: boolean },
+): Promise<RoleCheck> {
+  const state = await inspectRole(client, l.role);
+  if (!state) return { state, unmarked: false };
+  const mark = storeMark(l.slug);
+  const unmarked = state.mark !== mark && state.mark === null && (await madeByOlderStoreop(client, admin, l));
+  if (state.mark !== mark && !unmarked)
+    throw conflict(
+      `role ${l.role} already exists and storeop did not create it for store ${l.slug} (its comment is not '${mark}'): storeop refuses ${doing} it`,
+    );
+  if (options.powerless && state.privileges.length)
+    throw conflict(`role ${l.role} has ${state.privileges.join(', ')}: storeop refuses ${doing} a role with server-wide powers`);
+  return { state, unmarked };
+}
+
+/** The admin's view of the store role: checked (if it exists), then created with its mark in one transaction, or updated. */
+async function ensureRole(client: pg.Client, role: RoleCheck, s: ReturnType<typeof adminSql>): Promise<void> {
+  if (role.state) {
+    await client.query(s.updateRole);
+    if (role.unmarked) await client.query(s.markRole);
+    return;
+  }
+  // CREATE ROLE is transactional: a run killed before COMMENT leaves no unmarked role behind.
+  await inTransaction(client, [s.createRole, s.markRole]);
+}
+
+/** Runs `statements` all or none. */
+async function inTransaction(client: pg.Client, statements: string[]): Promise<void> {
+  await client.query('BEGIN');
+  try {
+    for (const statement of statements) await client.query(statement);
+    await client.query('COMMIT');
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw error;
+  }
 }
 
 /** The advisory-lock key of withAdminLock() (exported so tests can hold the lock to stop a run inside the engine). */
@@ -141,7 +283,6 @@ async function withAdminLock<T>(client: pg.Client, database: string, fn: () => P
   }
 }
 
-/** CREATE DATABASE cannot run in a transaction and fails with 55006 while template1 is in use: retry. */
 /**
  * Deprovisioning drops only what storeop created: the store's database or schema is always owned by the
  * store's role, so one owned by anybody else (a name clash, a spec pointed elsewhere) is refused, not dropped.
@@ -156,46 +297,74 @@ async function refuseForeignOwner(
   const found = await client.query<{ owner: string }>(ownerQuery, [name]);
   const owner = found.rows[0]?.owner;
   if (owner !== undefined && owner !== role)
-    throw new StoreopError(
-      'Conflict',
-      `${kind} ${name} belongs to ${owner}, not to the store role ${role}: storeop did not create it and does not drop it`,
-      {
-        retryable: false,
-      },
-    );
+    throw conflict(`${kind} ${name} belongs to ${owner}, not to the store role ${role}: storeop did not create it and does not drop it`);
 }
 
-async function createDatabase(client: pg.Client, database: string, owner: string): Promise<void> {
+/** CREATE DATABASE cannot run in a transaction and fails with 55006 while template1 is in use: retry that. */
+async function createDatabase(client: pg.Client, statement: string): Promise<void> {
   for (let attempt = 0; ; attempt++) {
-    const exists = await client.query<{ owner: string }>('SELECT pg_get_userbyid(datdba) AS owner FROM pg_database WHERE datname = $1', [
-      database,
-    ]);
-    const found = exists.rows[0];
-    if (found) {
-      if (found.owner !== owner) {
-        throw new StoreopError(
-          'InvalidSpec',
-          `database ${database} already exists and belongs to ${found.owner}, not to ${owner}; use connect mode to adopt it`,
-          {
-            retryable: false,
-          },
-        );
-      }
-      return;
-    }
     try {
-      await client.query(`CREATE DATABASE ${ident(database)} OWNER ${ident(owner)} ENCODING 'UTF8'`);
+      await client.query(statement);
       return;
     } catch (error) {
-      const code = (error as { code?: string }).code;
-      if (createdConcurrently(error)) continue; // created concurrently: check its owner above
-      if (code === '55006' && attempt < 8) {
+      if ((error as { code?: string }).code === '55006' && attempt < 8) {
         await sleep(50 * 2 ** attempt + Math.random() * 50);
         continue;
       }
-      throw error;
+      throw error; // "already exists" included: retryingRaces() checks the new database from the start
     }
   }
+}
+
+async function schemaOwner(admin: ServerEndpoint, l: Layout): Promise<string | undefined> {
+  return withClient(admin, l.database, 'checking the store schema', async (shared) => {
+    const found = await shared.query<{ owner: string }>('SELECT pg_get_userbyid(nspowner) AS owner FROM pg_namespace WHERE nspname = $1', [
+      l.schema,
+    ]);
+    return found.rows[0]?.owner;
+  });
+}
+
+/** Database isolation: checks the role and the database first, then creates, marks or updates them. */
+async function ensureStoreDatabase(client: pg.Client, t: CreateTarget, l: Layout, password: string): Promise<void> {
+  const s = adminSql(t, l, password);
+  const role = await checkRole(client, t.admin, l, 'to take over', { powerless: true });
+  const database = await inspectDatabase(client, l.database);
+  if (database) assertOwnDatabase(database, l);
+  await ensureRole(client, role, s);
+  if (!database) await createDatabase(client, s.createDatabase);
+  // CREATE DATABASE is not transactional: a database of the store role without the mark is still this store's.
+  if (database?.mark !== storeMark(l.slug)) await client.query(s.markDatabase);
+  await client.query(s.closeDatabase);
+}
+
+/** Schema isolation: the shared database must be storeop's (or marked); the store's schema is created, never taken over. */
+async function ensureStoreSchema(client: pg.Client, t: CreateTarget, l: Layout, password: string): Promise<void> {
+  const s = adminSql(t, l, password);
+  const database = await inspectDatabase(client, l.database);
+  const shared = database ? await isSharedDatabase(client, t.admin, l.database, database) : false;
+  if (database && !shared) refuseSharedDatabase(l.database);
+  const role = await checkRole(client, t.admin, l, 'to take over', { powerless: true });
+  const owner = database ? await schemaOwner(t.admin, l) : undefined;
+  if (owner !== undefined && owner !== l.role)
+    throw conflict(
+      `schema ${l.schema} in ${l.database} belongs to ${owner}, not to the store role ${l.role}: storeop does not take it over`,
+    );
+  await ensureRole(client, role, s);
+  if (!database) {
+    // Harden the new database before marking it: a run stopped earlier leaves an unmarked database, refused
+    // above, rather than a marked one that is still open to everybody.
+    await createDatabase(client, s.createDatabase);
+    await withClient(t.admin, l.database, 'closing the shared database', (shared) => shared.query(s.closePublicSchema));
+    await inTransaction(client, [s.closeDatabase, s.markDatabase]);
+  } else if (database.mark === null) {
+    await client.query(s.markDatabase); // an older storeop's shared database: already closed, now marked
+  }
+  await client.query(s.grantConnect);
+  await withClient(t.admin, l.database, 'creating the store schema', async (shared) => {
+    if (owner === undefined) await shared.query(s.createSchema);
+    await shared.query(s.closeSchema);
+  });
 }
 
 export class PostgresEngine implements Engine {
@@ -213,6 +382,10 @@ export class PostgresEngine implements Engine {
     if (target.engine !== 'postgresql') throw new StoreopError('InvalidSpec', 'not a PostgreSQL target');
     if (target.mode === 'connect') return { endpoint: target.connection, database: target.connection.database };
     return { endpoint: target.admin, database: target.admin.database ?? MAINTENANCE_DATABASE };
+  }
+
+  placement(target: DatabaseTarget, slug: string): Placement {
+    return postgresPlacement(target, slug);
   }
 
   async ensureDatabase(target: DatabaseTarget, slug: string, password: string): Promise<TenantConnection> {
@@ -233,30 +406,16 @@ export class PostgresEngine implements Engine {
     }
     const l = layout(target, slug);
     const admin = target.admin;
-    const limit = target.connectionLimit ?? DEFAULT_CONNECTION_LIMIT;
     await withClient(admin, admin.database ?? MAINTENANCE_DATABASE, 'creating the store database', (client) =>
-      withAdminLock(client, l.database, async () => {
-        await ensureRole(client, l.role, password, limit);
-        if (l.isolation === 'database') {
-          await createDatabase(client, l.database, l.role);
-          await client.query(`REVOKE ALL ON DATABASE ${ident(l.database)} FROM PUBLIC`);
-          return;
-        }
-        await createDatabase(client, l.database, admin.user);
-        await client.query(`REVOKE ALL ON DATABASE ${ident(l.database)} FROM PUBLIC`);
-        await client.query(`GRANT CONNECT ON DATABASE ${ident(l.database)} TO ${ident(l.role)}`);
-        await withClient(admin, l.database, 'creating the store schema', async (shared) => {
-          await shared.query(`CREATE SCHEMA IF NOT EXISTS ${ident(l.schema)} AUTHORIZATION ${ident(l.role)}`);
-          await shared.query(`ALTER SCHEMA ${ident(l.schema)} OWNER TO ${ident(l.role)}`);
-          await shared.query(`REVOKE ALL ON SCHEMA ${ident(l.schema)} FROM PUBLIC`);
-          await shared.query('REVOKE CREATE ON SCHEMA public FROM PUBLIC');
-        });
-      }),
+      withAdminLock(client, l.database, () =>
+        retryingRaces(() => (l.isolation === 'database' ? ensureStoreDatabase : ensureStoreSchema)(client, target, l, password)),
+      ),
     );
+    const place = postgresPlacement(target, slug);
     return {
       engine: 'postgresql',
-      host: target.publicHost ?? admin.host,
-      port: target.publicPort ?? admin.port,
+      host: place.host,
+      port: place.port,
       database: l.database,
       schema: l.schema,
       user: l.role,
@@ -276,8 +435,9 @@ export class PostgresEngine implements Engine {
     const maintenance = admin.database ?? MAINTENANCE_DATABASE;
     if (l.isolation === 'schema') {
       const sharedExists = await withClient(admin, maintenance, 'deprovisioning', async (client) => {
+        await checkRole(client, admin, l, 'to drop', { powerless: false });
         await client.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1', [l.role]);
-        return ((await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [l.database])).rowCount ?? 0) > 0;
+        return (await inspectDatabase(client, l.database)) !== undefined;
       });
       if (sharedExists) {
         await withClient(admin, l.database, 'dropping the store schema', async (client) => {
@@ -298,6 +458,7 @@ export class PostgresEngine implements Engine {
       }
     }
     await withClient(admin, maintenance, 'deprovisioning', async (client) => {
+      await checkRole(client, admin, l, 'to drop', { powerless: false });
       if (l.isolation === 'database') {
         await refuseForeignOwner(
           client,
@@ -306,6 +467,8 @@ export class PostgresEngine implements Engine {
           l.database,
           l.role,
         );
+        const database = await inspectDatabase(client, l.database);
+        if (database) assertOwnDatabase(database, l);
         await client.query(`DROP DATABASE IF EXISTS ${ident(l.database)} WITH (FORCE)`);
       }
       await client.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1', [l.role]);
@@ -313,24 +476,8 @@ export class PostgresEngine implements Engine {
     });
   }
 
-  describeCreate(target: DatabaseTarget, slug: string): string[] {
-    const t = createTarget(target, 'plan');
-    const l = layout(t, slug);
-    const role = `CREATE ROLE ${ident(l.role)} WITH LOGIN PASSWORD '<generated>' CONNECTION LIMIT ${t.connectionLimit ?? DEFAULT_CONNECTION_LIMIT};`;
-    if (l.isolation === 'database')
-      return [
-        role,
-        `CREATE DATABASE ${ident(l.database)} OWNER ${ident(l.role)} ENCODING 'UTF8';`,
-        `REVOKE ALL ON DATABASE ${ident(l.database)} FROM PUBLIC;`,
-      ];
-    return [
-      role,
-      `CREATE DATABASE ${ident(l.database)} OWNER ${ident(t.admin.user)} ENCODING 'UTF8'; -- the shared database, unless it exists`,
-      `REVOKE ALL ON DATABASE ${ident(l.database)} FROM PUBLIC;`,
-      `GRANT CONNECT ON DATABASE ${ident(l.database)} TO ${ident(l.role)};`,
-      `CREATE SCHEMA IF NOT EXISTS ${ident(l.schema)} AUTHORIZATION ${ident(l.role)}; -- in ${l.database}`,
-      `REVOKE ALL ON SCHEMA ${ident(l.schema)} FROM PUBLIC;`,
-    ];
+  adminStatements(target: DatabaseTarget, slug: string): string[] {
+    return postgresAdminStatements(target, slug);
   }
 
   async setLoginEnabled(target: DatabaseTarget, slug: string, enabled: boolean): Promise<void> {
@@ -341,6 +488,7 @@ export class PostgresEngine implements Engine {
       t.admin.database ?? MAINTENANCE_DATABASE,
       enabled ? 'enabling the store role' : 'disabling the store role',
       async (client) => {
+        await checkRole(client, t.admin, l, enabled ? 'to enable' : 'to disable', { powerless: false });
         await client.query(`ALTER ROLE ${ident(l.role)} WITH ${enabled ? 'LOGIN' : 'NOLOGIN'}`);
         if (!enabled) await client.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1', [l.role]);
       },

@@ -1,12 +1,10 @@
 // Runs provisioning jobs accepted by the API in this process, a bounded number at a time. A store that
 // already has a queued or running job gets that job back instead of a second one.
-
-import { DEFAULT_SHARED_DATABASE } from '../engines/postgres.js';
+import { engineFor } from '../engines/index.js';
 import type { DatabaseTarget, TenantConnection } from '../engines/target.js';
 import { StoreopError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { findStore, type StoreDeclaration } from '../master/stores.js';
-import { storeNames } from '../naming.js';
 import type { SeedSettings } from '../provisioning/seed.js';
 import { type MasterContext, type PreparedJob, prepareStoreJob, runStoreJob } from '../stores/provision-store.js';
 import { resolveTarget } from '../stores/resolve-target.js';
@@ -20,28 +18,7 @@ interface Submission {
 
 /** Where a target puts the store's tables, as the connection the engine registers describes it. */
 function targetPlace(target: DatabaseTarget, slug: string): Partial<TenantConnection> {
-  if (target.engine === 'pglite') return { engine: 'pglite', host: 'localhost', port: 0, database: target.dataDir, schema: 'public' };
-  if (target.engine === 'supabase') return { engine: 'supabase', database: target.project.ref };
-  const names = storeNames(slug);
-  const pg = target.engine === 'postgresql';
-  if (target.mode === 'connect') {
-    const c = target.connection;
-    return {
-      engine: target.engine,
-      host: c.host,
-      port: c.port,
-      database: c.database,
-      ...(pg ? { schema: target.schema ?? 'public' } : {}),
-    };
-  }
-  const shared = pg && target.isolation === 'schema';
-  return {
-    engine: target.engine,
-    host: target.publicHost ?? target.admin.host,
-    port: target.publicPort ?? target.admin.port,
-    database: target.databaseName ?? (shared ? DEFAULT_SHARED_DATABASE : names.database),
-    ...(pg ? { schema: shared ? names.schema : 'public' } : {}),
-  };
+  return engineFor(target.engine).placement(target, slug);
 }
 
 const placeOf = (c: Partial<TenantConnection>): string =>

@@ -4,7 +4,6 @@ import { existsSync } from 'node:fs';
 import { toStoreopError } from '../engines/driver-errors.js';
 import type { Tenant } from '../engines/engine.js';
 import { engineFor } from '../engines/index.js';
-import { DEFAULT_SHARED_DATABASE } from '../engines/postgres.js';
 import {
   type ConnectTarget,
   type CreateTarget,
@@ -14,7 +13,6 @@ import {
   targetSummary,
 } from '../engines/target.js';
 import { isStoreopError } from '../errors.js';
-import { storeNames } from '../naming.js';
 import { HISTORY_TABLE, readHistory } from '../schema/history.js';
 import { introspect, type LiveSchema, tableHasRows } from '../schema/introspect.js';
 import type { Migration } from '../schema/migrations.js';
@@ -84,14 +82,12 @@ export async function planProvisioning(
 
 /** The store's database as the admin sees it: a connect-mode target that reads without creating anything. */
 function adminView(target: CreateTarget, slug: string): ConnectTarget {
-  const names = storeNames(slug);
-  const schemaIsolation = target.engine === 'postgresql' && target.isolation === 'schema';
-  const database = target.databaseName ?? (schemaIsolation ? DEFAULT_SHARED_DATABASE : names.database);
+  const place = engineFor(target.engine).placement(target, slug);
   return {
     engine: target.engine,
     mode: 'connect',
-    connection: { ...target.admin, database },
-    ...(target.engine === 'postgresql' ? { schema: schemaIsolation ? names.schema : 'public' } : {}),
+    connection: { ...target.admin, database: place.database },
+    ...(place.schema !== undefined ? { schema: place.schema } : {}),
   };
 }
 

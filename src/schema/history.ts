@@ -1,5 +1,5 @@
 // The history table in every store database: what storeop applied there, when, and how long it took.
-import { sql } from 'kysely';
+import { type CreateTableBuilder, type SchemaModule, sql } from 'kysely';
 import type { SqlDialect } from './dialect.js';
 import type { AnyKysely } from './kysely.js';
 
@@ -17,7 +17,16 @@ export interface HistoryEntry {
 }
 
 export async function ensureHistoryTable(db: AnyKysely, dialect: SqlDialect): Promise<void> {
-  await db.schema
+  await createHistoryTable(db.schema, dialect).execute();
+}
+
+/**
+ * CREATE TABLE IF NOT EXISTS of the history table, as a builder: the MySQL engine compiles it to create the
+ * table as the admin (in `schema.withSchema(database)`) and marks the table with the owning store.
+ */
+// biome-ignore lint/suspicious/noExplicitAny: the builder's column types are not tracked
+export function createHistoryTable(schema: SchemaModule, dialect: SqlDialect): CreateTableBuilder<any, any> {
+  return schema
     .createTable(HISTORY_TABLE)
     .ifNotExists()
     .addColumn('id', 'bigint', (c) =>
@@ -30,8 +39,7 @@ export async function ensureHistoryTable(db: AnyKysely, dialect: SqlDialect): Pr
     .addColumn('applied_at', dialect === 'postgres' ? 'timestamptz' : sql`datetime(3)`, (c) =>
       c.notNull().defaultTo(dialect === 'postgres' ? sql`now()` : sql`current_timestamp(3)`),
     )
-    .addColumn('duration_ms', 'integer', (c) => c.notNull())
-    .execute();
+    .addColumn('duration_ms', 'integer', (c) => c.notNull());
 }
 
 export async function readHistory(db: AnyKysely): Promise<HistoryEntry[]> {

@@ -652,7 +652,9 @@ describe('storeop apply --dry-run', () => {
         [
           '-- as the server admin:',
           `CREATE ROLE "store_pg_shop" WITH LOGIN PASSWORD '<generated>' CONNECTION LIMIT 50;`,
+          `COMMENT ON ROLE "store_pg_shop" IS 'storeop:store=pg-shop';`,
           `CREATE DATABASE "store_pg_shop" OWNER "store_pg_shop" ENCODING 'UTF8';`,
+          `COMMENT ON DATABASE "store_pg_shop" IS 'storeop:store=pg-shop';`,
           'REVOKE ALL ON DATABASE "store_pg_shop" FROM PUBLIC;',
           '-- then as the store role:',
         ].join('\n'),

@@ -119,7 +119,7 @@ export async function applyCommand(argv: string[]): Promise<number> {
       }
       if (!plan.databaseExists && createsStoreRole(target)) {
         out.write('-- as the server admin:\n');
-        for (const statement of engineFor(target.engine).describeCreate?.(target, unit.slug) ?? []) out.write(`${statement}\n`);
+        for (const statement of engineFor(target.engine).adminStatements?.(target, unit.slug) ?? []) out.write(`${statement}\n`);
         out.write('-- then as the store role:\n');
       }
       for (const statement of statements) out.write(`${statement}\n`);

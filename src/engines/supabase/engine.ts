@@ -1,7 +1,7 @@
 // A healthy Supabase project's database is PostgreSQL in connect mode: the pipeline runs unchanged on a
 // direct (or session pooler) connection. Deleting a store can delete the project itself.
 import { StoreopError } from '../../errors.js';
-import type { Engine, Tenant, TenantOptions } from '../engine.js';
+import type { Engine, Placement, Tenant, TenantOptions } from '../engine.js';
 import { PostgresEngine } from '../postgres.js';
 import type { ConnectTarget, DatabaseTarget, SupabaseTarget, TenantConnection } from '../target.js';
 import { ManagementApi } from './management-api.js';
@@ -18,6 +18,11 @@ function asPostgres(target: SupabaseTarget): ConnectTarget {
 export class SupabaseEngine implements Engine {
   readonly dialect = 'postgres' as const;
   readonly #postgres = new PostgresEngine();
+
+  /** The project's database as the store reaches it (the same place ensureDatabase() reports). */
+  placement(target: DatabaseTarget, slug: string): Placement {
+    return { ...this.#postgres.placement(asPostgres(supabaseTarget(target)), slug), engine: 'supabase' };
+  }
 
   testConnection(target: DatabaseTarget): Promise<string> {
     return this.#postgres.testConnection(asPostgres(supabaseTarget(target)));
