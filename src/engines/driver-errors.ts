@@ -35,7 +35,7 @@ const LOST_POSTGRES_CODES = new Set(['57P01', '57P02']);
 const LOST_MYSQL_ERRNOS = new Set([1927, 1053]);
 const LOST_NETWORK_CODES = new Set(['ECONNRESET', 'EPIPE', 'PROTOCOL_CONNECTION_LOST', 'ER_CONNECTION_KILLED', 'ER_SERVER_SHUTDOWN']);
 const LOST_MESSAGES =
-  /Connection terminated unexpectedly|Connection lost|Can't write in closed state|Client has encountered a connection error and is not queryable/i;
+  /Connection terminated unexpectedly|Connection lost|Can't write in closed state|Can't add new command when connection is in closed state|Client has encountered a connection error and is not queryable/i;
 
 /** Whether a driver error says an open connection was dropped: the same work on a new connection may succeed. */
 export function isConnectionLost(error: unknown): boolean {
