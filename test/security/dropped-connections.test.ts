@@ -309,7 +309,10 @@ describe('storeop provision', () => {
     expect(run.code).toBe(1);
     // Progress lines go to stderr too; the error is one line of its own, the last one.
     const lines = run.stderr.split('\n').filter((line) => line.trim());
-    expect(lines.filter((line) => line.startsWith('storeop provision:')), run.stderr).toEqual([lines.at(-1)]);
+    expect(
+      lines.filter((line) => line.startsWith('storeop provision:')),
+      run.stderr,
+    ).toEqual([lines.at(-1)]);
     expect(lines.at(-1)).toMatch(/^storeop provision: ConnectionLost: .*terminating connection due to administrator command/);
     expect(run.stderr).not.toMatch(STACK_LINE);
 
