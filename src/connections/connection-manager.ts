@@ -130,7 +130,10 @@ export class ConnectionManager {
    * withStore() on other stores: with every pool busy that would wait for itself.
    */
   async withStore<T>(storeId: string, fn: (db: Kysely<StoreDB>) => Promise<T>): Promise<T> {
-    const entry = await this.#entry(storeId, true);
+    // The master (config lookup) or the store's database may drop a connection: either is ConnectionLost.
+    const entry = await this.#entry(storeId, true).catch((error: unknown) => {
+      throw connectionLost(storeId, error) ?? error;
+    });
     try {
       return await fn(entry.tenant.db as Kysely<StoreDB>);
     } catch (error) {

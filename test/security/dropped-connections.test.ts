@@ -10,18 +10,23 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
+import { sql } from 'kysely';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { Keyring } from '../../src/index.js';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { isConnectionLost } from '../../src/engines/driver-errors.js';
+import { adminLockKey } from '../../src/engines/postgres.js';
+import { isStoreopError, Keyring } from '../../src/index.js';
 import { type MasterDatabase, openMaster } from '../../src/master/database.js';
 import { provisionStore } from '../../src/master/provision-store.js';
+import { provision } from '../../src/provisioning/pipeline.js';
 import { type CliRun, killRunningCli, runStoreop } from '../support/cli.js';
-import { createPostgresDatabase, postgresRows, type TempDatabase } from '../support/databases.js';
+import { createPostgresDatabase, POSTGRES_URL, postgresRows, type TempDatabase } from '../support/databases.js';
 import { freePort } from '../support/operator.js';
 import { nodeBinary, repoRoot, storeopArgs } from '../support/paths.js';
 import {
   HISTORY_TABLE,
+  holdPostgresAdminLock,
   mysqlCreateTarget,
   mysqlEndpoint,
   postgresAdmin,
@@ -190,7 +195,7 @@ describe('an app process embedding a ConnectionManager', () => {
     async function runningSleep(session: number): Promise<boolean> {
       if (dialect === 'postgres') {
         const rows = await postgresRows(
-          process.env.STOREOP_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
+          POSTGRES_URL,
           "select 1 from pg_stat_activity where pid = $1 and state = 'active' and query like '%pg_sleep%'",
           [session],
         );
@@ -265,7 +270,7 @@ function waitingCreateTable(database: string): Promise<number> {
     `a CREATE TABLE waiting in ${database}`,
     async () => {
       const rows = await postgresRows<{ pid: number }>(
-        process.env.STOREOP_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
+        POSTGRES_URL,
         "select pid from pg_stat_activity where datname = $1 and wait_event_type = 'Lock' and query ilike '%create table%'",
         [database],
       );
@@ -439,5 +444,92 @@ describe('storeop api', () => {
     expect(next, output.slice(-4000)).toMatchObject({ status: 'succeeded', error: null });
     expect(alive(api)).toBe(true);
     expect(output).not.toMatch(STACK_LINE);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------
+
+describe('in this process: the master pool and the admin session', () => {
+  const uncaught: unknown[] = [];
+  const onUncaught = (error: unknown) => uncaught.push(error);
+  const cleanup = new StoreCleanup();
+  let masterDb: TempDatabase;
+  let home: string;
+
+  beforeAll(async () => {
+    process.on('uncaughtException', onUncaught);
+    masterDb = await createPostgresDatabase('crs_master_pool');
+    home = mkdtempSync(join(tmpdir(), 'storeop-crs-master-'));
+  });
+
+  beforeEach(() => {
+    uncaught.length = 0;
+  });
+
+  afterAll(async () => {
+    process.off('uncaughtException', onUncaught);
+    try {
+      await cleanup.run();
+    } finally {
+      await masterDb?.drop();
+      if (home) rmSync(home, { recursive: true, force: true });
+    }
+  });
+
+  it('a PostgreSQL master session terminated inside a transaction fails that transaction only; the next query works', async () => {
+    const master = await openMaster({ url: masterDb.url, home });
+    try {
+      const error = await master.db
+        .transaction()
+        .execute(async (trx) => {
+          const { rows } = await sql<{ pid: number }>`select pg_backend_pid() as pid`.execute(trx);
+          await terminatePostgresBackend(Number(rows[0]?.pid));
+          await sql`select 1`.execute(trx);
+        })
+        .then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+      expect(isConnectionLost(error), String(error)).toBe(true);
+      expect(uncaught).toEqual([]);
+      const { rows } = await sql<{ one: number }>`select 1 as one`.execute(master.db);
+      expect(rows).toEqual([{ one: 1 }]);
+    } finally {
+      await master.close();
+    }
+  });
+
+  it('an admin session terminated while it waits for the admin lock fails the run with ConnectionLost; the next run succeeds', async () => {
+    const slug = crsSlug('admin');
+    const target = cleanup.track(postgresCreateTarget(), slug);
+    const database = `store_${slug.replaceAll('-', '_')}`;
+    const hold = await holdPostgresAdminLock(database);
+    let error: unknown;
+    try {
+      const running = provision({ slug, target, password: `crs-${randomBytes(8).toString('hex')}`, seed: false });
+      const failed = running.then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      const pid = await until('the run to wait for the admin lock', async () => {
+        // The session waiting for this store's admin lock key (a bigint advisory lock: classid is its high half).
+        const rows = await postgresRows<{ pid: number }>(
+          POSTGRES_URL,
+          `select pid from pg_locks where locktype = 'advisory' and not granted and objsubid = 1
+             and ((classid::bigint << 32) | objid::bigint) = hashtextextended($1, 0)`,
+          [adminLockKey(database)],
+        );
+        return rows[0]?.pid;
+      });
+      await terminatePostgresBackend(pid);
+      error = await failed;
+    } finally {
+      await hold.close();
+    }
+    expect(isStoreopError(error, 'ConnectionLost'), String(error)).toBe(true);
+    expect((error as { retryable: boolean }).retryable).toBe(true);
+    expect(uncaught).toEqual([]);
+    const result = await provision({ slug, target, password: `crs-${randomBytes(8).toString('hex')}`, seed: false });
+    expect(result.tablesCreated).toBe(STORE_TABLES.length);
   });
 });
