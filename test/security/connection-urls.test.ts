@@ -2,12 +2,10 @@
 // DATABASE_URL; both are connectionUrl() of the provisioned connection) must work for every client, not
 // only node-postgres: the real `psql` (libpq, as psycopg, Ruby pg and PHP use it) and `mysql` clients
 // connect with it to the store's own schema / database as the store's own role / user.
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { connectionUrl, parseDatabaseUrl } from '../../src/engines/url.js';
@@ -15,48 +13,11 @@ import { provision } from '../../src/provisioning/pipeline.js';
 import { runStoreop } from '../support/cli.js';
 import { POSTGRES_URL } from '../support/databases.js';
 import { dropPostgresDatabase, mysqlCreateTarget, postgresCreateTarget, StoreCleanup, storeName } from '../support/store-db.js';
+import { mysqlClient, psql } from './connection-urls.clients.js';
 
-const run = promisify(execFile);
 const crsSlug = (what: string) => `crs-${what}-${randomBytes(4).toString('hex')}`;
 /** A password with every character a URL must encode, to show the URL carries it intact. */
 const PASSWORD = `crs P@ss:w/rd+%?#&=${randomBytes(6).toString('hex')}`;
-
-/** `psql "$url" -c sql`: unaligned, tuples only, no psqlrc; fails on any error. */
-async function psql(url: string, sqlText: string): Promise<string> {
-  const { stdout } = await run('psql', ['-X', '-A', '-t', '-v', 'ON_ERROR_STOP=1', url, '-c', sqlText], {
-    env: { ...process.env, PGPASSWORD: '', PGOPTIONS: '' },
-    timeout: 60_000,
-  });
-  return stdout.trim();
-}
-
-/**
- * The `mysql` client with the URL's parts (it takes no URL): host, port, user and database as a URL
- * parser decodes them, the password through MYSQL_PWD so it is not on the command line.
- */
-async function mysqlClient(url: string, sqlText: string): Promise<string> {
-  const u = new URL(url);
-  expect(u.protocol).toBe('mysql:');
-  const { stdout } = await run(
-    'mysql',
-    [
-      '--protocol=TCP',
-      '-h',
-      u.hostname,
-      '-P',
-      u.port,
-      '-u',
-      decodeURIComponent(u.username),
-      '-N',
-      '-B',
-      decodeURIComponent(u.pathname.slice(1)),
-      '-e',
-      sqlText,
-    ],
-    { env: { ...process.env, MYSQL_PWD: decodeURIComponent(u.password) }, timeout: 60_000 },
-  );
-  return stdout.trim();
-}
 
 describe('connection URLs work with the real psql and mysql clients', () => {
   const cleanup = new StoreCleanup();
