@@ -3,6 +3,8 @@
 export const ERROR_CODES = [
   'InvalidSpec',
   'ConnectionFailed',
+  /** An open connection was dropped mid-operation (backend terminated, server restarted): retry. */
+  'ConnectionLost',
   'AuthenticationFailed',
   'PermissionDenied',
   'DatabaseNotFound',

@@ -2,9 +2,10 @@
 // built from the store's active integration config in the master DB. Pools are bounded (LRU), closed when
 // idle, and replaced when the config row changes (credential rotation).
 import { CompiledQuery, type Kysely } from 'kysely';
+import { isConnectionLost } from '../engines/driver-errors.js';
 import type { Tenant } from '../engines/engine.js';
 import { engineFor } from '../engines/index.js';
-import { StoreopError } from '../errors.js';
+import { redactSecrets, StoreopError } from '../errors.js';
 import { type MasterDatabase, openMaster } from '../master/database.js';
 import { assertConfigured, readActiveDatabaseConfig } from '../master/integrations.js';
 import { type Keyring, loadKeyring } from '../master/keyring.js';
@@ -49,6 +50,19 @@ interface Entry {
   drained?: (() => void) | undefined;
   /** Set once the pool is being closed. */
   closing?: Promise<void> | undefined;
+}
+
+/**
+ * A dropped store connection (backend terminated, server restarted) as a typed, retryable error; the
+ * pool has discarded the dead connection, so calling again gets a fresh one. Other errors pass unchanged.
+ */
+function connectionLost(storeId: string, error: unknown): StoreopError | undefined {
+  if (!isConnectionLost(error) || error instanceof StoreopError) return undefined;
+  const message = redactSecrets(error instanceof Error ? error.message : String(error), []);
+  return new StoreopError('ConnectionLost', `store ${storeId}: the database connection was lost during the call (${message})`, {
+    retryable: true,
+    cause: error,
+  });
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -116,9 +130,14 @@ export class ConnectionManager {
    * withStore() on other stores: with every pool busy that would wait for itself.
    */
   async withStore<T>(storeId: string, fn: (db: Kysely<StoreDB>) => Promise<T>): Promise<T> {
-    const entry = await this.#entry(storeId, true);
+    // The master (config lookup) or the store's database may drop a connection: either is ConnectionLost.
+    const entry = await this.#entry(storeId, true).catch((error: unknown) => {
+      throw connectionLost(storeId, error) ?? error;
+    });
     try {
       return await fn(entry.tenant.db as Kysely<StoreDB>);
+    } catch (error) {
+      throw connectionLost(storeId, error) ?? error;
     } finally {
       entry.leases--;
       entry.lastUsed = Date.now();

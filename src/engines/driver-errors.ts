@@ -24,15 +24,27 @@ const MYSQL_ERRNOS: Record<number, ErrorCode> = {
   1203: 'ConnectionFailed', // max_user_connections
 };
 
-const NETWORK_CODES = new Set([
-  'ECONNREFUSED',
-  'ENOTFOUND',
-  'ETIMEDOUT',
-  'EHOSTUNREACH',
-  'ECONNRESET',
-  'EAI_AGAIN',
-  'PROTOCOL_CONNECTION_LOST',
-]);
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'ETIMEDOUT', 'EHOSTUNREACH', 'EAI_AGAIN']);
+
+/**
+ * How drivers report a connection that was open and then dropped: PostgreSQL's backend terminated
+ * (57P01 admin_shutdown, 57P02 crash_shutdown) or the socket closed under node-postgres; MySQL/MariaDB's
+ * session killed (1927 ER_CONNECTION_KILLED, 1053 ER_SERVER_SHUTDOWN) or the socket lost under mysql2.
+ */
+const LOST_POSTGRES_CODES = new Set(['57P01', '57P02']);
+const LOST_MYSQL_ERRNOS = new Set([1927, 1053]);
+const LOST_NETWORK_CODES = new Set(['ECONNRESET', 'EPIPE', 'PROTOCOL_CONNECTION_LOST', 'ER_CONNECTION_KILLED', 'ER_SERVER_SHUTDOWN']);
+const LOST_MESSAGES =
+  /Connection terminated unexpectedly|Connection lost|Can't write in closed state|Can't add new command when connection is in closed state|Client has encountered a connection error and is not queryable/i;
+
+/** Whether a driver error says an open connection was dropped: the same work on a new connection may succeed. */
+export function isConnectionLost(error: unknown): boolean {
+  if (error instanceof StoreopError) return error.code === 'ConnectionLost';
+  const e = (error ?? {}) as { code?: unknown; errno?: unknown; message?: unknown };
+  if (typeof e.code === 'string' && (LOST_POSTGRES_CODES.has(e.code) || LOST_NETWORK_CODES.has(e.code))) return true;
+  if (typeof e.errno === 'number' && LOST_MYSQL_ERRNOS.has(e.errno)) return true;
+  return typeof e.message === 'string' && LOST_MESSAGES.test(e.message);
+}
 
 export function toStoreopError(error: unknown, target: ErrorTarget, secrets: readonly (string | undefined)[], doing: string): StoreopError {
   if (error instanceof StoreopError) return error;
@@ -40,9 +52,10 @@ export function toStoreopError(error: unknown, target: ErrorTarget, secrets: rea
   const rawMessage = typeof e.message === 'string' && e.message ? e.message : String(error);
   const message = redactSecrets(rawMessage, secrets);
   let code: ErrorCode = 'ProvisioningFailed';
-  if (typeof e.code === 'string' && POSTGRES_CODES[e.code]) code = POSTGRES_CODES[e.code] as ErrorCode;
+  if (isConnectionLost(error)) code = 'ConnectionLost';
+  else if (typeof e.code === 'string' && POSTGRES_CODES[e.code]) code = POSTGRES_CODES[e.code] as ErrorCode;
   else if (typeof e.errno === 'number' && MYSQL_ERRNOS[e.errno]) code = MYSQL_ERRNOS[e.errno] as ErrorCode;
   else if (typeof e.code === 'string' && NETWORK_CODES.has(e.code)) code = 'ConnectionFailed';
-  else if (/timeout expired|Connection terminated|connect ETIMEDOUT|getaddrinfo/i.test(rawMessage)) code = 'ConnectionFailed';
+  else if (/timeout expired|Connection terminated|connect ETIMEDOUT|ECONNRESET|getaddrinfo/i.test(rawMessage)) code = 'ConnectionFailed';
   return new StoreopError(code, `${doing}: ${message}`, { target });
 }

@@ -62,6 +62,9 @@ async function withConnection<T>(
   let conn: mysql.Connection | undefined;
   try {
     conn = await mysql.createConnection(connectionOptions(endpoint, database));
+    // A session killed between two statements emits 'error' on the connection: without a listener that
+    // crashes the process; the next statement fails with it instead (mapped to ConnectionLost).
+    conn.on('error', () => {});
     return await fn(conn);
   } catch (error) {
     throw toStoreopError(error, errorTarget(endpoint, database), [endpoint.password], doing);
@@ -317,6 +320,9 @@ class MysqlTenant implements Tenant {
       maxIdle: options.poolSize ?? 2,
       idleTimeout: options.idleTimeoutMs ?? 10_000,
     });
+    // A killed session emits 'error' on its connection (also when checked out); mysql2 only listens once
+    // (to drop it from the pool): a listener of our own keeps a later one from crashing the process. The
+    // running query fails on its own with the error (mapped to ConnectionLost).
     pool.on('connection', (c) => c.on('error', () => {}));
     this.db = new Kysely({ dialect: new MysqlDialect({ pool }) });
   }

@@ -71,6 +71,21 @@ async function withClient<T>(endpoint: ServerEndpoint, database: string, doing: 
   }
 }
 
+/**
+ * pg-pool listens for errors only on idle clients: a backend terminated while a client is checked out
+ * (mid-query, or between the statements of a transaction) makes that client emit 'error' with nobody
+ * listening, which takes the whole process down. Every client gets a listener of its own when the pool
+ * connects it; the failed query rejects on its own (57P01 or "Connection terminated unexpectedly", which
+ * toStoreopError() maps to ConnectionLost), the client is no longer queryable, and the pool discards it on
+ * release, so the next call gets a fresh connection.
+ */
+export function keepDroppedConnectionsFromCrashing(pool: pg.Pool): void {
+  pool.on('error', () => {}); // an idle client dropped: the pool has already removed it
+  pool.on('connect', (client) => {
+    client.on('error', () => {});
+  });
+}
+
 const ident = (name: string) => pg.escapeIdentifier(name);
 
 /**
@@ -511,7 +526,7 @@ class PostgresTenant implements Tenant {
       idleTimeoutMillis: options.idleTimeoutMs ?? 10_000,
       ...(connection.schema && connection.schema !== 'public' ? { options: `-c search_path=${connection.schema}` } : {}),
     });
-    pool.on('error', () => {});
+    keepDroppedConnectionsFromCrashing(pool);
     this.db = new Kysely({ dialect: new PostgresDialect({ pool }) });
   }
 

@@ -54,9 +54,11 @@ export function connectionUrl(connection: TenantConnection, options: { includePa
   const scheme = connection.engine === 'postgresql' ? 'postgres' : 'mysql';
   const password = connection.password ? `:${options.includePassword ? encodeURIComponent(connection.password) : '***'}` : '';
   const host = connection.host.includes(':') ? `[${connection.host}]` : connection.host;
-  const query = new URLSearchParams();
-  if (connection.schema && connection.schema !== 'public') query.set('options', `-c search_path=${connection.schema}`);
-  if (connection.tls) query.set('sslmode', connection.tls.rejectUnauthorized === false ? 'require' : 'verify-full');
-  const q = query.toString();
+  const query: [string, string][] = [];
+  if (connection.schema && connection.schema !== 'public') query.push(['options', `-c search_path=${connection.schema}`]);
+  if (connection.tls) query.push(['sslmode', connection.tls.rejectUnauthorized === false ? 'require' : 'verify-full']);
+  // Percent-encoded, space as %20: URLSearchParams writes '+', which only form decoders (node-postgres)
+  // read as a space; libpq (psql, psycopg, Ruby pg, PHP) and most other URL parsers keep it a '+'.
+  const q = query.map(([key, value]) => `${key}=${encodeURIComponent(value)}`).join('&');
   return `${scheme}://${encodeURIComponent(connection.user)}${password}@${host}:${connection.port}/${encodeURIComponent(connection.database)}${q ? `?${q}` : ''}`;
 }

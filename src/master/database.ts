@@ -5,6 +5,7 @@ import { Kysely, PostgresDialect } from 'kysely';
 import { Migrator } from 'kysely/migration';
 import pg from 'pg';
 import { openPglite } from '../engines/pglite-registry.js';
+import { keepDroppedConnectionsFromCrashing } from '../engines/postgres.js';
 import { parseDatabaseUrl } from '../engines/url.js';
 import { redactSecrets, StoreopError } from '../errors.js';
 import * as platform from './migrations/0001-platform.js';
@@ -61,7 +62,7 @@ export async function openMaster(options: MasterOptions = {}): Promise<MasterDat
       ...(e.password !== undefined ? { password: e.password } : {}),
       ...(e.tls ? { ssl: { rejectUnauthorized: e.tls.rejectUnauthorized ?? true, ...(e.tls.ca ? { ca: e.tls.ca } : {}) } } : {}),
     });
-    pool.on('error', () => {}); // an idle client's error surfaces on its next use
+    keepDroppedConnectionsFromCrashing(pool);
     const db = new Kysely<MasterDB>({ dialect: new PostgresDialect({ pool }) });
     master = { db, location: redactSecrets(url, [e.password]), engine: 'postgresql', close: () => db.destroy() };
   } else {
