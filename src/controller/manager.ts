@@ -21,7 +21,8 @@ export interface ManagerOptions {
   kubeConfig: KubeConfig;
   master: MasterContext;
   log: Logger;
-  home: string;
+  /** Folder (a volume) for PGlite stores; undefined refuses pglite StoreDatabases. */
+  pgliteHome: string | undefined;
   /** Watch one namespace, or all when undefined. */
   namespace?: string | undefined;
   maxConcurrentReconciles: number;
@@ -159,7 +160,7 @@ export class Manager {
       events: new EventRecorder(core, log),
       master: options.master,
       log,
-      home: options.home,
+      pgliteHome: options.pgliteHome,
       resyncPeriodMs: options.resyncPeriodMs,
       caches: { stores: this.#stores, databases: this.#databases, secrets: this.#secrets },
       metrics: this.metrics,

@@ -147,7 +147,7 @@ export class StoreDatabaseReconciler {
         target = outcome.target;
         preparedJob = outcome.job;
       } else {
-        target = await resolveTarget(spec, (secret, key) => this.#readSecret(namespace, secret, key), { home: this.ctx.home, slug });
+        target = await resolveTarget(spec, (secret, key) => this.#readSecret(namespace, secret, key), { home: this.ctx.pgliteHome, slug });
       }
     } catch (error) {
       if (isStoreopError(error, 'InvalidSpec') && error.retryable) {
@@ -526,7 +526,7 @@ export class StoreDatabaseReconciler {
         } else if (policy === 'Delete' && mode === 'create') {
           const spec = storeDatabaseSpec.parse(sdb.spec);
           const target = await resolveTarget(spec, (secret, key) => this.#readSecret(namespace, secret, key), {
-            home: this.ctx.home,
+            home: this.ctx.pgliteHome,
             slug,
           });
           await engineFor(target.engine).deprovision(target, slug);
