@@ -45,7 +45,9 @@ export function assertStoreFolder(dataDir: string, root: string, slug: string, f
   const storeFolder = join(root, slug);
   let allowed = slug !== '' && slug !== '.' && slug !== '..' && basename(slug) === slug;
   try {
-    allowed &&= inside(realPathOfNearest(dataDir), realPathOfNearest(storeFolder));
+    // The stores root's real path plus the slug as a plain name: a store folder that is itself a symlink
+    // resolves elsewhere and is refused.
+    allowed &&= inside(realPathOfNearest(dataDir), join(realPathOfNearest(root), slug));
   } catch {
     allowed = false; // a dangling symlink or an unreadable ancestor: nothing to trust
   }
