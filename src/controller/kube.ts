@@ -13,11 +13,11 @@ import {
 import { API_GROUP, API_VERSION, GROUP_VERSION, type ObjectMeta } from '../api/common.js';
 import type { Store, StoreStatus } from '../api/store.js';
 import type { StoreDatabase, StoreDatabaseSpec, StoreDatabaseStatus } from '../api/store-database.js';
+import { MANAGED_BY_LABELS } from './context.js';
 
 export const FIELD_MANAGER = 'storeop';
-// The label storeop puts on what it creates (MANAGED_BY_LABELS in context.ts).
 const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
-const MANAGED_BY_VALUE = 'storeop';
+const MANAGED_BY_VALUE = MANAGED_BY_LABELS[MANAGED_BY_LABEL];
 export const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
 export type Kind = 'Store' | 'StoreDatabase';
