@@ -7,8 +7,13 @@
 // `storeop run --api-bind-address` as a separate process.
 import { createServer, type Server, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { CoreV1Api, type KubernetesListObject, type V1Secret } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ResilientInformer } from '../../src/controller/informer.js';
+import { SECRET_CACHE_SELECTOR } from '../../src/controller/manager.js';
 import { TokenVerifier } from '../../src/http/auth.js';
+import { createLogger } from '../../src/log.js';
+import { adminKubeConfig, createTestNamespace } from '../support/kube.js';
 import { freePort, kubectl, type OperatorEnvironment, type OperatorProcess, operatorEnvironment } from '../support/operator.js';
 
 interface Secret {
@@ -245,5 +250,47 @@ describe('Secrets in cluster mode', () => {
     expect(after?.data).toEqual(before?.data);
     expect(after?.metadata.ownerReferences).toBeUndefined(); // so deleting the StoreDatabase cannot take it along
     expect(after?.metadata.labels?.['app.kubernetes.io/managed-by']).toBeUndefined();
+  });
+});
+
+describe('the Secret cache of a cluster-wide operator', () => {
+  it('holds only the Secrets storeop labels, through the initial list and the watch', async () => {
+    const kc = adminKubeConfig();
+    const core = kc.makeApiClient(CoreV1Api);
+    const namespace = await createTestNamespace(kc, 'bnd-cache');
+    const secret = (name: string, labels?: Record<string, string>) => ({
+      metadata: { name, ...(labels ? { labels } : {}) },
+      data: { password: b64(`${name}-password`) },
+    });
+    // The cache reads the namespace's Secrets here, as the operator reads every namespace's, with its selector.
+    const informer = new ResilientInformer<V1Secret>({
+      name: 'secrets',
+      kubeConfig: kc,
+      path: `/api/v1/namespaces/${namespace}/secrets`,
+      labelSelector: SECRET_CACHE_SELECTOR,
+      list: async () =>
+        (await core.listNamespacedSecret({ namespace, labelSelector: SECRET_CACHE_SELECTOR })) as KubernetesListObject<V1Secret>,
+      onChange: () => {},
+      log: createLogger({ level: 'silent' }),
+    });
+    try {
+      await core.createNamespacedSecret({ namespace, body: secret('bnd-listed-foreign') });
+      await core.createNamespacedSecret({ namespace, body: secret('bnd-listed-own', { 'app.kubernetes.io/managed-by': 'storeop' }) });
+      await informer.start();
+      await core.createNamespacedSecret({ namespace, body: secret('bnd-watched-foreign') });
+      await core.createNamespacedSecret({ namespace, body: secret('bnd-watched-own', { 'app.kubernetes.io/managed-by': 'storeop' }) });
+      const deadline = Date.now() + 60_000;
+      while (Date.now() < deadline && !informer.get('bnd-watched-own', namespace)) await sleep(200);
+      // Events arrive in order: once the last labelled Secret is in, the unlabelled one before it was filtered out.
+      expect(
+        informer
+          .list(namespace)
+          .map((s) => s.metadata?.name)
+          .sort(),
+      ).toEqual(['bnd-listed-own', 'bnd-watched-own']);
+    } finally {
+      await informer.stop();
+      await core.deleteNamespace({ name: namespace });
+    }
   });
 });
