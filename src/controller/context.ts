@@ -26,8 +26,8 @@ export interface ControllerContext {
   events: EventRecorder;
   master: MasterContext;
   log: Logger;
-  /** Local folder for PGlite stores. */
-  home: string;
+  /** Folder (a volume) for PGlite stores, in `<pgliteHome>/stores/<slug>`; undefined: pglite StoreDatabases are refused. */
+  pgliteHome: string | undefined;
   resyncPeriodMs: number;
   caches: {
     stores: ResilientInformer<Store>;

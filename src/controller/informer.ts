@@ -12,6 +12,8 @@ export interface InformerOptions<T extends KubernetesObject> {
   list: () => Promise<KubernetesListObject<T>>;
   onChange: (object: T, event: 'add' | 'update' | 'delete') => void;
   log: Logger;
+  /** Only objects with these labels (the list function must apply the same selector). */
+  labelSelector?: string;
   /** Server-side watch timeout; the watch is re-opened from the last resourceVersion after it. */
   watchTimeoutSeconds?: number;
 }
@@ -38,7 +40,7 @@ export class ResilientInformer<T extends KubernetesObject> {
       this.#activity();
       return result;
     };
-    this.#listWatch = new ListWatch<T>(path, new Watch(options.kubeConfig), list, false);
+    this.#listWatch = new ListWatch<T>(path, new Watch(options.kubeConfig), list, false, options.labelSelector);
     for (const event of ['add', 'update', 'delete'] as const) {
       this.#listWatch.on(event, (object: T) => {
         this.#activity();

@@ -21,7 +21,8 @@ export interface ManagerOptions {
   kubeConfig: KubeConfig;
   master: MasterContext;
   log: Logger;
-  home: string;
+  /** Folder (a volume) for PGlite stores; undefined refuses pglite StoreDatabases. */
+  pgliteHome: string | undefined;
   /** Watch one namespace, or all when undefined. */
   namespace?: string | undefined;
   maxConcurrentReconciles: number;
@@ -37,6 +38,9 @@ export interface ManagerOptions {
 }
 
 type InformerEvent = 'add' | 'update' | 'delete';
+
+/** The Secrets a cluster-wide operator caches: those storeop labels (connection and API Secrets). */
+export const SECRET_CACHE_SELECTOR = 'app.kubernetes.io/managed-by=storeop';
 
 /** Tells updates that change what a reconcile acts on (spec generation, metadata, deletion) from status-only ones. */
 class MetadataChangeFilter {
@@ -143,14 +147,20 @@ export class Manager {
       onChange: onDatabase,
       log,
     });
+    // Which Secrets are cached: with --namespace, every Secret of that namespace (the admin Secrets users
+    // create carry no storeop label, and their changes should re-enqueue at once); cluster-wide, only the
+    // Secrets storeop labels, so the operator never holds every Secret of the cluster in memory. A Secret
+    // outside the cache is read with a GET when a reconcile needs it (and re-read on retry and resync).
+    const secretSelector = namespace ? undefined : SECRET_CACHE_SELECTOR;
     this.#secrets = new ResilientInformer<V1Secret>({
       name: 'secrets',
       kubeConfig,
       path: namespace ? `/api/v1/namespaces/${namespace}/secrets` : '/api/v1/secrets',
+      ...(secretSelector ? { labelSelector: secretSelector } : {}),
       list: async () =>
-        (namespace ? core.listNamespacedSecret({ namespace }) : core.listSecretForAllNamespaces()) as Promise<
-          KubernetesListObject<V1Secret>
-        >,
+        (namespace
+          ? core.listNamespacedSecret({ namespace })
+          : core.listSecretForAllNamespaces({ labelSelector: SECRET_CACHE_SELECTOR })) as Promise<KubernetesListObject<V1Secret>>,
       onChange: onSecret,
       log,
     });
@@ -159,7 +169,7 @@ export class Manager {
       events: new EventRecorder(core, log),
       master: options.master,
       log,
-      home: options.home,
+      pgliteHome: options.pgliteHome,
       resyncPeriodMs: options.resyncPeriodMs,
       caches: { stores: this.#stores, databases: this.#databases, secrets: this.#secrets },
       metrics: this.metrics,

@@ -11,7 +11,7 @@ import { ensureMediaBucket } from '../engines/supabase/storage.js';
 import { createsStoreRole, type DatabaseTarget, type SupabaseTarget, type TenantConnection } from '../engines/target.js';
 import { connectionUrl } from '../engines/url.js';
 import { isStoreopError, redactSecrets, StoreopError } from '../errors.js';
-import { describeApiError, secretValue } from '../kube/client.js';
+import { describeApiError, ownedSecret, SecretConflictError, secretValue } from '../kube/client.js';
 import { assertConfigured, deactivateDatabaseConfig, readActiveDatabaseConfig } from '../master/integrations.js';
 import { failJob, markJobWaiting } from '../master/jobs.js';
 import { findStore, type StoreDeclaration, setDatabaseFacts, setStorageFacts } from '../master/stores.js';
@@ -147,7 +147,7 @@ export class StoreDatabaseReconciler {
         target = outcome.target;
         preparedJob = outcome.job;
       } else {
-        target = await resolveTarget(spec, (secret, key) => this.#readSecret(namespace, secret, key), { home: this.ctx.home, slug });
+        target = await resolveTarget(spec, (secret, key) => this.#readSecret(namespace, secret, key), { home: this.ctx.pgliteHome, slug });
       }
     } catch (error) {
       if (isStoreopError(error, 'InvalidSpec') && error.retryable) {
@@ -161,6 +161,12 @@ export class StoreDatabaseReconciler {
 
     if (storeParsed.data.suspend) return this.#suspend(sdb, target, slug, declaration);
     if (sdb.status?.phase === 'Suspended' && target.mode === 'create') await engineFor(target.engine).setLoginEnabled(target, slug, true);
+
+    // A connection Secret storeop may not write is reported before anything is provisioned for it.
+    const secretName = spec.writeConnectionSecretToRef?.name;
+    const existingSecret = secretName ? await this.ctx.kube.getSecret(namespace, secretName) : undefined;
+    if (secretName && existingSecret && !ownedSecret(existingSecret, sdb))
+      return this.#secretConflict(sdb, new SecretConflictError(secretName, sdb));
 
     const password = await this.#passwordFromConnectionSecret(sdb, target);
     const seed = spec.seed
@@ -225,8 +231,14 @@ export class StoreDatabaseReconciler {
     this.ctx.metrics.provisioningDuration.observe({ engine: spec.engine, result: 'success' }, (performance.now() - started) / 1000);
 
     if (supabase && target.engine === 'supabase' && storeId) await this.#ensureStorage(sdb, target, supabase, storeId);
-    const secretName = spec.writeConnectionSecretToRef?.name;
-    if (secretName) await this.#writeConnectionSecret(sdb, secretName, result.connection, supabase?.exposeServiceRoleKey ?? false);
+    if (secretName) {
+      try {
+        await this.#writeConnectionSecret(sdb, secretName, result.connection, supabase?.exposeServiceRoleKey ?? false);
+      } catch (error) {
+        if (error instanceof SecretConflictError) return this.#secretConflict(sdb, error); // created since the check above
+        throw error;
+      }
+    }
     if (!recorded)
       await this.ctx.kube.annotate('StoreDatabase', sdb.metadata, {
         [APPLIED_ANNOTATION]: JSON.stringify(identity),
@@ -265,6 +277,16 @@ export class StoreDatabaseReconciler {
             message: spec.seed ? 'default rows present' : 'seeding is disabled',
           },
           { type: 'Registered', status: 'True', reason: 'Registered', message: `registered in the master database as store ${storeId}` },
+          ...(secretName
+            ? [
+                {
+                  type: 'ConnectionSecretReady',
+                  status: 'True' as const,
+                  reason: 'SecretWritten',
+                  message: `connection Secret ${secretName}`,
+                },
+              ]
+            : []),
           { type: 'Ready', status: 'True', reason: 'Provisioned', message },
         ],
         generation,
@@ -397,8 +419,7 @@ export class StoreDatabaseReconciler {
 
   async #ownedSecretValue(sdb: StoreDatabase, name: string, key: string): Promise<string | undefined> {
     const secret = await this.ctx.kube.getSecret(sdb.metadata.namespace as string, name);
-    const owned = secret?.metadata?.ownerReferences?.some((o) => o.uid === sdb.metadata.uid);
-    return secret && owned ? secretValue(secret, key) : undefined;
+    return secret && ownedSecret(secret, sdb) ? secretValue(secret, key) : undefined;
   }
 
   async #readSecret(namespace: string, name: string, key: string): Promise<string | undefined> {
@@ -411,8 +432,7 @@ export class StoreDatabaseReconciler {
     const name = sdb.spec.writeConnectionSecretToRef?.name;
     if (!name || !createsStoreRole(target)) return undefined;
     const secret = await this.ctx.kube.getSecret(sdb.metadata.namespace as string, name);
-    const owned = secret?.metadata?.ownerReferences?.some((o) => o.uid === sdb.metadata.uid);
-    return secret && owned ? secretValue(secret, 'password') : undefined;
+    return secret && ownedSecret(secret, sdb) ? secretValue(secret, 'password') : undefined;
   }
 
   async #writeConnectionSecret(
@@ -441,6 +461,29 @@ export class StoreDatabaseReconciler {
     });
     if (outcome !== 'unchanged')
       await this.ctx.events.record(sdb, 'Normal', 'ConnectionSecretWritten', `connection Secret ${name} ${outcome}`);
+  }
+
+  /**
+   * The connection Secret exists and is not storeop's: nothing is written (or, later, deleted with this
+   * object). Re-checked periodically, since a foreign Secret's removal may not reach the Secret watch.
+   */
+  async #secretConflict(sdb: StoreDatabase, conflict: SecretConflictError): Promise<ReconcileResult> {
+    const message = conflict.message;
+    await this.#patchStatus(sdb, {
+      phase: 'Failed',
+      observedGeneration: sdb.metadata.generation,
+      message,
+      conditions: applyConditions(
+        sdb.status?.conditions,
+        [
+          { type: 'ConnectionSecretReady', status: 'False', reason: 'SecretConflict', message },
+          { type: 'Ready', status: 'False', reason: 'SecretConflict', message },
+        ],
+        sdb.metadata.generation,
+      ),
+    });
+    await this.ctx.events.record(sdb, 'Warning', 'SecretConflict', message);
+    return { requeueAfterMs: NOT_FOUND_RETRY_MS };
   }
 
   /** Mirrors job progress to status, at most once a second, never blocking the pipeline on it. */
@@ -526,7 +569,7 @@ export class StoreDatabaseReconciler {
         } else if (policy === 'Delete' && mode === 'create') {
           const spec = storeDatabaseSpec.parse(sdb.spec);
           const target = await resolveTarget(spec, (secret, key) => this.#readSecret(namespace, secret, key), {
-            home: this.ctx.home,
+            home: this.ctx.pgliteHome,
             slug,
           });
           await engineFor(target.engine).deprovision(target, slug);

@@ -5,6 +5,7 @@ import { sql } from 'kysely';
 import { StoreopError } from '../errors.js';
 import { toStoreopError } from './driver-errors.js';
 import type { AnyKysely, Engine, LockOptions, Placement, Tenant } from './engine.js';
+import { assertStoreFolder } from './pglite-paths.js';
 import { closePglite, openPglite, type PgliteHandle } from './pglite-registry.js';
 import type { DatabaseTarget, TenantConnection } from './target.js';
 
@@ -45,8 +46,14 @@ export class PgliteEngine implements Engine {
     return new PgliteTenant(await openPglite(dataDir), dataDir);
   }
 
-  async deprovision(target: DatabaseTarget): Promise<void> {
+  async deprovision(target: DatabaseTarget, slug: string): Promise<void> {
     const t = pgliteTarget(target);
+    // Removing a folder is only safe for the store's own folder under <home>/stores: never a path a spec chose elsewhere.
+    if (!t.storesRoot)
+      throw new StoreopError('InvalidSpec', `not removing ${t.dataDir}: only a store folder under <home>/stores is removed`, {
+        retryable: false,
+      });
+    assertStoreFolder(t.dataDir, t.storesRoot, slug, 'dataDir');
     await closePglite(t.dataDir);
     rmSync(t.dataDir, { recursive: true, force: true });
   }

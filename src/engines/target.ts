@@ -54,6 +54,8 @@ export interface PgliteTarget {
   mode: 'create' | 'connect';
   /** Folder of the embedded database. */
   dataDir: string;
+  /** `<home>/stores`: the store's folder must be `<storesRoot>/<slug>` or inside it; deprovisioning refuses without it. */
+  storesRoot?: string;
 }
 
 /** A Supabase project's database, once the project is healthy: reached like PostgreSQL in connect mode. */

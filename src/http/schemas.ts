@@ -9,7 +9,11 @@ export const provisionRequest = z.object({
   store: storeSpec
     .omit({ database: true, databaseRef: true })
     .extend({ slug: z.string().regex(SLUG_PATTERN, 'must be 2-41 characters of a-z, 0-9 and "-", starting with a letter') }),
-  database: storeDatabaseTemplateSpec,
+  // An API caller does not choose folders on the operator's disk: an embedded store lives in its own.
+  database: storeDatabaseTemplateSpec.refine((d) => d.path === undefined, {
+    path: ['path'],
+    message: 'is not accepted over the API: an embedded store always lives in <home>/stores/<slug>',
+  }),
   /** Values of the Secrets the database spec references by name; used for this job only, never stored or logged. */
   secrets: z.record(z.string(), z.record(z.string(), z.string())).optional(),
 });

@@ -17,6 +17,8 @@ import type { StoreDatabase, StoreDatabaseSpec, StoreDatabaseStatus } from '../a
 export const FIELD_MANAGER = 'storeop';
 /** Labels on every object storeop creates. */
 export const MANAGED_BY_LABELS = { 'app.kubernetes.io/managed-by': 'storeop' };
+const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
+const MANAGED_BY_VALUE = MANAGED_BY_LABELS[MANAGED_BY_LABEL];
 export const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
 export type Kind = 'Store' | 'StoreDatabase';
@@ -143,7 +145,10 @@ export class KubeClient {
     }
   }
 
-  /** Creates or updates a Secret owned by `owner`; leaves it alone when its data already matches. */
+  /**
+   * Creates or updates a Secret owned by `owner`; leaves it alone when its data already matches. A Secret
+   * storeop does not own (its label and an ownerReference to `owner`) is never written: SecretConflictError.
+   */
   async applySecret(
     namespace: string,
     name: string,
@@ -158,19 +163,39 @@ export class KubeClient {
       await this.core.createNamespacedSecret({ namespace, body, fieldManager: FIELD_MANAGER });
       return 'created';
     }
-    const owned = existing.metadata?.ownerReferences?.some((o) => o.uid === owner.metadata.uid);
-    if (!owned && existing.metadata?.ownerReferences?.length) {
-      throw new Error(`Secret ${name} exists and is owned by another object; choose another writeConnectionSecretToRef.name`);
-    }
+    if (!ownedSecret(existing, owner)) throw new SecretConflictError(name, owner);
     const same = JSON.stringify(Object.entries(existing.data ?? {}).sort()) === JSON.stringify(Object.entries(encoded).sort());
-    if (same && owned) return 'unchanged';
+    if (same) return 'unchanged';
     await this.core.replaceNamespacedSecret({
       namespace,
       name,
+      // The resourceVersion turns a change made since the check above into a 409 and a retry.
       body: { ...body, metadata: { ...body.metadata, resourceVersion: existing.metadata?.resourceVersion } },
       fieldManager: FIELD_MANAGER,
     });
     return 'updated';
+  }
+}
+
+/** A Secret storeop may write or read back for `owner`: it carries storeop's label and an ownerReference to it. */
+export function ownedSecret(secret: V1Secret, owner: StoreDatabase): boolean {
+  return (
+    secret.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE &&
+    (secret.metadata.ownerReferences ?? []).some((o) => o.uid === owner.metadata.uid)
+  );
+}
+
+/** A Secret storeop would write exists and is not storeop's for this object: nothing was written. */
+export class SecretConflictError extends Error {
+  override name = 'SecretConflictError';
+
+  constructor(
+    readonly secretName: string,
+    owner: StoreDatabase,
+  ) {
+    super(
+      `Secret ${secretName} exists and storeop does not own it (no ${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE} label with an ownerReference to ${owner.kind} ${owner.metadata.name}); nothing was written: delete it or choose another name`,
+    );
   }
 }
 

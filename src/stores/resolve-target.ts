@@ -1,7 +1,7 @@
 // Turns a StoreDatabase spec plus the Secrets it references into a provisioning target. Shared by the
 // controller (Secrets from the cluster) and `storeop apply` (Secrets from the manifests).
-import { join, resolve } from 'node:path';
 import type { StoreDatabaseTemplateSpec } from '../api/store-database.js';
+import { embeddedStorePath, storesRoot } from '../engines/pglite-paths.js';
 import type { DatabaseTarget, SecretReader, ServerEndpoint, TlsOptions } from '../engines/target.js';
 import { parseDatabaseUrl } from '../engines/url.js';
 import { StoreopError } from '../errors.js';
@@ -31,14 +31,29 @@ async function tls(
 }
 
 export interface ResolveOptions {
-  /** storeop's local folder, where PGlite stores live by default (.storeop/stores/SLUG). */
-  home: string;
+  /**
+   * storeop's local folder: PGlite stores live in `<home>/stores/<slug>`. Undefined where embedded
+   * databases have no place (an operator started without --pglite-home): pglite is then refused.
+   */
+  home: string | undefined;
   slug: string;
 }
 
 export async function resolveTarget(spec: StoreDatabaseTemplateSpec, read: SecretReader, options: ResolveOptions): Promise<DatabaseTarget> {
   if (spec.engine === 'pglite') {
-    return { engine: 'pglite', mode: spec.mode, dataDir: spec.path ? resolve(spec.path) : join(options.home, 'stores', options.slug) };
+    if (options.home === undefined) {
+      throw new StoreopError(
+        'InvalidSpec',
+        'spec.engine: pglite needs a volume for embedded databases, and this operator has none: start storeop run with --pglite-home DIR (or STOREOP_PGLITE_HOME), or use postgresql or mysql',
+        { retryable: false },
+      );
+    }
+    return {
+      engine: 'pglite',
+      mode: spec.mode,
+      dataDir: embeddedStorePath(options.home, options.slug, spec.path),
+      storesRoot: storesRoot(options.home),
+    };
   }
   if (spec.engine === 'supabase') {
     throw new StoreopError('InvalidSpec', 'a supabase database is resolved in steps (project first): use prepareSupabase', {

@@ -16,7 +16,8 @@ interface K8sObject {
   apiVersion: string;
   kind: string;
   metadata: { name: string; namespace?: string };
-  rules?: unknown[];
+  rules?: Array<{ apiGroups: string[]; resources: string[]; verbs: string[] }>;
+  roleRef?: { kind: string; name: string };
   spec?: { template: { spec: { containers: { args: string[]; env: { name: string }[] }[] } } };
 }
 
@@ -82,6 +83,31 @@ describe('Helm chart charts/storeop', () => {
     const expected = ['serviceaccount', 'clusterrole', 'clusterrolebinding', 'role', 'rolebinding', 'deployment', 'service'];
     expect(applied.map((line) => line.split('/')[0]?.split('.')[0])).toEqual(expect.arrayContaining(expected));
     expect(applied).toHaveLength(objects(rendered).length);
+  });
+
+  it('with watchNamespace, grants the operator its rights in that namespace only: a Role there, no ClusterRole, nothing on Secrets cluster-wide', async () => {
+    const release = `storeop-${namespace}`;
+    const rendered = renderChart(chartDir, { name: release, namespace }, { watchNamespace: namespace });
+    const list = objects(rendered);
+    expect(list.filter((o) => o.kind === 'ClusterRole' || o.kind === 'ClusterRoleBinding')).toEqual([]);
+    const manager = list.find((o) => o.kind === 'Role' && o.metadata.name === `${release}-manager`);
+    expect(manager?.metadata.namespace).toBe(namespace);
+    // The same rules the cluster-wide install grants, confined to the namespace.
+    const base = objects(readFileSync(join(repoRoot, 'manifests/base/rbac.yaml'), 'utf8'));
+    expect(manager?.rules).toEqual(only(base, 'ClusterRole').rules);
+    expect(manager?.rules?.some((r) => r.resources.includes('secrets'))).toBe(true);
+    const binding = list.find((o) => o.kind === 'RoleBinding' && o.metadata.name === `${release}-manager`);
+    expect(binding).toMatchObject({ metadata: { namespace }, roleRef: { kind: 'Role', name: `${release}-manager` } });
+
+    const { stdout } = await kubectl(['apply', '--dry-run=server', '-o', 'name', '-f', '-'], rendered);
+    const kinds = stdout
+      .trim()
+      .split('\n')
+      .map((line) => line.split('/')[0]?.split('.')[0]);
+    expect(kinds).not.toContain('clusterrole');
+    expect(kinds).not.toContain('clusterrolebinding');
+    expect(kinds).toEqual(expect.arrayContaining(['serviceaccount', 'role', 'rolebinding', 'deployment']));
+    expect(kinds).toHaveLength(list.length);
   });
 });
 

@@ -18,7 +18,8 @@ describe('provisioning API in cluster mode', () => {
     const port = await freePort();
     api = `http://127.0.0.1:${port}`;
     operator = await env.start({
-      args: ['--api-bind-address', `127.0.0.1:${port}`],
+      // The POST below asks for a pglite store: the operator needs a volume for it (here, the environment's home).
+      args: ['--api-bind-address', `127.0.0.1:${port}`, '--pglite-home', env.home],
       env: { STOREOP_API_TOKEN_HASHES: TokenVerifier.hash(token) },
     });
   });

@@ -32,14 +32,18 @@ function evaluate(expression: string, release: Release, values: Values): string 
   throw new Error(`the chart renderer does not know {{ ${expr} }}`);
 }
 
-/** Renders one template: `{{- if .Values.x }}` / `{{- end }}` on lines of their own, and `{{ expr }}` inline. */
+/** Renders one template: `{{- if .Values.x }}` / `{{- else }}` / `{{- end }}` on lines of their own, and `{{ expr }}` inline. */
 export function renderTemplate(text: string, release: Release, values: Values): string {
   const out: string[] = [];
   const conditions: boolean[] = [];
   for (const line of text.split('\n')) {
-    const control = /^\s*\{\{-?\s*(if\s+\.Values\.([\w.]+)|end)\s*-?\}\}\s*$/.exec(line);
+    const control = /^\s*\{\{-?\s*(if\s+\.Values\.([\w.]+)|else|end)\s*-?\}\}\s*$/.exec(line);
     if (control) {
-      if (control[1] === 'end') {
+      if (control[1] === 'else') {
+        const taken = conditions.pop();
+        if (taken === undefined) throw new Error('{{ else }} without {{ if }}');
+        conditions.push(!taken);
+      } else if (control[1] === 'end') {
         if (conditions.pop() === undefined) throw new Error('{{ end }} without {{ if }}');
       } else conditions.push(Boolean(lookup(values, control[2] as string)));
       continue;

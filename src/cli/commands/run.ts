@@ -1,7 +1,7 @@
 // storeop run: the operator. Connects to the cluster and the master DB, then reconciles until SIGTERM.
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { KubeConfig, VersionApi } from '@kubernetes/client-node';
 import { z } from 'zod';
 import { Manager } from '../../controller/manager.js';
@@ -12,7 +12,7 @@ import { ClusterProvisioner } from '../../http/cluster-provisioner.js';
 import { listen } from '../../http/listen.js';
 import { describeApiError, isNotFound, KubeClient } from '../../kube/client.js';
 import { createLogger } from '../../log.js';
-import { openMaster, storeopHome } from '../../master/database.js';
+import { openMaster } from '../../master/database.js';
 import { loadKeyring } from '../../master/keyring.js';
 import { parseFlags } from '../args.js';
 import { durationSchema } from '../duration.js';
@@ -37,7 +37,9 @@ Runs the operator: watches Store and StoreDatabase resources and reconciles them
   --api-namespace NS                 namespace where API-created Stores live (default: --namespace, else default)
   --api-token-hashes-file FILE       SHA-256 hashes of the API's bearer tokens (else $STOREOP_API_TOKEN_HASHES)
   --supabase-api-url URL             Supabase Management API (default https://api.supabase.com)
-  --supabase-poll-interval DURATION  how often to re-check a Supabase project that is coming up (default 10s)`;
+  --supabase-poll-interval DURATION  how often to re-check a Supabase project that is coming up (default 10s)
+  --pglite-home DIR                  folder (a volume) for embedded pglite stores, in DIR/stores/SLUG (else
+                                     $STOREOP_PGLITE_HOME); without it pglite StoreDatabases are refused`;
 
 const address = z.string().regex(/^[^:]*:\d{1,5}$/, 'must look like HOST:PORT or :PORT');
 
@@ -63,6 +65,7 @@ const flags = z.object({
   'api-token-hashes-file': z.string().optional(),
   'supabase-api-url': z.url().optional(),
   'supabase-poll-interval': durationSchema.default(10_000),
+  'pglite-home': z.string().min(1).optional(),
 });
 
 const spec = {
@@ -84,6 +87,7 @@ const spec = {
   'api-token-hashes-file': { type: 'string' },
   'supabase-api-url': { type: 'string' },
   'supabase-poll-interval': { type: 'string' },
+  'pglite-home': { type: 'string' },
 } as const;
 
 /** Parses and validates `storeop run` flags (also used to check the Helm chart's container args). */
@@ -126,13 +130,15 @@ export async function runCommand(argv: string[]): Promise<number> {
   const kubeConfig = loadKubeConfig(f.kubeconfig);
   await checkCluster(kubeConfig);
   const master = await openMaster({ url: f['master-database-url'], home: f.home });
+  const pgliteHome = f['pglite-home'] ?? (process.env.STOREOP_PGLITE_HOME || undefined);
   const keyring = loadKeyring({ home: f.home, embedded: master.engine === 'pglite' });
   log.info({ master: master.location }, 'master database ready');
   const manager = new Manager({
     kubeConfig,
     master: { master, keyring, actor: 'controller' },
     log,
-    home: storeopHome(f.home),
+    // An embedded store in a container dies with it: only where a volume is configured for them.
+    pgliteHome: pgliteHome === undefined ? undefined : resolve(pgliteHome),
     namespace: f.namespace,
     maxConcurrentReconciles: f['max-concurrent-reconciles'],
     resyncPeriodMs: f['resync-period'],
