@@ -42,7 +42,7 @@ export async function resolveTarget(spec: StoreDatabaseTemplateSpec, read: Secre
     return { engine: 'pglite', mode: spec.mode, dataDir: spec.path ? resolve(spec.path) : join(options.home, 'stores', options.slug) };
   }
   if (spec.engine === 'supabase') {
-    throw new StoreopError('InvalidSpec', 'a supabase database is resolved in steps (project first): use prepareSupabase', {
+    throw new StoreopError('InvalidSpec', 'a supabase database is resolved in steps (project first): use resolveStaged', {
       retryable: false,
     });
   }

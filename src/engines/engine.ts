@@ -1,6 +1,8 @@
 // One interface over the database engines: the pipeline never branches on the engine itself.
 import type { Kysely } from 'kysely';
+import type { StoreDatabaseTemplateSpec } from '../api/store-database.js';
 import type { SqlDialect } from '../schema/dialect.js';
+import type { PrepareContext, Stage } from './staged.js';
 import type { DatabaseTarget, TenantConnection } from './target.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: tenant databases are reached through the schema plan, untyped here
@@ -47,4 +49,10 @@ export interface Engine {
   setLoginEnabled(target: DatabaseTarget, slug: string, enabled: boolean): Promise<void>;
   /** Create mode only: what ensureDatabase does as the server admin, as SQL a plan can show (no password). */
   describeCreate?(target: DatabaseTarget, slug: string): string[];
+  /**
+   * Engines whose target is made in stages (a Supabase project created, then healthy): one step, answering
+   * ready with the target, waiting (ask again after retryAfterMs, with the carry) or failed. Never sleeps.
+   * Engines without it get their target from resolveTarget at once.
+   */
+  prepare?(spec: StoreDatabaseTemplateSpec, ctx: PrepareContext): Promise<Stage>;
 }

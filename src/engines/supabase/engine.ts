@@ -1,10 +1,13 @@
 // A healthy Supabase project's database is PostgreSQL in connect mode: the pipeline runs unchanged on a
 // direct (or session pooler) connection. Deleting a store can delete the project itself.
+import type { StoreDatabaseTemplateSpec } from '../../api/store-database.js';
 import { StoreopError } from '../../errors.js';
 import type { Engine, Tenant, TenantOptions } from '../engine.js';
 import { PostgresEngine } from '../postgres.js';
+import type { PrepareContext, Stage } from '../staged.js';
 import type { ConnectTarget, DatabaseTarget, SupabaseTarget, TenantConnection } from '../target.js';
 import { ManagementApi } from './management-api.js';
+import { prepareSupabaseStage } from './stage.js';
 
 function supabaseTarget(target: DatabaseTarget): SupabaseTarget {
   if (target.engine !== 'supabase') throw new StoreopError('InvalidSpec', 'not a Supabase target');
@@ -18,6 +21,11 @@ function asPostgres(target: SupabaseTarget): ConnectTarget {
 export class SupabaseEngine implements Engine {
   readonly dialect = 'postgres' as const;
   readonly #postgres = new PostgresEngine();
+
+  /** The project first: found or created once, then waited for until healthy (see stage.ts). */
+  prepare(spec: StoreDatabaseTemplateSpec, ctx: PrepareContext): Promise<Stage> {
+    return prepareSupabaseStage(spec, ctx);
+  }
 
   testConnection(target: DatabaseTarget): Promise<string> {
     return this.#postgres.testConnection(asPostgres(supabaseTarget(target)));
