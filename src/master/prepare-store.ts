@@ -6,10 +6,19 @@ import type { Resolution } from '../api/resolve-staged.js';
 import { type PollOptions, prepareUntilReady, type StageCarry } from '../engines/staged.js';
 import type { DatabaseTarget } from '../engines/target.js';
 import { isStoreopError, redactSecrets } from '../errors.js';
+import type { ProvisionResult } from '../provisioning/pipeline.js';
 import { readActiveDatabaseConfig } from './integrations.js';
 import { failJob, markJobWaiting, scheduleNextAttempt } from './jobs.js';
-import { keepPendingPassword, type MasterContext, type PreparedJob, pendingPassword } from './provision-store.js';
-import { setDatabaseFacts } from './stores.js';
+import {
+  keepPendingPassword,
+  type MasterContext,
+  type PreparedJob,
+  pendingPassword,
+  prepareStoreJob,
+  runStoreJob,
+  type StoreProvisionRequest,
+} from './provision-store.js';
+import { type StoreDeclaration, setDatabaseFacts } from './stores.js';
 
 export interface StagedTargetOptions extends Pick<PollOptions, 'deadlineMs' | 'signal'> {
   /** How long the engine should wait between two questions (its default otherwise). */
@@ -67,4 +76,21 @@ export async function targetFor(
     if (job.store.database_status !== 'active') await setDatabaseFacts(db, storeId, { status: 'failed' }).catch(() => {});
     throw error;
   }
+}
+
+/**
+ * provisionStore for a resolved spec: the job first (so a wait for a staged engine shows in it), then the
+ * target (at once, or prepared in stages), then the pipeline.
+ */
+export async function provisionResolved(
+  ctx: MasterContext,
+  store: StoreDeclaration,
+  resolution: Resolution,
+  request: Omit<StoreProvisionRequest, 'target'>,
+  options: StagedTargetOptions,
+): Promise<PreparedJob & { result: ProvisionResult }> {
+  const job = await prepareStoreJob(ctx, store);
+  const target = await targetFor(ctx, job, resolution, options);
+  const result = await runStoreJob(ctx, job, { ...request, target });
+  return { ...job, result };
 }
