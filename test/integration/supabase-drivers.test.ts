@@ -172,7 +172,7 @@ describe('Supabase through storeop apply and storeop api', () => {
   );
 
   it(
-    'storeop api accepts a Supabase store, its job waits for the project and succeeds; the token is never echoed',
+    'storeop api provisions Supabase stores in create mode (the job waits for the project) and connect mode; no secret is echoed',
     async () => {
       const port = await freePort();
       const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env() };
@@ -211,33 +211,65 @@ describe('Supabase through storeop apply and storeop api', () => {
         await sleep(200);
       }
 
-      const response = await call('/v1/provision', {
-        method: 'POST',
-        body: JSON.stringify({
-          store: { slug: 'job-sb-api', displayName: 'Supabase over the API', owner: 'job-owner@example.com', plan: 'starter' },
-          database: supabaseDatabase(standin),
-          secrets: { 'supabase-token': { 'access-token': TOKEN } },
-        }),
-      });
-      expect(response.status, await response.clone().text()).toBe(202);
-      const accepted = (await response.json()) as { jobId: string };
-      const seen: Array<{ status: string; message: string | null; error: string | null }> = [];
-      const doneBy = Date.now() + 180_000;
-      for (;;) {
-        const status = (await (await call(`/v1/provision/${accepted.jobId}/status`)).json()) as (typeof seen)[number];
-        seen.push(status);
-        if (status.status === 'succeeded' || status.status === 'failed') break;
-        if (Date.now() > doneBy) throw new Error(`job still ${status.status}:\n${logs}`);
-        await sleep(100);
+      /** Submits a store and polls its job to the end, the way a client does. */
+      async function provision(slug: string, database: Record<string, unknown>, secrets: Record<string, Record<string, string>>) {
+        const response = await call('/v1/provision', {
+          method: 'POST',
+          body: JSON.stringify({
+            store: { slug, displayName: `Supabase ${slug}`, owner: 'job-owner@example.com', plan: 'starter' },
+            database,
+            secrets,
+          }),
+        });
+        expect(response.status, await response.clone().text()).toBe(202);
+        const accepted = (await response.json()) as { jobId: string };
+        const seen: Array<{ status: string; message: string | null; error: string | null }> = [];
+        const doneBy = Date.now() + 180_000;
+        for (;;) {
+          const status = (await (await call(`/v1/provision/${accepted.jobId}/status`)).json()) as (typeof seen)[number];
+          seen.push(status);
+          if (status.status === 'succeeded' || status.status === 'failed') break;
+          if (Date.now() > doneBy) throw new Error(`job still ${status.status}:\n${logs}`);
+          await sleep(100);
+        }
+        return seen;
       }
-      expect(seen.at(-1), logs).toMatchObject({ status: 'succeeded', error: null });
+
+      // Create mode: the job waits for the new project, then provisions it.
+      const created = await provision('job-sb-api', supabaseDatabase(standin), { 'supabase-token': { 'access-token': TOKEN } });
+      expect(created.at(-1), logs).toMatchObject({ status: 'succeeded', error: null });
       const project = standin.byName('storeop-job-sb-api')[0] as StandinProject;
       expect(standin.byName('storeop-job-sb-api')).toHaveLength(1);
+      // It waited for the project: the stand-in answers COMING_UP to the first status reads.
+      expect(standin.requests.filter((r) => r.method === 'GET' && r.path === `/v1/projects/${project.ref}`).length).toBeGreaterThanOrEqual(
+        3,
+      );
       expect(await projectTables(project)).toEqual(expect.arrayContaining(STORE_TABLES));
       const [store] = await master.sql(`select database_type, database_status from stores where slug = 'job-sb-api'`);
       expect(store).toMatchObject({ database_type: 'supabase', database_status: 'active' });
-      expect(`${logs}${JSON.stringify(seen)}`).not.toContain(TOKEN);
-      expect(`${logs}${JSON.stringify(seen)}`).not.toContain(project.dbPass);
+
+      // Connect mode: an existing project, its database password sent as a Secret value.
+      const existing = await standin.precreate('job-existing-for-api');
+      const creates = standin.createCalls;
+      const connected = await provision(
+        'job-sb-api-connect',
+        {
+          ...supabaseDatabase(standin, {
+            organizationSlug: undefined,
+            regionGroup: undefined,
+            projectRef: existing.ref,
+            databasePasswordSecretRef: { name: 'supabase-db' },
+          }),
+          mode: 'connect',
+        },
+        { 'supabase-token': { 'access-token': TOKEN }, 'supabase-db': { password: existing.dbPass } },
+      );
+      expect(connected.at(-1), logs).toMatchObject({ status: 'succeeded', error: null });
+      expect(standin.createCalls).toBe(creates);
+      expect(await projectTables(existing)).toEqual(expect.arrayContaining(STORE_TABLES));
+
+      const everything = `${logs}${JSON.stringify(created)}${JSON.stringify(connected)}`;
+      for (const secret of [TOKEN, project.dbPass, existing.dbPass]) expect(everything).not.toContain(secret);
       child.kill('SIGTERM');
     },
     TIMEOUT,
