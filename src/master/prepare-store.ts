@@ -53,7 +53,7 @@ export async function targetFor(
           },
           knownSecret: async () => active?.connection.password ?? (await pendingPassword(db, ctx.keyring, storeId)),
           record: async (carry) => {
-            await markJobWaiting(db, job.jobId, 'createDatabase', `${resolution.engine} project ${carry.projectRef ?? ''} created`);
+            await markJobWaiting(db, job.jobId, 'createDatabase', `${resolution.engine} project ${carry.projectRef ?? ''} recorded`);
           },
           defaults: options.defaults,
           pollMs: options.pollMs,
