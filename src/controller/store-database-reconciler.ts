@@ -5,16 +5,16 @@ import { type Store, storeSpec } from '../api/store.js';
 import type { StoreDatabase, StoreDatabaseStatus } from '../api/store-database.js';
 import { storeDatabaseSpec } from '../api/store-database.js';
 import { engineFor } from '../engines/index.js';
-import { ManagementApi } from '../engines/supabase/management-api.js';
-import { prepareSupabase, resolveSupabaseSettings, type SupabaseSettings } from '../engines/supabase/prepare.js';
+import { resolveSupabaseSettings, type SupabaseSettings } from '../engines/supabase/prepare.js';
+import { supabaseDeprovisionTarget } from '../engines/supabase/stage.js';
 import { ensureMediaBucket } from '../engines/supabase/storage.js';
 import { createsStoreRole, type DatabaseTarget, type SupabaseTarget, type TenantConnection } from '../engines/target.js';
 import { connectionUrl } from '../engines/url.js';
 import { isStoreopError, redactSecrets, StoreopError } from '../errors.js';
 import { describeApiError, ownedSecret, SecretConflictError, secretValue } from '../kube/client.js';
 import { assertConfigured, deactivateDatabaseConfig, readActiveDatabaseConfig } from '../master/integrations.js';
-import { failJob, markJobWaiting } from '../master/jobs.js';
-import { findStore, type StoreDeclaration, setDatabaseFacts, setStorageFacts } from '../master/stores.js';
+import { failJob, getJob, markJobWaiting, scheduleNextAttempt } from '../master/jobs.js';
+import { findStore, type StoreDeclaration, setDatabaseFacts, setStorageFacts, upsertStore } from '../master/stores.js';
 import { type ProvisionResult, provision } from '../provisioning/pipeline.js';
 import type { Progress } from '../provisioning/progress.js';
 import { type PreparedJob, prepareStoreJob, runStoreJob } from '../stores/provision-store.js';
@@ -32,6 +32,7 @@ import {
   TerminalError,
 } from './context.js';
 import { applyConditions, failedConditionType } from './status.js';
+import { backoffDelayMs } from './workqueue.js';
 
 const NOT_FOUND_RETRY_MS = 30_000;
 
@@ -142,7 +143,7 @@ export class StoreDatabaseReconciler {
         });
         const outcome = upToDate
           ? await this.#supabaseFromMaster(sdb, supabase)
-          : await this.#prepareSupabase(sdb, supabase, slug, declaration);
+          : await this.#prepareSupabase(sdb, spec, supabase, slug, declaration);
         if ('requeue' in outcome) return outcome.requeue;
         target = outcome.target;
         preparedJob = outcome.job;
@@ -201,25 +202,24 @@ export class StoreDatabaseReconciler {
           );
       } else {
         // A job this StoreDatabase started that is still open was abandoned by a killed operator: resume it.
-        const job = preparedJob ?? (await prepareStoreJob(this.ctx.master, declaration, sdb.status?.jobId));
+        // One job per failure streak: a retry continues the job in status.jobId (until it succeeds), and a
+        // job a killed operator left open is adopted, never left queued beside a new one.
+        const job = preparedJob ?? (await prepareStoreJob(this.ctx.master, declaration, { resumeJobId: sdb.status?.jobId, adopt: 'any' }));
         jobId = job.jobId;
         storeId = job.store.id;
+        const attempt = ((await getJob(this.ctx.master.master.db, jobId))?.attempts ?? 0) + 1;
         await this.#patchStatus(sdb, {
           phase: 'Provisioning',
           storeId,
           jobId,
           conditions: applyConditions(
             sdb.status?.conditions,
-            [{ type: 'Ready', status: 'False', reason: 'Provisioning', message: `provisioning job ${jobId} started` }],
+            [{ type: 'Ready', status: 'False', reason: 'Provisioning', message: `provisioning job ${jobId}, attempt ${attempt}` }],
             generation,
           ),
         });
-        await this.ctx.events.record(
-          sdb,
-          'Normal',
-          'Provisioning',
-          `provisioning ${spec.engine} database for store ${slug} (job ${jobId})`,
-        );
+        // No job id or attempt in the message: the retries of a streak aggregate into one event with a count.
+        await this.ctx.events.record(sdb, 'Normal', 'Provisioning', `provisioning ${spec.engine} database for store ${slug}`);
         const mirror = this.#progressMirror(sdb);
         result = await runStoreJob(this.ctx.master, job, { target, ...(password ? { password } : {}), seed, onProgress: mirror });
       }
@@ -296,9 +296,14 @@ export class StoreDatabaseReconciler {
     return { requeueAfterMs: jitter(this.ctx.resyncPeriodMs) };
   }
 
-  /** Project first: found or created (once), then polled by requeueing until healthy; never blocks a worker. */
+  /**
+   * Project first, through the engine's staged contract: found or created (once), then asked again by
+   * requeueing until healthy; never blocks a worker. The generated database password lives in an owned
+   * Secret, the project ref in status (and the master DB): what the next call carries.
+   */
   async #prepareSupabase(
     sdb: StoreDatabase,
+    spec: ReturnType<typeof storeDatabaseSpec.parse>,
     settings: SupabaseSettings,
     slug: string,
     declaration: StoreDeclaration,
@@ -308,67 +313,68 @@ export class StoreDatabaseReconciler {
     let job: PreparedJob;
     try {
       // A job this StoreDatabase started that is still open (waiting for the project, or abandoned) is resumed.
-      job = await prepareStoreJob(this.ctx.master, declaration, sdb.status?.jobId);
+      job = await prepareStoreJob(this.ctx.master, declaration, { resumeJobId: sdb.status?.jobId, adopt: 'any' });
     } catch (error) {
       return { requeue: await this.#fail(sdb, error) };
     }
     const { store: row, jobId } = job;
     const passwordSecret = `${sdb.metadata.name}-supabase`;
-    const preparation = await prepareSupabase(settings, {
+    const knownRef = sdb.status?.supabaseProjectRef ?? (row.database_type === 'supabase' ? (row.database_name ?? undefined) : undefined);
+    const engine = engineFor('supabase');
+    const stage = await (engine.prepare as NonNullable<typeof engine.prepare>)(spec, {
       slug,
-      knownRef: sdb.status?.supabaseProjectRef ?? (row.database_type === 'supabase' ? (row.database_name ?? undefined) : undefined),
-      knownPassword: await this.#ownedSecretValue(sdb, passwordSecret, 'db-password'),
-      keepPassword: async (password) => {
-        await this.ctx.kube.applySecret(namespace, passwordSecret, { 'db-password': password }, sdb, {
+      read: (secret, key) => this.#readSecret(namespace, secret, key),
+      carry: knownRef ? { projectRef: knownRef } : {},
+      knownSecret: (key) => this.#ownedSecretValue(sdb, passwordSecret, key),
+      keepSecret: async (key, value) => {
+        await this.ctx.kube.applySecret(namespace, passwordSecret, { [key]: value }, sdb, {
           ...MANAGED_BY_LABELS,
           'storeop.dev/storedatabase': sdb.metadata.name,
         });
       },
-      recordRef: async (project) => {
-        await this.#patchStatus(sdb, { supabaseProjectRef: project.ref, jobId, storeId: row.id });
+      record: async (carry) => {
+        const ref = String(carry.projectRef);
+        await this.#patchStatus(sdb, { supabaseProjectRef: ref, jobId, storeId: row.id });
         await setDatabaseFacts(db, row.id, {
           status: 'provisioning',
           type: 'supabase',
-          host: settings.database.host.replaceAll('{ref}', project.ref),
-          name: project.ref,
+          host: settings.database.host.replaceAll('{ref}', ref),
+          name: ref,
         });
         await this.ctx.events.record(
           sdb,
           'Normal',
           'SupabaseProject',
-          `Supabase project ${project.ref} (${project.name}) is ${project.status}`,
+          `Supabase project ${ref} (${carry.projectName}) is ${carry.projectStatus}`,
         );
       },
+      defaults: { supabaseApiUrl: this.ctx.supabaseApiUrl },
+      pollMs: this.ctx.supabasePollMs,
     });
-    if (preparation.kind === 'waiting') {
-      const message = `waiting for Supabase project ${preparation.project.ref} (${preparation.project.status})`;
-      await markJobWaiting(db, jobId, 'createDatabase', message);
+    if (stage.state === 'waiting') {
+      await markJobWaiting(db, jobId, 'createDatabase', stage.reason);
+      await scheduleNextAttempt(db, jobId, stage.retryAfterMs);
       await this.#patchStatus(sdb, {
         phase: 'Provisioning',
         jobId,
         storeId: row.id,
-        supabaseProjectRef: preparation.project.ref,
-        message,
+        ...(stage.carry.projectRef ? { supabaseProjectRef: String(stage.carry.projectRef) } : {}),
+        message: stage.reason,
         progress: { step: 'createDatabase', percent: 5 },
         conditions: applyConditions(
           sdb.status?.conditions,
-          [{ type: 'Ready', status: 'False', reason: 'WaitingForSupabase', message }],
+          [{ type: 'Ready', status: 'False', reason: 'WaitingForSupabase', message: stage.reason }],
           sdb.metadata.generation,
         ),
       });
-      return { requeue: { requeueAfterMs: this.ctx.supabasePollMs ?? 10_000 } };
+      return { requeue: { requeueAfterMs: stage.retryAfterMs } };
     }
-    if (preparation.kind === 'failed') {
-      await failJob(db, jobId, 'ProvisioningFailed', preparation.reason);
+    if (stage.state === 'failed') {
+      await failJob(db, jobId, stage.error.code, stage.error.message);
       await setDatabaseFacts(db, row.id, { status: 'failed' });
-      return {
-        requeue: await this.#fail(sdb, new StoreopError('ProvisioningFailed', preparation.reason, { retryable: false }), {
-          jobId,
-          storeId: row.id,
-        }),
-      };
+      return { requeue: await this.#fail(sdb, stage.error, { jobId, storeId: row.id }) };
     }
-    return { target: preparation.target, job };
+    return { target: stage.target as SupabaseTarget, job };
   }
 
   /** A Ready Supabase store's periodic check reuses the registered connection: no Management API calls. */
@@ -513,7 +519,8 @@ export class StoreDatabaseReconciler {
   ): Promise<ReconcileResult> {
     if (sdb.status?.phase !== 'Suspended') {
       if (target.mode === 'create') await engineFor(target.engine).setLoginEnabled(target, slug, false);
-      const row = (await findStore(this.ctx.master.master.db, slug)) ?? (await prepareStoreJob(this.ctx.master, declaration)).store;
+      // The store row only: a job created here would never run and stay queued forever.
+      const row = (await findStore(this.ctx.master.master.db, slug)) ?? (await upsertStore(this.ctx.master.master.db, declaration));
       await setDatabaseFacts(this.ctx.master.master.db, row.id, { status: 'suspended' });
       await this.ctx.events.record(sdb, 'Normal', 'Suspended', `store ${slug} suspended: its database login is disabled`);
     }
@@ -563,7 +570,7 @@ export class StoreDatabaseReconciler {
           });
           const ref = sdb.status?.supabaseProjectRef;
           if (ref) {
-            await new ManagementApi({ baseUrl: settings.apiUrl, token: settings.token as string }).deleteProject(ref);
+            await engineFor('supabase').deprovision(supabaseDeprovisionTarget(settings, ref), slug);
             await this.ctx.events.record(sdb, 'Normal', 'Deprovisioned', `deleted Supabase project ${ref}`);
           }
         } else if (policy === 'Delete' && mode === 'create') {
@@ -658,7 +665,15 @@ export class StoreDatabaseReconciler {
     });
     await this.ctx.events.record(sdb, 'Warning', reason, message);
     if (storeopError && !storeopError.retryable) throw new TerminalError(message);
+    if (ids.jobId) await this.#scheduleRetry(ids.jobId);
     throw error instanceof Error ? error : new Error(message);
+  }
+
+  /** The job row says when the workqueue's backoff will run the next attempt (one more failure per attempt). */
+  async #scheduleRetry(jobId: string): Promise<void> {
+    const db = this.ctx.master.master.db;
+    const attempts = (await getJob(db, jobId).catch(() => undefined))?.attempts ?? 1;
+    await scheduleNextAttempt(db, jobId, backoffDelayMs(attempts)).catch(() => {});
   }
 
   async #patchStatus(sdb: StoreDatabase, status: Partial<StoreDatabaseStatus>): Promise<void> {

@@ -10,6 +10,11 @@ export interface WorkQueueMetrics {
 const BASE_DELAY_MS = 5;
 const MAX_DELAY_MS = 1_000_000;
 
+/** The delay before the retry that follows `failures` consecutive failures of a key. */
+export function backoffDelayMs(failures: number): number {
+  return Math.min(BASE_DELAY_MS * 2 ** (Math.max(1, failures) - 1), MAX_DELAY_MS);
+}
+
 export class WorkQueue {
   readonly #queue: string[] = [];
   /** Keys waiting to be processed (in the queue or re-added while processing). */
@@ -61,7 +66,7 @@ export class WorkQueue {
     const failures = (this.#failures.get(key) ?? 0) + 1;
     this.#failures.set(key, failures);
     this.metrics?.retry();
-    this.addAfter(key, Math.min(BASE_DELAY_MS * 2 ** (failures - 1), MAX_DELAY_MS));
+    this.addAfter(key, backoffDelayMs(failures));
   }
 
   /** Clears the key's backoff after a success (or a terminal error). */

@@ -1,6 +1,8 @@
 // One interface over the database engines: the pipeline never branches on the engine itself.
+import type { StoreDatabaseTemplateSpec } from '../api/store-database.js';
 import type { SqlDialect } from '../schema/dialect.js';
 import type { AnyKysely } from '../schema/kysely.js';
+import type { PrepareContext, Stage } from './staged.js';
 import type { DatabaseTarget, EngineName, Isolation, TenantConnection } from './target.js';
 
 export type { AnyKysely };
@@ -72,4 +74,10 @@ export interface Engine {
    * built by the same code that ensureDatabase executes (the password printed as '<generated>').
    */
   adminStatements?(target: DatabaseTarget, slug: string): string[];
+  /**
+   * Engines whose target is made in stages (a Supabase project created, then healthy): one step, answering
+   * ready with the target, waiting (ask again after retryAfterMs, with the carry) or failed. Never sleeps.
+   * Engines without it get their target from resolveTarget at once.
+   */
+  prepare?(spec: StoreDatabaseTemplateSpec, ctx: PrepareContext): Promise<Stage>;
 }

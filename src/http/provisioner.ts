@@ -6,13 +6,14 @@ import { StoreopError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { findStore, type StoreDeclaration } from '../master/stores.js';
 import type { SeedSettings } from '../provisioning/seed.js';
+import { type StagedTargetOptions, targetFor } from '../stores/prepare-store.js';
 import { type MasterContext, type PreparedJob, prepareStoreJob, runStoreJob } from '../stores/provision-store.js';
-import { resolveTarget } from '../stores/resolve-target.js';
+import { type Resolution, resolveStaged } from '../stores/resolve-staged.js';
 import type { ProvisionRequestBody } from './schemas.js';
 
 interface Submission {
   declaration: StoreDeclaration;
-  target: DatabaseTarget;
+  resolution: Resolution;
   seed: false | SeedSettings;
 }
 
@@ -42,14 +43,20 @@ export class LocalProvisioner implements Provisioner {
     private readonly log: Logger,
     private readonly home: string,
     private readonly concurrency = 4,
+    /** How a staged engine (Supabase) is waited for inside a job. */
+    private readonly staged: StagedTargetOptions = { deadlineMs: 15 * 60_000 },
   ) {}
 
   async submit(body: ProvisionRequestBody): Promise<{ jobId: string; storeId: string }> {
     const { store, database, secrets } = body;
-    const target = await resolveTarget(database, async (name, key) => secrets?.[name]?.[key], { home: this.home, slug: store.slug });
+    const resolution = await resolveStaged(database, async (name, key) => secrets?.[name]?.[key], {
+      home: this.home,
+      slug: store.slug,
+      defaults: this.staged.defaults,
+    });
     const submission: Submission = {
       declaration: { slug: store.slug, name: store.displayName, ownerEmail: store.owner, plan: store.plan, source: 'api' },
-      target,
+      resolution,
       seed: database.seed
         ? { currency: store.settings?.currency ?? 'USD', locale: store.settings?.locale ?? 'en-US', displayName: store.displayName }
         : false,
@@ -90,7 +97,14 @@ export class LocalProvisioner implements Provisioner {
         .where('is_active', '=', true)
         .executeTakeFirst();
       const has = active ? placeOf(active.config_data.connection as Partial<TenantConnection>) : undefined;
-      const wants = placeOf(targetPlace(submission.target, existing.slug));
+      const { resolution } = submission;
+      // A staged engine's place (the project) is known once prepared: the engine is what can be compared now.
+      const wants =
+        resolution.kind === 'target'
+          ? placeOf(targetPlace(resolution.target, existing.slug))
+          : has?.startsWith(`${resolution.engine} `)
+            ? has
+            : `${resolution.engine} project`;
       if (has && has !== wants)
         throw new StoreopError('Conflict', `store slug ${existing.slug} belongs to another store, whose database is ${has}, not ${wants}`, {
           retryable: false,
@@ -112,7 +126,8 @@ export class LocalProvisioner implements Provisioner {
   #enqueue(job: PreparedJob, submission: Submission): void {
     this.#queue.push(async () => {
       try {
-        await runStoreJob(this.ctx, job, { target: submission.target, seed: submission.seed });
+        const target = await targetFor(this.ctx, job, submission.resolution, this.staged);
+        await runStoreJob(this.ctx, job, { target, seed: submission.seed });
       } catch (error) {
         // The job row holds the failure and its reason; the log names the job only.
         this.log.warn({ jobId: job.jobId, store: job.store.slug, code: (error as StoreopError).code }, 'provisioning job failed');

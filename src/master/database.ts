@@ -9,6 +9,7 @@ import { keepDroppedConnectionsFromCrashing } from '../engines/postgres.js';
 import { parseDatabaseUrl } from '../engines/url.js';
 import { redactSecrets, StoreopError } from '../errors.js';
 import * as platform from './migrations/0001-platform.js';
+import * as jobStreaks from './migrations/0002-job-streaks.js';
 import type { MasterDB } from './types.js';
 
 export interface MasterDatabase {
@@ -79,7 +80,7 @@ export async function openMaster(options: MasterOptions = {}): Promise<MasterDat
   return master;
 }
 
-const MIGRATIONS = { '0001-platform': platform };
+const MIGRATIONS = { '0001-platform': platform, '0002-job-streaks': jobStreaks };
 
 export async function migrateMaster(master: MasterDatabase): Promise<string[]> {
   const migrator = new Migrator({

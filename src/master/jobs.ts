@@ -1,5 +1,6 @@
-// Provisioning jobs: a row per run that follows it from queued to succeeded or failed. Progress writes
-// are throttled (a step change or a terminal state always writes) so a job does not cost a write per table.
+// Provisioning jobs: a row per failure streak that follows it from queued to succeeded or failed (a retry
+// reopens the job and counts an attempt). Progress writes are throttled (a step change or a terminal state
+// always writes) so a job does not cost a write per table.
 import { hostname } from 'node:os';
 import { type Kysely, type RawBuilder, type Selectable, sql, type Updateable } from 'kysely';
 import { isStoreopError, redactSecrets } from '../errors.js';
@@ -47,6 +48,8 @@ export class JobTracker {
       status: 'running',
       started_at: sql`now()`,
       runner: RUNNER_ID,
+      attempts: sql`attempts + 1`,
+      next_attempt_at: null,
       message: 'started',
       error: null,
       error_code: null,
@@ -93,6 +96,7 @@ export class JobTracker {
     await this.#write({
       status: 'failed',
       error: message,
+      last_error: message,
       error_code: isStoreopError(error) ? error.code : 'ProvisioningFailed',
       message: `failed${this.#last ? ` during ${this.#last.step}` : ''}`,
       finished_at: sql`now()`,
@@ -190,7 +194,80 @@ export async function markJobWaiting(db: Kysely<MasterDB>, jobId: string, step: 
 export async function failJob(db: Kysely<MasterDB>, jobId: string, code: string, error: string): Promise<void> {
   await db
     .updateTable('provisioning_jobs')
-    .set({ status: 'failed', error, error_code: code, finished_at: sql`now()`, updated_at: sql`now()` })
+    .set({ status: 'failed', error, last_error: error, error_code: code, finished_at: sql`now()`, updated_at: sql`now()` })
     .where('id', '=', jobId)
     .execute();
+}
+
+/** Records when the driver will try a job again (its backoff or a poll interval), for people reading the row. */
+export async function scheduleNextAttempt(db: Kysely<MasterDB>, jobId: string, afterMs: number): Promise<void> {
+  await db
+    .updateTable('provisioning_jobs')
+    .set({ next_attempt_at: new Date(Date.now() + Math.max(0, Math.round(afterMs))), updated_at: sql`now()` })
+    .where('id', '=', jobId)
+    .where('status', '<>', 'succeeded')
+    .execute();
+}
+
+/** A job's runner is "host:pid"; on this host a dead pid means the job was abandoned. */
+export function runnerAlive(runner: string): boolean {
+  const at = runner.lastIndexOf(':');
+  if (runner.slice(0, at) !== hostname()) return true; // another host: not ours to judge
+  const pid = Number(runner.slice(at + 1));
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export interface StreakOptions {
+  /** The job the driver recorded for this store (the operator's status.jobId): continued unless it succeeded. */
+  resumeJobId?: string | undefined;
+  /**
+   * Which open (queued/running) jobs of the store may be taken over: 'any' for a driver that is the store's
+   * only runner (the operator, behind its leader lease), else those whose runner is gone.
+   */
+  adopt: 'any' | 'abandoned';
+  isAlive?: (runner: string) => boolean;
+}
+
+/**
+ * The job a new run of a store continues, if any: the driver's own job while its streak has not succeeded,
+ * else the newest open job a crashed process left behind (a job created and killed before it ran). The
+ * other adoptable open jobs are closed, so no job stays queued forever beside the one that runs.
+ */
+export async function continueStreak(db: Kysely<MasterDB>, storeId: string, options: StreakOptions): Promise<string | undefined> {
+  const isAlive = options.isAlive ?? runnerAlive;
+  const resumed = options.resumeJobId ? await getJob(db, options.resumeJobId) : undefined;
+  const own = resumed && resumed.store_id === storeId && resumed.status !== 'succeeded' ? resumed.id : undefined;
+  const open = await db
+    .selectFrom('provisioning_jobs')
+    .select(['id', 'runner'])
+    .where('store_id', '=', storeId)
+    .where('status', 'in', ['queued', 'running'])
+    .orderBy('created_at', 'desc')
+    .execute();
+  const adoptable = open.filter((j) => j.id !== own && (options.adopt === 'any' || !j.runner || !isAlive(j.runner)));
+  const chosen = own ?? adoptable[0]?.id;
+  if (!chosen) return undefined;
+  const superseded = adoptable.map((j) => j.id).filter((id) => id !== chosen);
+  if (superseded.length)
+    await db
+      .updateTable('provisioning_jobs')
+      .set({
+        status: 'failed',
+        error: `superseded by job ${chosen}: the process that created this job stopped before it ran`,
+        error_code: 'ProvisioningFailed',
+        finished_at: sql`now()`,
+        updated_at: sql`now()`,
+      })
+      .where('id', 'in', superseded)
+      .where('status', 'in', ['queued', 'running'])
+      .execute();
+  // Claimed by this process, so a sweep of abandoned jobs elsewhere leaves it alone.
+  await db.updateTable('provisioning_jobs').set({ runner: RUNNER_ID, updated_at: sql`now()` }).where('id', '=', chosen).execute();
+  return chosen;
 }

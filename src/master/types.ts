@@ -221,6 +221,12 @@ export interface ProvisioningJobsTable {
   error: string | null;
   error_code: string | null;
   runner: string | null;
+  /** Runs of this job: a retry after a failure reopens the job and counts one more. */
+  attempts: Generated<number>;
+  /** The error of the latest failed attempt, kept while a retry runs (error is cleared then). */
+  last_error: string | null;
+  /** When the driver will try again (a failure's backoff, a wait on something outside storeop). */
+  next_attempt_at: NullableTimestamp;
   started_at: NullableTimestamp;
   finished_at: NullableTimestamp;
   created_at: Timestamp;

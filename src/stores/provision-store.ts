@@ -7,7 +7,7 @@ import { isStoreopError, StoreopError } from '../errors.js';
 import { recordAudit } from '../master/audit.js';
 import type { MasterDatabase } from '../master/database.js';
 import { knownPassword, saveDatabaseConfig, secretsBinding } from '../master/integrations.js';
-import { createJob, getJob, JobTracker } from '../master/jobs.js';
+import { continueStreak, createJob, JobTracker, type StreakOptions } from '../master/jobs.js';
 import type { Keyring } from '../master/keyring.js';
 import { type StoreDeclaration, type StoreRow, setDatabaseFacts, upsertStore } from '../master/stores.js';
 import type { MasterDB, StoredConfig } from '../master/types.js';
@@ -28,14 +28,20 @@ export interface PreparedJob {
 }
 
 /**
- * Registers (or updates) the store and queues a job for it: what the HTTP API answers 202 with. With
- * `resumeJobId`, a job of this store that is still queued or running (its runner was killed before it
- * could finish it) is taken over instead of being left "running" forever next to a new one.
+ * Registers (or updates) the store and queues a job for it: what the HTTP API answers 202 with. A job a
+ * killed process left queued or running is taken over instead of being left open forever next to a new
+ * one. With `resumeJobId` (the operator's status.jobId), that job is continued until it succeeds: one job
+ * per failure streak, whose attempts count the retries. A string is `{ resumeJobId, adopt: 'any' }`.
  */
-export async function prepareStoreJob(ctx: MasterContext, store: StoreDeclaration, resumeJobId?: string): Promise<PreparedJob> {
+export async function prepareStoreJob(
+  ctx: MasterContext,
+  store: StoreDeclaration,
+  streak: string | StreakOptions = { adopt: 'abandoned' },
+): Promise<PreparedJob> {
   const row = await upsertStore(ctx.master.db, store);
-  const open = resumeJobId ? await getJob(ctx.master.db, resumeJobId) : undefined;
-  if (open && open.store_id === row.id && ['queued', 'running'].includes(open.status)) return { store: row, jobId: open.id };
+  const options = typeof streak === 'string' ? { resumeJobId: streak, adopt: 'any' as const } : streak;
+  const continued = await continueStreak(ctx.master.db, row.id, options);
+  if (continued) return { store: row, jobId: continued };
   const jobId = await createJob(ctx.master.db, row.id);
   return { store: row, jobId };
 }
@@ -138,7 +144,7 @@ async function storedPassword(db: Kysely<MasterDB>, keyring: Keyring, store: Sto
 // A generated password is kept encrypted in an inactive config row before the role is created with it,
 // so a crash between the two cannot lose it; the next run re-adopts the role with the same password.
 
-async function keepPendingPassword(
+export async function keepPendingPassword(
   db: Kysely<MasterDB>,
   keyring: Keyring,
   storeId: string,
@@ -162,7 +168,7 @@ async function keepPendingPassword(
     .execute();
 }
 
-async function pendingPassword(db: Kysely<MasterDB>, keyring: Keyring, storeId: string): Promise<string | undefined> {
+export async function pendingPassword(db: Kysely<MasterDB>, keyring: Keyring, storeId: string): Promise<string | undefined> {
   const row = await db
     .selectFrom('integration_configs')
     .select(['id', 'config_data'])

@@ -56,7 +56,7 @@ export async function resolveTarget(spec: StoreDatabaseTemplateSpec, read: Secre
     };
   }
   if (spec.engine === 'supabase') {
-    throw new StoreopError('InvalidSpec', 'a supabase database is resolved in steps (project first): use prepareSupabase', {
+    throw new StoreopError('InvalidSpec', 'a supabase database is resolved in steps (project first): use resolveStaged', {
       retryable: false,
     });
   }

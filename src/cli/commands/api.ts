@@ -1,5 +1,4 @@
 // storeop api: the provisioning HTTP API on its own (no cluster): runs jobs in this process.
-import { hostname } from 'node:os';
 import { z } from 'zod';
 import { createApi } from '../../http/app.js';
 import { TokenVerifier } from '../../http/auth.js';
@@ -7,17 +6,20 @@ import { listen } from '../../http/listen.js';
 import { LocalProvisioner } from '../../http/provisioner.js';
 import { createLogger } from '../../log.js';
 import { openMaster, storeopHome } from '../../master/database.js';
-import { failAbandonedJobs } from '../../master/jobs.js';
+import { failAbandonedJobs, runnerAlive } from '../../master/jobs.js';
 import { loadKeyring } from '../../master/keyring.js';
 import { parseFlags } from '../args.js';
+import { durationSchema } from '../duration.js';
 
 export const apiHelp = `usage: storeop api [--bind-address HOST:PORT] [--master-database-url URL] [--api-token-hashes-file FILE]
                    [--max-concurrent-jobs N] [--log-level LEVEL]
+                   [--supabase-api-url URL] [--supabase-poll-interval DURATION] [--supabase-timeout DURATION]
 
 Serves the provisioning API: POST /v1/provision, GET /v1/provision/{jobId}/status, GET /v1/stores,
 GET /v1/stores/{id}, GET /v1/openapi.json. Clients send "Authorization: Bearer TOKEN"; the server
 knows only SHA-256 hashes of the tokens (STOREOP_API_TOKEN_HASHES, comma-separated, or a file with
-one per line). Make one with: printf %s "$TOKEN" | sha256sum`;
+one per line). Make one with: printf %s "$TOKEN" | sha256sum. A Supabase store's job waits for its project
+to come up (polled every --supabase-poll-interval, default 10s, for at most --supabase-timeout, default 15m).`;
 
 const flags = z.object({
   'bind-address': z
@@ -29,6 +31,9 @@ const flags = z.object({
   'max-concurrent-jobs': z.coerce.number().int().min(1).max(64).default(4),
   'log-level': z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
   home: z.string().optional(),
+  'supabase-api-url': z.url().optional(),
+  'supabase-poll-interval': durationSchema.default(10_000),
+  'supabase-timeout': durationSchema.default(15 * 60_000),
 });
 
 const spec = {
@@ -38,19 +43,10 @@ const spec = {
   'max-concurrent-jobs': { type: 'string' },
   'log-level': { type: 'string' },
   home: { type: 'string' },
+  'supabase-api-url': { type: 'string' },
+  'supabase-poll-interval': { type: 'string' },
+  'supabase-timeout': { type: 'string' },
 } as const;
-
-/** A job's runner is "host:pid"; on this host a dead pid means the job was abandoned. */
-function runnerAlive(runner: string): boolean {
-  const at = runner.lastIndexOf(':');
-  if (runner.slice(0, at) !== hostname()) return true; // another host: not ours to judge
-  try {
-    process.kill(Number(runner.slice(at + 1)), 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 export async function apiCommand(argv: string[]): Promise<number> {
   const { flags: f } = parseFlags(argv, spec, flags);
@@ -62,7 +58,11 @@ export async function apiCommand(argv: string[]): Promise<number> {
   const ctx = { master, keyring, actor: 'api' };
   const abandoned = await failAbandonedJobs(master.db, runnerAlive);
   if (abandoned) log.warn({ jobs: abandoned }, 'marked jobs of a stopped server as failed');
-  const provisioner = new LocalProvisioner(ctx, log, home, f['max-concurrent-jobs']);
+  const provisioner = new LocalProvisioner(ctx, log, home, f['max-concurrent-jobs'], {
+    defaults: { supabaseApiUrl: f['supabase-api-url'] },
+    pollMs: f['supabase-poll-interval'],
+    deadlineMs: f['supabase-timeout'],
+  });
   const app = createApi({ master: ctx, tokens, provisioner, log });
   const at = f['bind-address'].lastIndexOf(':');
   const host = f['bind-address'].slice(0, at) || '0.0.0.0';

@@ -4,7 +4,6 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { ManifestError, type ManifestSet, parseManifests, readSources, type StoreUnit, storeUnits } from '../../apply/manifests.js';
 import { engineFor } from '../../engines/index.js';
-import type { DatabaseTarget } from '../../engines/target.js';
 import { createsStoreRole, targetSummary } from '../../engines/target.js';
 import { connectionUrl } from '../../engines/url.js';
 import { describeTarget, isStoreopError } from '../../errors.js';
@@ -12,18 +11,21 @@ import { openMaster, storeopHome } from '../../master/database.js';
 import { loadKeyring } from '../../master/keyring.js';
 import { planProvisioning, planStatements } from '../../provisioning/dry-run.js';
 import { describeConflicts } from '../../schema/plan.js';
-import { provisionStore } from '../../stores/provision-store.js';
-import { resolveTarget } from '../../stores/resolve-target.js';
+import { provisionResolved } from '../../stores/prepare-store.js';
+import { type Resolution, resolveStaged } from '../../stores/resolve-staged.js';
 import { parseFlags } from '../args.js';
+import { durationSchema } from '../duration.js';
 import { formatTable, progressDisplay } from '../output.js';
 
 export const applyHelp = `usage: storeop apply -f FILE|DIR|- [-f ...] [--dry-run] [--master-database-url URL] [--concurrency N] [--home DIR]
+                     [--supabase-api-url URL] [--supabase-poll-interval DURATION] [--supabase-timeout DURATION]
 
 Validates Store, StoreDatabase and Secret manifests (multi-document YAML) and provisions every store:
 its database, tables, migrations and seed rows, registered in the master DB (embedded PGlite in
 ./.storeop by default, moved by --home or STOREOP_HOME; or --master-database-url /
 STOREOP_MASTER_DATABASE_URL). Exits 0 only when every store is Ready. --dry-run prints the
-statements per store and changes nothing.`;
+statements per store and changes nothing. A Supabase store waits for its project to come up (polled
+every --supabase-poll-interval, default 10s, for at most --supabase-timeout, default 15m).`;
 
 const flags = z.object({
   // The error also covers a missing -f, which parseArgs leaves undefined (not an empty array).
@@ -32,6 +34,9 @@ const flags = z.object({
   'master-database-url': z.string().optional(),
   concurrency: z.coerce.number().int().min(1).max(64).default(4),
   home: z.string().optional(),
+  'supabase-api-url': z.url().optional(),
+  'supabase-poll-interval': durationSchema.default(10_000),
+  'supabase-timeout': durationSchema.default(15 * 60_000),
 });
 
 const spec = {
@@ -40,6 +45,9 @@ const spec = {
   'master-database-url': { type: 'string' },
   concurrency: { type: 'string' },
   home: { type: 'string' },
+  'supabase-api-url': { type: 'string' },
+  'supabase-poll-interval': { type: 'string' },
+  'supabase-timeout': { type: 'string' },
 } as const;
 
 interface Outcome {
@@ -53,20 +61,20 @@ interface Outcome {
   error?: string;
 }
 
-async function resolveAll(units: StoreUnit[], set: ManifestSet, home: string): Promise<Map<string, DatabaseTarget>> {
-  const targets = new Map<string, DatabaseTarget>();
+async function resolveAll(
+  units: StoreUnit[],
+  set: ManifestSet,
+  home: string,
+  defaults: { supabaseApiUrl?: string | undefined },
+): Promise<Map<string, Resolution>> {
+  const targets = new Map<string, Resolution>();
   const problems: string[] = [];
   for (const unit of units) {
-    if (unit.database.engine === 'supabase') {
-      problems.push(
-        `${unit.databaseOrigin}: ${unit.databasePath}.engine: supabase is not supported by storeop apply; use the operator (storeop run) instead`,
-      );
-      continue;
-    }
     try {
+      // A staged engine (Supabase) is checked here and prepared when its store's turn comes.
       targets.set(
         unit.name,
-        await resolveTarget(unit.database, async (name, key) => set.secrets.get(name)?.[key], { home, slug: unit.slug }),
+        await resolveStaged(unit.database, async (name, key) => set.secrets.get(name)?.[key], { home, slug: unit.slug, defaults }),
       );
     } catch (error) {
       // resolveTarget names fields relative to a StoreDatabase (spec.server...); an inline database lives at spec.database.
@@ -100,13 +108,19 @@ export async function applyCommand(argv: string[]): Promise<number> {
     process.stderr.write('storeop apply: no Store in the manifests\n');
     return 1;
   }
-  const targets = await resolveAll(units, set, home);
+  const defaults = { supabaseApiUrl: f['supabase-api-url'] };
+  const targets = await resolveAll(units, set, home, defaults);
   const out = process.stdout;
 
   if (f['dry-run']) {
     let conflicts = false;
     for (const unit of units) {
-      const target = targets.get(unit.name) as DatabaseTarget;
+      const resolution = targets.get(unit.name) as Resolution;
+      if (resolution.kind === 'staged') {
+        out.write(`# store ${unit.slug}: ${resolution.engine}: the project comes first; its statements are known once it exists\n`);
+        continue;
+      }
+      const target = resolution.target;
       const plan = await planProvisioning(target, { slug: unit.slug, seed: unit.database.seed ? {} : false });
       const statements = planStatements(plan);
       out.write(
@@ -137,14 +151,14 @@ export async function applyCommand(argv: string[]): Promise<number> {
     const keyring = loadKeyring({ home, embedded: master.engine === 'pglite' });
     const ctx = { master, keyring, actor: 'storeop-apply' };
     outcomes = await mapLimit(units, f.concurrency, async (unit): Promise<Outcome> => {
-      const target = targets.get(unit.name) as DatabaseTarget;
+      const resolution = targets.get(unit.name) as Resolution;
       const started = performance.now();
       try {
-        const { result } = await provisionStore(
+        const { result } = await provisionResolved(
           ctx,
           { slug: unit.slug, name: unit.spec.displayName, ownerEmail: unit.spec.owner, plan: unit.spec.plan, source: 'apply' },
+          resolution,
           {
-            target,
             seed: unit.database.seed
               ? {
                   currency: unit.spec.settings?.currency ?? 'USD',
@@ -153,6 +167,12 @@ export async function applyCommand(argv: string[]): Promise<number> {
                 }
               : false,
             onProgress: (p) => display.update(unit.slug, p),
+          },
+          {
+            defaults,
+            pollMs: f['supabase-poll-interval'],
+            deadlineMs: f['supabase-timeout'],
+            onWaiting: (reason) => display.line(`${unit.slug}: ${reason}`),
           },
         );
         display.line(`${unit.slug}: ready${result.changed ? '' : ' (no changes)'}`);
@@ -170,8 +190,8 @@ export async function applyCommand(argv: string[]): Promise<number> {
         display.line(`${unit.slug}: failed: ${message}`);
         return {
           unit,
-          engine: target.engine,
-          database: describeTarget(targetSummary(target)),
+          engine: resolution.kind === 'target' ? resolution.target.engine : resolution.engine,
+          database: resolution.kind === 'target' ? describeTarget(targetSummary(resolution.target)) : `${resolution.engine} project`,
           phase: 'Failed',
           tables: '-',
           changed: false,

@@ -1,10 +1,13 @@
 // A healthy Supabase project's database is PostgreSQL in connect mode: the pipeline runs unchanged on a
 // direct (or session pooler) connection. Deleting a store can delete the project itself.
+import type { StoreDatabaseTemplateSpec } from '../../api/store-database.js';
 import { StoreopError } from '../../errors.js';
 import type { Engine, Placement, Tenant, TenantOptions } from '../engine.js';
 import { PostgresEngine } from '../postgres.js';
+import type { PrepareContext, Stage } from '../staged.js';
 import type { ConnectTarget, DatabaseTarget, SupabaseTarget, TenantConnection } from '../target.js';
 import { ManagementApi } from './management-api.js';
+import { prepareSupabaseStage } from './stage.js';
 
 function supabaseTarget(target: DatabaseTarget): SupabaseTarget {
   if (target.engine !== 'supabase') throw new StoreopError('InvalidSpec', 'not a Supabase target');
@@ -22,6 +25,11 @@ export class SupabaseEngine implements Engine {
   /** The project's database as the store reaches it (the same place ensureDatabase() reports). */
   placement(target: DatabaseTarget, slug: string): Placement {
     return { ...this.#postgres.placement(asPostgres(supabaseTarget(target)), slug), engine: 'supabase' };
+  }
+
+  /** The project first: found or created once, then waited for until healthy (see stage.ts). */
+  prepare(spec: StoreDatabaseTemplateSpec, ctx: PrepareContext): Promise<Stage> {
+    return prepareSupabaseStage(spec, ctx);
   }
 
   testConnection(target: DatabaseTarget): Promise<string> {
