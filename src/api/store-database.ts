@@ -1,6 +1,7 @@
 // StoreDatabase: where and how one store's database lives. The zod schema is the single source of the
 // TypeScript types, the CRD's OpenAPI schema (crds/) and manifest validation in `storeop apply`.
 import { z } from 'zod';
+import { TLS_MODES } from '../engines/target.js';
 import { IDENTIFIER_PATTERN } from '../naming.js';
 import { baseStatus, credentialsSecretRef, localObjectReference, type ObjectMeta, secretKeyRef } from './common.js';
 
@@ -12,7 +13,13 @@ const host = z
   .regex(/^[A-Za-z0-9.:\-[\]]+$/, 'must be a host name or IP address');
 
 export const tlsSchema = z.object({
-  enabled: z.boolean().default(false),
+  mode: z
+    .enum(TLS_MODES)
+    .optional()
+    .describe(
+      'disable: clear text; require: encrypted, certificate not checked; verify-full: encrypted, certificate checked against the CA (caSecretRef or the system CAs) and the host name. Overrides enabled/verify.',
+    ),
+  enabled: z.boolean().default(false).describe('Older form of mode: enabled with verify is verify-full, without it require.'),
   /** Verify the server certificate against caSecretRef (or the system CAs). */
   verify: z.boolean().default(true).describe('Verify the server certificate.'),
   caSecretRef: secretKeyRef('ca.crt', 'CA certificate').optional().describe('Secret with the CA certificate (PEM).'),

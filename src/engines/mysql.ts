@@ -10,6 +10,7 @@ import { toStoreopError } from './driver-errors.js';
 import type { AnyKysely, Engine, LockOptions, Tenant, TenantOptions } from './engine.js';
 import type { CreateTarget, DatabaseTarget, ServerEndpoint, TenantConnection } from './target.js';
 import { tenantEndpoint } from './target.js';
+import { mysqlAddressAndSsl } from './tls.js';
 
 const DEFAULT_CONNECTION_LIMIT = 50;
 const HISTORY_TABLE = 'storeop_schema_history';
@@ -25,7 +26,7 @@ const typeCast = (field: TypeCastField, next: TypeCastNext) => {
 
 function connectionOptions(endpoint: ServerEndpoint, database?: string): PoolOptions {
   return {
-    host: endpoint.host,
+    ...mysqlAddressAndSsl(endpoint),
     port: endpoint.port,
     user: endpoint.user,
     password: endpoint.password ?? '',
@@ -35,9 +36,6 @@ function connectionOptions(endpoint: ServerEndpoint, database?: string): PoolOpt
     bigNumberStrings: false,
     timezone: 'Z',
     typeCast,
-    ...(endpoint.tls
-      ? { ssl: { rejectUnauthorized: endpoint.tls.rejectUnauthorized ?? true, ...(endpoint.tls.ca ? { ca: endpoint.tls.ca } : {}) } }
-      : {}),
   };
 }
 

@@ -2,7 +2,8 @@
 // pglite:///absolute/path or pglite://relative/path for the embedded engine.
 import { resolve } from 'node:path';
 import { StoreopError } from '../errors.js';
-import type { EngineName, ServerEndpoint, TenantConnection } from './target.js';
+import type { EngineName, ServerEndpoint, TenantConnection, TlsMode, TlsOptions } from './target.js';
+import { tlsMode } from './tls.js';
 
 export interface ParsedUrl {
   engine: EngineName;
@@ -13,6 +14,32 @@ export interface ParsedUrl {
 }
 
 const DEFAULT_PORTS = { postgresql: 5432, mysql: 3306 } as const;
+
+/**
+ * sslmode (libpq) or ssl-mode (MySQL) to TLS options. Modes that may fall back to clear text (prefer,
+ * allow, PREFERRED) are taken as require: the drivers never fall back, a password is never sent in clear
+ * because a server declined TLS. verify-ca is checked as verify-full (the host name too).
+ */
+function tlsFromUrl(url: URL, what: string): TlsOptions | undefined {
+  const raw = url.searchParams.get('sslmode') ?? url.searchParams.get('ssl-mode');
+  if (raw === null) return undefined;
+  const mode = SSL_MODES[raw.toLowerCase().replaceAll('_', '-')];
+  if (!mode) throw new StoreopError('InvalidSpec', `${what}: sslmode must be one of disable, require, verify-ca, verify-full`);
+  return mode === 'disable' ? undefined : { rejectUnauthorized: mode === 'verify-full' };
+}
+
+const SSL_MODES: Record<string, TlsMode> = {
+  disable: 'disable',
+  disabled: 'disable',
+  allow: 'require',
+  prefer: 'require',
+  preferred: 'require',
+  require: 'require',
+  required: 'require',
+  'verify-ca': 'verify-full',
+  'verify-full': 'verify-full',
+  'verify-identity': 'verify-full',
+};
 
 export function parseDatabaseUrl(raw: string, what = 'database URL'): ParsedUrl {
   const scheme = /^([a-z]+):\/\//.exec(raw)?.[1];
@@ -32,11 +59,7 @@ export function parseDatabaseUrl(raw: string, what = 'database URL'): ParsedUrl 
   }
   if (!url.hostname) throw new StoreopError('InvalidSpec', `${what} has no host`);
   const database = decodeURIComponent(url.pathname.replace(/^\//, ''));
-  const sslmode = url.searchParams.get('sslmode') ?? url.searchParams.get('ssl-mode');
-  const tls =
-    sslmode && !['disable', 'DISABLED'].includes(sslmode)
-      ? { rejectUnauthorized: ['verify-full', 'verify-ca', 'VERIFY_IDENTITY'].includes(sslmode) }
-      : undefined;
+  const tls = tlsFromUrl(url, what);
   const endpoint: ServerEndpoint = {
     host: url.hostname.replace(/^\[|\]$/g, ''),
     port: url.port ? Number(url.port) : DEFAULT_PORTS[engine],
@@ -56,7 +79,7 @@ export function connectionUrl(connection: TenantConnection, options: { includePa
   const host = connection.host.includes(':') ? `[${connection.host}]` : connection.host;
   const query = new URLSearchParams();
   if (connection.schema && connection.schema !== 'public') query.set('options', `-c search_path=${connection.schema}`);
-  if (connection.tls) query.set('sslmode', connection.tls.rejectUnauthorized === false ? 'require' : 'verify-full');
+  if (connection.tls) query.set('sslmode', tlsMode(connection.tls));
   const q = query.toString();
   return `${scheme}://${encodeURIComponent(connection.user)}${password}@${host}:${connection.port}/${encodeURIComponent(connection.database)}${q ? `?${q}` : ''}`;
 }

@@ -1,9 +1,10 @@
 // Runs provisioning jobs accepted by the API in this process, a bounded number at a time. A store that
 // already has a queued or running job gets that job back instead of a second one.
 import { resolveTarget } from '../api/resolve-target.js';
+import { type EgressPolicy, withEgressPolicy } from '../engines/egress.js';
 import { DEFAULT_SHARED_DATABASE } from '../engines/postgres.js';
-import type { DatabaseTarget, TenantConnection } from '../engines/target.js';
-import { StoreopError } from '../errors.js';
+import { type DatabaseTarget, secretsOf, type TenantConnection } from '../engines/target.js';
+import { redactSecrets, StoreopError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { type MasterContext, type PreparedJob, prepareStoreJob, runStoreJob } from '../master/provision-store.js';
 import { findStore, type StoreDeclaration } from '../master/stores.js';
@@ -64,6 +65,8 @@ export class LocalProvisioner implements Provisioner {
     private readonly log: Logger,
     private readonly home: string,
     private readonly concurrency = 4,
+    /** Where API callers may point jobs (checked and pinned per job); none = anywhere. */
+    private readonly egress?: EgressPolicy,
   ) {}
 
   async submit(body: ProvisionRequestBody): Promise<{ jobId: string; storeId: string }> {
@@ -133,11 +136,21 @@ export class LocalProvisioner implements Provisioner {
 
   #enqueue(job: PreparedJob, submission: Submission): void {
     this.#queue.push(async () => {
+      const run = () => runStoreJob(this.ctx, job, { target: submission.target, seed: submission.seed });
       try {
-        await runStoreJob(this.ctx, job, { target: submission.target, seed: submission.seed });
+        await (this.egress ? withEgressPolicy(this.egress, submission.target, run) : run());
       } catch (error) {
-        // The job row holds the failure and its reason; the log names the job only.
-        this.log.warn({ jobId: job.jobId, store: job.store.slug, code: (error as StoreopError).code }, 'provisioning job failed');
+        // The log keeps the reason (already free of secrets); API callers only see a generic one for
+        // connection failures (publicJobError), so a job's error is no port scanner.
+        this.log.warn(
+          {
+            jobId: job.jobId,
+            store: job.store.slug,
+            code: (error as StoreopError).code,
+            reason: redactSecrets((error as Error).message, secretsOf(submission.target)),
+          },
+          'provisioning job failed',
+        );
       }
     });
     this.#pump();

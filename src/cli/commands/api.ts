@@ -2,6 +2,7 @@
 import { hostname } from 'node:os';
 import { serve } from '@hono/node-server';
 import { z } from 'zod';
+import { cidrList, EgressPolicy } from '../../engines/egress.js';
 import { createApi } from '../../http/app.js';
 import { TokenVerifier } from '../../http/auth.js';
 import { LocalProvisioner } from '../../http/provisioner.js';
@@ -9,15 +10,22 @@ import { createLogger } from '../../log.js';
 import { openMaster, storeopHome } from '../../master/database.js';
 import { failAbandonedJobs } from '../../master/jobs.js';
 import { loadKeyring } from '../../master/keyring.js';
-import { parseFlags } from '../args.js';
+import { parseFlags, UsageError } from '../args.js';
 
 export const apiHelp = `usage: storeop api [--bind-address HOST:PORT] [--master-database-url URL] [--api-token-hashes-file FILE]
                    [--max-concurrent-jobs N] [--log-level LEVEL]
+                   [--egress-allow CIDR,...] [--egress-deny CIDR,...]
 
 Serves the provisioning API: POST /v1/provision, GET /v1/provision/{jobId}/status, GET /v1/stores,
 GET /v1/stores/{id}, GET /v1/openapi.json. Clients send "Authorization: Bearer TOKEN"; the server
 knows only SHA-256 hashes of the tokens (STOREOP_API_TOKEN_HASHES, comma-separated, or a file with
-one per line). Make one with: printf %s "$TOKEN" | sha256sum`;
+one per line). Make one with: printf %s "$TOKEN" | sha256sum
+
+Egress policy for the database hosts in requests: every address a host resolves to is checked and the
+job connects to that address. Link-local (169.254.0.0/16, fe80::/10), cloud metadata (100.100.100.200,
+fd00:ec2::254) and "this host" (0.0.0.0/8, ::) are always refused; loopback and private networks are
+allowed unless denied. --egress-allow (env STOREOP_EGRESS_ALLOW) makes only those networks reachable;
+--egress-deny (env STOREOP_EGRESS_DENY) refuses more, e.g. 127.0.0.0/8,::1. A deny wins over an allow.`;
 
 const flags = z.object({
   'bind-address': z
@@ -29,6 +37,8 @@ const flags = z.object({
   'max-concurrent-jobs': z.coerce.number().int().min(1).max(64).default(4),
   'log-level': z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
   home: z.string().optional(),
+  'egress-allow': cidrList.optional(),
+  'egress-deny': cidrList.optional(),
 });
 
 const spec = {
@@ -38,7 +48,19 @@ const spec = {
   'max-concurrent-jobs': { type: 'string' },
   'log-level': { type: 'string' },
   home: { type: 'string' },
+  'egress-allow': { type: 'string' },
+  'egress-deny': { type: 'string' },
 } as const;
+
+/** A CIDR list from its flag, else its environment variable; a bad entry names where it came from. */
+function cidrsFrom(flag: z.infer<typeof cidrList> | undefined, envName: string) {
+  if (flag) return flag;
+  const raw = process.env[envName];
+  if (raw === undefined) return undefined;
+  const parsed = cidrList.safeParse(raw);
+  if (!parsed.success) throw new UsageError(`${envName}: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
+  return parsed.data;
+}
 
 /** A job's runner is "host:pid"; on this host a dead pid means the job was abandoned. */
 function runnerAlive(runner: string): boolean {
@@ -55,6 +77,10 @@ function runnerAlive(runner: string): boolean {
 export async function apiCommand(argv: string[]): Promise<number> {
   const { flags: f } = parseFlags(argv, spec, flags);
   const log = createLogger({ level: f['log-level'] });
+  const egress = new EgressPolicy({
+    allow: cidrsFrom(f['egress-allow'], 'STOREOP_EGRESS_ALLOW'),
+    deny: cidrsFrom(f['egress-deny'], 'STOREOP_EGRESS_DENY'),
+  });
   const tokens = TokenVerifier.fromConfig({ file: f['api-token-hashes-file'], env: process.env.STOREOP_API_TOKEN_HASHES });
   const home = storeopHome(f.home);
   const master = await openMaster({ url: f['master-database-url'], home });
@@ -62,7 +88,7 @@ export async function apiCommand(argv: string[]): Promise<number> {
   const ctx = { master, keyring, actor: 'api' };
   const abandoned = await failAbandonedJobs(master.db, runnerAlive);
   if (abandoned) log.warn({ jobs: abandoned }, 'marked jobs of a stopped server as failed');
-  const provisioner = new LocalProvisioner(ctx, log, home, f['max-concurrent-jobs']);
+  const provisioner = new LocalProvisioner(ctx, log, home, f['max-concurrent-jobs'], egress);
   const app = createApi({ master: ctx, tokens, provisioner, log });
   const at = f['bind-address'].lastIndexOf(':');
   const host = f['bind-address'].slice(0, at) || '0.0.0.0';
