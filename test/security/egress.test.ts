@@ -9,20 +9,29 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cidrList, EgressPolicy, GENERIC_CONNECTION_ERROR } from '../../src/engines/egress.js';
 import { createPostgresDatabase, POSTGRES_URL, type TempDatabase, withDatabase, withPostgres } from '../support/databases.js';
 import { runCli } from '../support/master.js';
 import { freePort } from '../support/operator.js';
 import { nodeBinary, repoRoot, storeopArgs } from '../support/paths.js';
-import { postgresAdmin, postgresEndpoint, STORE_TABLES, storeName } from '../support/store-db.js';
+import {
+  dropStoreLeftovers,
+  mysqlEndpoint,
+  openMysql,
+  postgresAdmin,
+  postgresEndpoint,
+  STORE_TABLES,
+  storeName,
+  withStoreDb,
+} from '../support/store-db.js';
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 const TOKEN = randomBytes(24).toString('hex');
 const ADMIN_PASSWORD = `egr-pw-${randomBytes(12).toString('hex')}`; // trust auth: never checked, must never show up
 const ENCRYPTION_KEYS = `egr:${randomBytes(32).toString('base64')}`;
 const server = postgresEndpoint();
+const mysqlServer = mysqlEndpoint();
 const egrSlug = () => `egr-${randomBytes(5).toString('hex')}`;
 
 // ---------------------------------------------------------------------------------------------------
@@ -77,15 +86,25 @@ async function startApi(masterUrl: string, args: string[], env: Record<string, s
 
 type JobStatus = { status: string; step: string | null; progress: number; message: string | null; error: string | null };
 
-/** Submits a PostgreSQL create job for host:port and polls it to its end. */
-async function provision(api: Api, slug: string, host: string, port: number): Promise<JobStatus> {
+/** Submits a create job (PostgreSQL unless told) for host:port and polls it to its end. */
+async function provision(
+  api: Api,
+  slug: string,
+  host: string,
+  port: number,
+  engine: 'postgresql' | 'mysql' = 'postgresql',
+): Promise<JobStatus> {
+  const admin =
+    engine === 'postgresql'
+      ? { username: server.user || 'postgres', password: ADMIN_PASSWORD }
+      : { username: mysqlServer.user, password: mysqlServer.password ?? '' };
   const response = await fetch(`${api.url}/v1/provision`, {
     method: 'POST',
     headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
     body: JSON.stringify({
       store: { slug, displayName: `Shop ${slug}`, owner: `${slug}@example.com`, plan: 'starter' },
-      database: { engine: 'postgresql', mode: 'create', server: { host, port, adminSecretRef: { name: 'pg-admin' } } },
-      secrets: { 'pg-admin': { username: server.user || 'postgres', password: ADMIN_PASSWORD } },
+      database: { engine, mode: 'create', server: { host, port, adminSecretRef: { name: 'admin' } } },
+      secrets: { admin },
     }),
   });
   const accepted = (await response.json()) as { jobId: string };
@@ -139,7 +158,7 @@ let master: TempDatabase;
 let open: Api; // default policy
 let noLoopback: Api; // --egress-deny 127.0.0.0/8,::1
 let allowOnly: Api; // STOREOP_EGRESS_ALLOW=127.0.0.1/32
-const createdSlugs: string[] = [];
+const createdStores: Array<['postgresql' | 'mysql', string]> = [];
 
 beforeAll(async () => {
   master = await createPostgresDatabase('egr_master');
@@ -157,12 +176,7 @@ afterAll(async () => {
   for (const socket of sockets) socket.destroy();
   await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
   try {
-    await postgresAdmin(async (c) => {
-      for (const slug of createdSlugs) {
-        await c.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(storeName(slug))} WITH (FORCE)`);
-        await c.query(`DROP ROLE IF EXISTS ${pg.escapeIdentifier(storeName(slug))}`);
-      }
-    });
+    for (const [engine, slug] of createdStores) await dropStoreLeftovers(engine, slug);
   } finally {
     await master?.drop();
   }
@@ -200,7 +214,7 @@ describe('storeop api with its default egress policy', () => {
 
   it('still provisions on a loopback database (loopback is allowed unless denied)', async () => {
     const slug = egrSlug();
-    createdSlugs.push(slug);
+    createdStores.push(['postgresql', slug]);
     const done = await provision(open, slug, '127.0.0.1', server.port);
     expect(done, open.logs().slice(-3000)).toMatchObject({ status: 'succeeded', error: null });
   });
@@ -230,7 +244,7 @@ describe('storeop api --egress-deny 127.0.0.0/8,::1', () => {
 describe('storeop api with STOREOP_EGRESS_ALLOW=127.0.0.1/32', () => {
   it('provisions through a name pinned to its checked address, and refuses an address outside the list', async () => {
     const slug = egrSlug();
-    createdSlugs.push(slug);
+    createdStores.push(['postgresql', slug]);
     const [ok, outside] = await Promise.all([
       provision(allowOnly, slug, 'localhost', server.port),
       provision(allowOnly, egrSlug(), '127.0.0.2', server.port),
@@ -241,6 +255,16 @@ describe('storeop api with STOREOP_EGRESS_ALLOW=127.0.0.1/32', () => {
     });
     expect(Number(tables)).toBeGreaterThanOrEqual(STORE_TABLES.length);
     expect(outside).toMatchObject({ status: 'failed', error: GENERIC_CONNECTION_ERROR });
+
+    // MySQL too (mysql2 dials the pinned address through its stream option, keeping the name for TLS).
+    const mySlug = egrSlug();
+    createdStores.push(['mysql', mySlug]);
+    const my = await provision(allowOnly, mySlug, 'localhost', mysqlServer.port, 'mysql');
+    expect(my, allowOnly.logs().slice(-3000)).toMatchObject({ status: 'succeeded', error: null });
+    const myTables = await withStoreDb(openMysql(storeName(mySlug)), (db) =>
+      db.query('SELECT count(*) AS n FROM information_schema.tables WHERE table_schema = ?', [storeName(mySlug)]),
+    );
+    expect(Number(myTables[0]?.n)).toBeGreaterThanOrEqual(STORE_TABLES.length);
     expect(await waitForLog(allowOnly, /refuses host 127\.0\.0\.2/)).toContain(
       'egress policy refuses host 127.0.0.2: its address 127.0.0.2 is not in an allowed network',
     );
