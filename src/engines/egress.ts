@@ -73,14 +73,20 @@ export interface EgressPolicyOptions {
   deny?: readonly Cidr[];
 }
 
+const cidrText = (c: Cidr) => `${c.address}/${c.prefix}`;
+
 export class EgressPolicy {
   readonly #allow: BlockList | undefined;
   readonly #deny: BlockList;
+  /** The networks, for the startup log. */
+  readonly summary: { allow: string[] | 'any'; deny: string[] };
 
   constructor(options: EgressPolicyOptions = {}) {
     this.#allow = options.allow?.length ? blockList(options.allow) : undefined;
     const defaults = DEFAULT_DENIED_CIDRS.map((c) => parseCidr(c) as Cidr);
-    this.#deny = blockList([...defaults, ...(options.deny ?? [])]);
+    const deny = [...defaults, ...(options.deny ?? [])];
+    this.#deny = blockList(deny);
+    this.summary = { allow: options.allow?.length ? options.allow.map(cidrText) : 'any', deny: deny.map(cidrText) };
   }
 
   /** Why an address is refused, or undefined when it may be reached. */

@@ -231,6 +231,8 @@ describe('storeop api --egress-deny 127.0.0.0/8,::1', () => {
     expect(byName).toMatchObject({ status: 'failed', error: GENERIC_CONNECTION_ERROR });
     const logs = await waitForLog(noLoopback, /refuses host localhost/);
     expect(logs).toMatch(/egress policy refuses host localhost: its address (127\.0\.0\.1|::1) is in a denied network/);
+    // The startup log states the policy in force.
+    expect(logs).toMatch(/"egress":\{"allow":"any","deny":\[[^\]]*"169\.254\.0\.0\/16"[^\]]*"127\.0\.0\.0\/8","::1\/128"\]/);
     // Nothing reached the server: no role and no database for the store.
     const found = await postgresAdmin((c) =>
       c.query('SELECT (SELECT count(*) FROM pg_roles WHERE rolname = $1) + (SELECT count(*) FROM pg_database WHERE datname = $1) AS n', [

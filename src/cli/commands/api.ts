@@ -81,6 +81,7 @@ export async function apiCommand(argv: string[]): Promise<number> {
     allow: cidrsFrom(f['egress-allow'], 'STOREOP_EGRESS_ALLOW'),
     deny: cidrsFrom(f['egress-deny'], 'STOREOP_EGRESS_DENY'),
   });
+  log.info({ egress: egress.summary }, 'egress policy for database hosts in requests');
   const tokens = TokenVerifier.fromConfig({ file: f['api-token-hashes-file'], env: process.env.STOREOP_API_TOKEN_HASHES });
   const home = storeopHome(f.home);
   const master = await openMaster({ url: f['master-database-url'], home });
