@@ -7,7 +7,10 @@
 // flag and environment, and the server log keeps the detail.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cidrList, EgressPolicy, GENERIC_CONNECTION_ERROR } from '../../src/engines/egress.js';
@@ -270,6 +273,46 @@ describe('storeop api with STOREOP_EGRESS_ALLOW=127.0.0.1/32', () => {
     expect(await waitForLog(allowOnly, /refuses host 127\.0\.0\.2/)).toContain(
       'egress policy refuses host 127.0.0.2: its address 127.0.0.2 is not in an allowed network',
     );
+  });
+});
+
+describe('storeop apply: the egress policy is opt-in for manifests', () => {
+  it('--egress-deny refuses a manifest whose database resolves into the denied network', async () => {
+    const slug = egrSlug();
+    const dir = mkdtempSync(join(tmpdir(), 'egr-apply-'));
+    try {
+      writeFileSync(
+        join(dir, 'store.yaml'),
+        `apiVersion: v1
+kind: Secret
+metadata: { name: pg-admin }
+stringData: { username: ${server.user || 'postgres'}, password: ${ADMIN_PASSWORD} }
+---
+apiVersion: storeop.dev/v1alpha1
+kind: Store
+metadata: { name: ${slug} }
+spec:
+  displayName: Egress
+  database: { engine: postgresql, mode: create, server: { host: localhost, port: ${server.port}, adminSecretRef: { name: pg-admin } } }
+`,
+      );
+      const run = await runCli(
+        ['apply', '-f', join(dir, 'store.yaml'), '--master-database-url', master.url, '--egress-deny', '127.0.0.0/8,::1'],
+        { STOREOP_ENCRYPTION_KEYS: ENCRYPTION_KEYS },
+      );
+      expect(run.code, run.stdout + run.stderr).toBe(1);
+      // The operator's own manifests: the message keeps the reason.
+      expect(run.stderr).toMatch(
+        new RegExp(
+          `${slug}: failed: ConnectionFailed: egress policy refuses host localhost: its address (127\\.0\\.0\\.1|::1) is in a denied network`,
+        ),
+      );
+      expect(run.stdout + run.stderr).not.toContain(ADMIN_PASSWORD);
+      const found = await postgresAdmin((c) => c.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [storeName(slug)]));
+      expect(found.rowCount).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { resolveTarget } from '../../api/resolve-target.js';
 import { ManifestError, type ManifestSet, parseManifests, readSources, type StoreUnit, storeUnits } from '../../apply/manifests.js';
+import { cidrList, EgressPolicy, withEgressPolicy } from '../../engines/egress.js';
 import { engineFor } from '../../engines/index.js';
 import type { DatabaseTarget } from '../../engines/target.js';
 import { createsStoreRole, targetSummary } from '../../engines/target.js';
@@ -18,12 +19,14 @@ import { parseFlags } from '../args.js';
 import { formatTable, progressDisplay } from '../output.js';
 
 export const applyHelp = `usage: storeop apply -f FILE|DIR|- [-f ...] [--dry-run] [--master-database-url URL] [--concurrency N] [--home DIR]
+                     [--egress-allow CIDR,...] [--egress-deny CIDR,...]
 
 Validates Store, StoreDatabase and Secret manifests (multi-document YAML) and provisions every store:
 its database, tables, migrations and seed rows, registered in the master DB (embedded PGlite in
 ./.storeop by default, moved by --home or STOREOP_HOME; or --master-database-url /
 STOREOP_MASTER_DATABASE_URL). Exits 0 only when every store is Ready. --dry-run prints the
-statements per store and changes nothing.`;
+statements per store and changes nothing. --egress-allow / --egress-deny opt in to the egress policy of
+storeop api for the database hosts in the manifests (off by default: loopback databases are normal here).`;
 
 const flags = z.object({
   // The error also covers a missing -f, which parseArgs leaves undefined (not an empty array).
@@ -32,6 +35,8 @@ const flags = z.object({
   'master-database-url': z.string().optional(),
   concurrency: z.coerce.number().int().min(1).max(64).default(4),
   home: z.string().optional(),
+  'egress-allow': cidrList.optional(),
+  'egress-deny': cidrList.optional(),
 });
 
 const spec = {
@@ -40,6 +45,8 @@ const spec = {
   'master-database-url': { type: 'string' },
   concurrency: { type: 'string' },
   home: { type: 'string' },
+  'egress-allow': { type: 'string' },
+  'egress-deny': { type: 'string' },
 } as const;
 
 interface Outcome {
@@ -102,6 +109,7 @@ export async function applyCommand(argv: string[]): Promise<number> {
   }
   const targets = await resolveAll(units, set, home);
   const out = process.stdout;
+  const egress = f['egress-allow'] || f['egress-deny'] ? new EgressPolicy({ allow: f['egress-allow'], deny: f['egress-deny'] }) : undefined;
 
   if (f['dry-run']) {
     let conflicts = false;
@@ -140,21 +148,23 @@ export async function applyCommand(argv: string[]): Promise<number> {
       const target = targets.get(unit.name) as DatabaseTarget;
       const started = performance.now();
       try {
-        const { result } = await provisionStore(
-          ctx,
-          { slug: unit.slug, name: unit.spec.displayName, ownerEmail: unit.spec.owner, plan: unit.spec.plan, source: 'apply' },
-          {
-            target,
-            seed: unit.database.seed
-              ? {
-                  currency: unit.spec.settings?.currency ?? 'USD',
-                  locale: unit.spec.settings?.locale ?? 'en-US',
-                  displayName: unit.spec.displayName,
-                }
-              : false,
-            onProgress: (p) => display.update(unit.slug, p),
-          },
-        );
+        const provisionIt = () =>
+          provisionStore(
+            ctx,
+            { slug: unit.slug, name: unit.spec.displayName, ownerEmail: unit.spec.owner, plan: unit.spec.plan, source: 'apply' },
+            {
+              target,
+              seed: unit.database.seed
+                ? {
+                    currency: unit.spec.settings?.currency ?? 'USD',
+                    locale: unit.spec.settings?.locale ?? 'en-US',
+                    displayName: unit.spec.displayName,
+                  }
+                : false,
+              onProgress: (p) => display.update(unit.slug, p),
+            },
+          );
+        const { result } = await (egress ? withEgressPolicy(egress, target, provisionIt) : provisionIt());
         display.line(`${unit.slug}: ready${result.changed ? '' : ' (no changes)'}`);
         return {
           unit,
