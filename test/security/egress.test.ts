@@ -297,7 +297,7 @@ spec:
 `,
       );
       const run = await runCli(
-        ['apply', '-f', join(dir, 'store.yaml'), '--master-database-url', master.url, '--egress-deny', '127.0.0.0/8,::1'],
+        ['apply', '-f', join(dir, 'store.yaml'), '--master-database-url', master.url, '--home', dir, '--egress-deny', '127.0.0.0/8,::1'],
         { STOREOP_ENCRYPTION_KEYS: ENCRYPTION_KEYS },
       );
       expect(run.code, run.stdout + run.stderr).toBe(1);
