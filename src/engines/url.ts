@@ -21,10 +21,11 @@ const DEFAULT_PORTS = { postgresql: 5432, mysql: 3306 } as const;
  * because a server declined TLS. verify-ca is checked as verify-full (the host name too).
  */
 function tlsFromUrl(url: URL, what: string): TlsOptions | undefined {
-  const raw = url.searchParams.get('sslmode') ?? url.searchParams.get('ssl-mode');
+  const param = url.searchParams.has('sslmode') ? 'sslmode' : 'ssl-mode';
+  const raw = url.searchParams.get(param);
   if (raw === null) return undefined;
   const mode = SSL_MODES[raw.toLowerCase().replaceAll('_', '-')];
-  if (!mode) throw new StoreopError('InvalidSpec', `${what}: sslmode must be one of disable, require, verify-ca, verify-full`);
+  if (!mode) throw new StoreopError('InvalidSpec', `${what}: ${param} must be one of disable, require, verify-ca, verify-full`);
   return mode === 'disable' ? undefined : { rejectUnauthorized: mode === 'verify-full' };
 }
 

@@ -302,6 +302,7 @@ describe('tls in specs and URLs', () => {
     expect(tls('mysql://u@h/db?ssl-mode=DISABLED')).toBeUndefined();
     expect(() => parseDatabaseUrl('postgres://u:secret-pw@h/db?sslmode=sometimes')).toThrow(/sslmode must be one of/);
     expect(() => parseDatabaseUrl('postgres://u:secret-pw@h/db?sslmode=sometimes')).not.toThrow(/secret-pw/);
+    expect(() => parseDatabaseUrl('mysql://u@h/db?ssl-mode=SOMETIMES')).toThrow(/ssl-mode must be one of/);
     const base = { engine: 'postgresql' as const, host: 'db.example', port: 5432, database: 'shop', user: 'u' };
     expect(connectionUrl(base, { includePassword: false })).not.toContain('sslmode');
     expect(connectionUrl({ ...base, tls: { rejectUnauthorized: false } }, { includePassword: false })).toContain('sslmode=require');
