@@ -12,7 +12,14 @@ const host = z
   .regex(/^[A-Za-z0-9.:\-[\]]+$/, 'must be a host name or IP address');
 
 export const tlsSchema = z.object({
-  enabled: z.boolean().default(false),
+  // The engines' TlsMode (api/ sits below engines/, so the three names are spelled out here).
+  mode: z
+    .enum(['disable', 'require', 'verify-full'])
+    .optional()
+    .describe(
+      'disable: clear text; require: encrypted, certificate not checked; verify-full: encrypted, certificate checked against the CA (caSecretRef or the system CAs) and the host name. Overrides enabled/verify.',
+    ),
+  enabled: z.boolean().default(false).describe('Older form of mode: enabled with verify is verify-full, without it require.'),
   /** Verify the server certificate against caSecretRef (or the system CAs). */
   verify: z.boolean().default(true).describe('Verify the server certificate.'),
   caSecretRef: secretKeyRef('ca.crt', 'CA certificate').optional().describe('Secret with the CA certificate (PEM).'),

@@ -21,6 +21,7 @@ import {
 } from './mysql-place.js';
 import type { DatabaseTarget, ServerEndpoint, TenantConnection } from './target.js';
 import { tenantEndpoint } from './target.js';
+import { mysqlAddressAndSsl } from './tls.js';
 
 // TINYINT(1) is MySQL's BOOLEAN: return it as a boolean like PostgreSQL does.
 const typeCast = (field: TypeCastField, next: TypeCastNext) => {
@@ -33,7 +34,7 @@ const typeCast = (field: TypeCastField, next: TypeCastNext) => {
 
 function connectionOptions(endpoint: ServerEndpoint, database?: string): PoolOptions {
   return {
-    host: endpoint.host,
+    ...mysqlAddressAndSsl(endpoint),
     port: endpoint.port,
     user: endpoint.user,
     password: endpoint.password ?? '',
@@ -43,9 +44,6 @@ function connectionOptions(endpoint: ServerEndpoint, database?: string): PoolOpt
     bigNumberStrings: false,
     timezone: 'Z',
     typeCast,
-    ...(endpoint.tls
-      ? { ssl: { rejectUnauthorized: endpoint.tls.rejectUnauthorized ?? true, ...(endpoint.tls.ca ? { ca: endpoint.tls.ca } : {}) } }
-      : {}),
   };
 }
 

@@ -17,8 +17,9 @@ import {
   postgresPlacement,
   SHARED_DATABASE_MARK,
 } from './postgres-place.js';
-import type { CreateTarget, DatabaseTarget, ServerEndpoint, TenantConnection, TlsOptions } from './target.js';
+import type { CreateTarget, DatabaseTarget, ServerEndpoint, TenantConnection } from './target.js';
 import { tenantEndpoint } from './target.js';
+import { pgAddressAndSsl } from './tls.js';
 
 const MAINTENANCE_DATABASE = 'postgres';
 
@@ -30,21 +31,17 @@ const types = {
     oid === 20 ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
 };
 
-function ssl(tls: TlsOptions | undefined): pg.ClientConfig['ssl'] {
-  if (!tls) return undefined;
-  return { rejectUnauthorized: tls.rejectUnauthorized ?? true, ...(tls.ca ? { ca: tls.ca } : {}) };
-}
-
 function clientConfig(endpoint: ServerEndpoint, database: string): pg.ClientConfig {
+  const { host, ssl } = pgAddressAndSsl(endpoint);
   return {
-    host: endpoint.host,
+    host,
     port: endpoint.port,
     user: endpoint.user,
     database,
     connectionTimeoutMillis: 10_000,
     types,
     ...(endpoint.password !== undefined ? { password: endpoint.password } : {}),
-    ...(endpoint.tls ? { ssl: ssl(endpoint.tls) } : {}),
+    ...(ssl ? { ssl } : {}),
   };
 }
 

@@ -6,8 +6,13 @@ export type SecretReader = (name: string, key: string) => Promise<string | undef
 export type EngineName = 'postgresql' | 'mysql' | 'pglite' | 'supabase';
 export type Isolation = 'database' | 'schema';
 
+/** libpq's sslmode names: disable = clear text, require = encrypted, verify-full = encrypted + CA and host name checked. */
+export const TLS_MODES = ['disable', 'require', 'verify-full'] as const;
+export type TlsMode = (typeof TLS_MODES)[number];
+
+/** TLS for a connection (absent = sslmode disable). Never falls back to clear text. */
 export interface TlsOptions {
-  /** Verify the server certificate (default true when TLS is on). */
+  /** Verify the server certificate and host name (default true: verify-full); false = require. */
   rejectUnauthorized?: boolean;
   /** PEM of the CA that signed the server certificate. */
   ca?: string;

@@ -2,7 +2,8 @@
 // pglite:///absolute/path or pglite://relative/path for the embedded engine.
 import { resolve } from 'node:path';
 import { StoreopError } from '../errors.js';
-import type { EngineName, ServerEndpoint, TenantConnection } from './target.js';
+import type { EngineName, ServerEndpoint, TenantConnection, TlsMode, TlsOptions } from './target.js';
+import { tlsMode } from './tls.js';
 
 export interface ParsedUrl {
   engine: EngineName;
@@ -13,6 +14,33 @@ export interface ParsedUrl {
 }
 
 const DEFAULT_PORTS = { postgresql: 5432, mysql: 3306 } as const;
+
+/**
+ * sslmode (libpq) or ssl-mode (MySQL) to TLS options. Modes that may fall back to clear text (prefer,
+ * allow, PREFERRED) are taken as require: the drivers never fall back, a password is never sent in clear
+ * because a server declined TLS. verify-ca is checked as verify-full (the host name too).
+ */
+function tlsFromUrl(url: URL, what: string): TlsOptions | undefined {
+  const param = url.searchParams.has('sslmode') ? 'sslmode' : 'ssl-mode';
+  const raw = url.searchParams.get(param);
+  if (raw === null) return undefined;
+  const mode = SSL_MODES[raw.toLowerCase().replaceAll('_', '-')];
+  if (!mode) throw new StoreopError('InvalidSpec', `${what}: ${param} must be one of disable, require, verify-ca, verify-full`);
+  return mode === 'disable' ? undefined : { rejectUnauthorized: mode === 'verify-full' };
+}
+
+const SSL_MODES: Record<string, TlsMode> = {
+  disable: 'disable',
+  disabled: 'disable',
+  allow: 'require',
+  prefer: 'require',
+  preferred: 'require',
+  require: 'require',
+  required: 'require',
+  'verify-ca': 'verify-full',
+  'verify-full': 'verify-full',
+  'verify-identity': 'verify-full',
+};
 
 export function parseDatabaseUrl(raw: string, what = 'database URL'): ParsedUrl {
   const scheme = /^([a-z]+):\/\//.exec(raw)?.[1];
@@ -32,11 +60,7 @@ export function parseDatabaseUrl(raw: string, what = 'database URL'): ParsedUrl 
   }
   if (!url.hostname) throw new StoreopError('InvalidSpec', `${what} has no host`);
   const database = decodeURIComponent(url.pathname.replace(/^\//, ''));
-  const sslmode = url.searchParams.get('sslmode') ?? url.searchParams.get('ssl-mode');
-  const tls =
-    sslmode && !['disable', 'DISABLED'].includes(sslmode)
-      ? { rejectUnauthorized: ['verify-full', 'verify-ca', 'VERIFY_IDENTITY'].includes(sslmode) }
-      : undefined;
+  const tls = tlsFromUrl(url, what);
   const endpoint: ServerEndpoint = {
     host: url.hostname.replace(/^\[|\]$/g, ''),
     port: url.port ? Number(url.port) : DEFAULT_PORTS[engine],
@@ -56,7 +80,7 @@ export function connectionUrl(connection: TenantConnection, options: { includePa
   const host = connection.host.includes(':') ? `[${connection.host}]` : connection.host;
   const query: [string, string][] = [];
   if (connection.schema && connection.schema !== 'public') query.push(['options', `-c search_path=${connection.schema}`]);
-  if (connection.tls) query.push(['sslmode', connection.tls.rejectUnauthorized === false ? 'require' : 'verify-full']);
+  if (connection.tls) query.push(['sslmode', tlsMode(connection.tls)]);
   // Percent-encoded, space as %20: URLSearchParams writes '+', which only form decoders (node-postgres)
   // read as a space; libpq (psql, psycopg, Ruby pg, PHP) and most other URL parsers keep it a '+'.
   const q = query.map(([key, value]) => `${key}=${encodeURIComponent(value)}`).join('&');

@@ -9,6 +9,7 @@ import { getJob } from '../master/jobs.js';
 import { findStore, listStores, type StoreRow } from '../master/stores.js';
 import type { MasterContext } from '../stores/provision-store.js';
 import type { TokenVerifier } from './auth.js';
+import { publicJobError } from './job-errors.js';
 import { openApiDocument } from './openapi.js';
 import type { Provisioner } from './provisioner.js';
 import { readBodyWithin } from './read-body.js';
@@ -124,7 +125,7 @@ export function createApi(options: ApiOptions): Hono<Env> {
       totalTables: job.total_tables,
       startedAt: iso(job.started_at),
       finishedAt: iso(job.finished_at),
-      error: job.error,
+      error: publicJobError(job),
     });
   });
 

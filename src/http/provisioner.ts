@@ -1,8 +1,9 @@
 // Runs provisioning jobs accepted by the API in this process, a bounded number at a time. A store that
 // already has a queued or running job gets that job back instead of a second one.
+import { type EgressPolicy, withEgressPolicy } from '../engines/egress.js';
 import { engineFor } from '../engines/index.js';
-import type { DatabaseTarget, TenantConnection } from '../engines/target.js';
-import { StoreopError } from '../errors.js';
+import { type DatabaseTarget, secretsOf, type TenantConnection } from '../engines/target.js';
+import { redactSecrets, StoreopError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { findStore, type StoreDeclaration } from '../master/stores.js';
 import type { SeedSettings } from '../provisioning/seed.js';
@@ -45,6 +46,8 @@ export class LocalProvisioner implements Provisioner {
     private readonly concurrency = 4,
     /** How a staged engine (Supabase) is waited for inside a job. */
     private readonly staged: StagedTargetOptions = { deadlineMs: 15 * 60_000 },
+    /** Where API callers may point jobs (checked and pinned per job); none = anywhere. */
+    private readonly egress?: EgressPolicy,
   ) {}
 
   async submit(body: ProvisionRequestBody): Promise<{ jobId: string; storeId: string }> {
@@ -125,12 +128,26 @@ export class LocalProvisioner implements Provisioner {
 
   #enqueue(job: PreparedJob, submission: Submission): void {
     this.#queue.push(async () => {
+      // The target is known only now for a staged engine (a Supabase project); the egress policy pins
+      // the addresses of whatever hosts it names before the job connects to them.
+      let target: DatabaseTarget | undefined;
       try {
-        const target = await targetFor(this.ctx, job, submission.resolution, this.staged);
-        await runStoreJob(this.ctx, job, { target, seed: submission.seed });
+        const resolved = await targetFor(this.ctx, job, submission.resolution, this.staged);
+        target = resolved;
+        const run = () => runStoreJob(this.ctx, job, { target: resolved, seed: submission.seed });
+        await (this.egress ? withEgressPolicy(this.egress, resolved, run) : run());
       } catch (error) {
-        // The job row holds the failure and its reason; the log names the job only.
-        this.log.warn({ jobId: job.jobId, store: job.store.slug, code: (error as StoreopError).code }, 'provisioning job failed');
+        // The log keeps the reason (already free of secrets); API callers only see a generic one for
+        // connection failures (publicJobError), so a job's error is no port scanner.
+        this.log.warn(
+          {
+            jobId: job.jobId,
+            store: job.store.slug,
+            code: (error as StoreopError).code,
+            reason: redactSecrets((error as Error).message, target ? secretsOf(target) : []),
+          },
+          'provisioning job failed',
+        );
       }
     });
     this.#pump();

@@ -1,10 +1,13 @@
 // Turns a StoreDatabase spec plus the Secrets it references into a provisioning target. Shared by the
 // controller (Secrets from the cluster) and `storeop apply` (Secrets from the manifests).
-import type { StoreDatabaseTemplateSpec } from '../api/store-database.js';
+import type { z } from 'zod';
+import type { StoreDatabaseTemplateSpec, tlsSchema } from '../api/store-database.js';
 import { embeddedStorePath, storesRoot } from '../engines/pglite-paths.js';
-import type { DatabaseTarget, SecretReader, ServerEndpoint, TlsOptions } from '../engines/target.js';
+import type { DatabaseTarget, SecretReader, ServerEndpoint, TlsMode, TlsOptions } from '../engines/target.js';
 import { parseDatabaseUrl } from '../engines/url.js';
 import { StoreopError } from '../errors.js';
+
+type TlsSpec = z.infer<typeof tlsSchema>;
 
 export type { SecretReader };
 
@@ -20,14 +23,19 @@ async function required(read: SecretReader, name: string, key: string, field: st
   return value;
 }
 
-async function tls(
-  spec: { enabled: boolean; verify: boolean; caSecretRef?: { name: string; key: string } | undefined } | undefined,
-  read: SecretReader,
-  field: string,
-): Promise<TlsOptions | undefined> {
-  if (!spec?.enabled) return undefined;
-  const ca = spec.caSecretRef ? await required(read, spec.caSecretRef.name, spec.caSecretRef.key, `${field}.caSecretRef`) : undefined;
-  return { rejectUnauthorized: spec.verify, ...(ca ? { ca } : {}) };
+/** The sslmode a tls spec asks for: `mode` when given, else the older enabled/verify pair. */
+export function tlsModeOf(spec: Pick<TlsSpec, 'mode' | 'enabled' | 'verify'> | undefined): TlsMode {
+  if (spec?.mode) return spec.mode;
+  if (!spec?.enabled) return 'disable';
+  return spec.verify ? 'verify-full' : 'require';
+}
+
+async function tls(spec: TlsSpec | undefined, read: SecretReader, field: string): Promise<TlsOptions | undefined> {
+  const mode = tlsModeOf(spec);
+  if (mode === 'disable') return undefined;
+  const ref = spec?.caSecretRef;
+  const ca = ref ? await required(read, ref.name, ref.key, `${field}.caSecretRef`) : undefined;
+  return { rejectUnauthorized: mode === 'verify-full', ...(ca ? { ca } : {}) };
 }
 
 export interface ResolveOptions {

@@ -1,5 +1,6 @@
 // storeop api: the provisioning HTTP API on its own (no cluster): runs jobs in this process.
 import { z } from 'zod';
+import { cidrList, EgressPolicy } from '../../engines/egress.js';
 import { createApi } from '../../http/app.js';
 import { TokenVerifier } from '../../http/auth.js';
 import { listen } from '../../http/listen.js';
@@ -8,18 +9,24 @@ import { createLogger } from '../../log.js';
 import { openMaster, storeopHome } from '../../master/database.js';
 import { failAbandonedJobs, runnerAlive } from '../../master/jobs.js';
 import { loadKeyring } from '../../master/keyring.js';
-import { parseFlags } from '../args.js';
+import { parseFlags, UsageError } from '../args.js';
 import { durationSchema } from '../duration.js';
 
 export const apiHelp = `usage: storeop api [--bind-address HOST:PORT] [--master-database-url URL] [--api-token-hashes-file FILE]
-                   [--max-concurrent-jobs N] [--log-level LEVEL]
+                   [--max-concurrent-jobs N] [--log-level LEVEL] [--egress-allow CIDR,...] [--egress-deny CIDR,...]
                    [--supabase-api-url URL] [--supabase-poll-interval DURATION] [--supabase-timeout DURATION]
 
 Serves the provisioning API: POST /v1/provision, GET /v1/provision/{jobId}/status, GET /v1/stores,
 GET /v1/stores/{id}, GET /v1/openapi.json. Clients send "Authorization: Bearer TOKEN"; the server
 knows only SHA-256 hashes of the tokens (STOREOP_API_TOKEN_HASHES, comma-separated, or a file with
 one per line). Make one with: printf %s "$TOKEN" | sha256sum. A Supabase store's job waits for its project
-to come up (polled every --supabase-poll-interval, default 10s, for at most --supabase-timeout, default 15m).`;
+to come up (polled every --supabase-poll-interval, default 10s, for at most --supabase-timeout, default 15m).
+
+Egress policy for the database hosts in requests: every address a host resolves to is checked and the
+job connects to that address. Link-local (169.254.0.0/16, fe80::/10), cloud metadata (100.100.100.200,
+fd00:ec2::254) and "this host" (0.0.0.0/8, ::) are always refused; loopback and private networks are
+allowed unless denied. --egress-allow (env STOREOP_EGRESS_ALLOW) makes only those networks reachable;
+--egress-deny (env STOREOP_EGRESS_DENY) refuses more, e.g. 127.0.0.0/8,::1. A deny wins over an allow.`;
 
 const flags = z.object({
   'bind-address': z
@@ -34,6 +41,8 @@ const flags = z.object({
   'supabase-api-url': z.url().optional(),
   'supabase-poll-interval': durationSchema.default(10_000),
   'supabase-timeout': durationSchema.default(15 * 60_000),
+  'egress-allow': cidrList.optional(),
+  'egress-deny': cidrList.optional(),
 });
 
 const spec = {
@@ -46,11 +55,28 @@ const spec = {
   'supabase-api-url': { type: 'string' },
   'supabase-poll-interval': { type: 'string' },
   'supabase-timeout': { type: 'string' },
+  'egress-allow': { type: 'string' },
+  'egress-deny': { type: 'string' },
 } as const;
+
+/** A CIDR list from its flag, else its environment variable; a bad entry names where it came from. */
+function cidrsFrom(flag: z.infer<typeof cidrList> | undefined, envName: string) {
+  if (flag) return flag;
+  const raw = process.env[envName];
+  if (raw === undefined) return undefined;
+  const parsed = cidrList.safeParse(raw);
+  if (!parsed.success) throw new UsageError(`${envName}: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
+  return parsed.data;
+}
 
 export async function apiCommand(argv: string[]): Promise<number> {
   const { flags: f } = parseFlags(argv, spec, flags);
   const log = createLogger({ level: f['log-level'] });
+  const egress = new EgressPolicy({
+    allow: cidrsFrom(f['egress-allow'], 'STOREOP_EGRESS_ALLOW'),
+    deny: cidrsFrom(f['egress-deny'], 'STOREOP_EGRESS_DENY'),
+  });
+  log.info({ egress: egress.summary }, 'egress policy for database hosts in requests');
   const tokens = TokenVerifier.fromConfig({ file: f['api-token-hashes-file'], env: process.env.STOREOP_API_TOKEN_HASHES });
   const home = storeopHome(f.home);
   const master = await openMaster({ url: f['master-database-url'], home });
@@ -58,11 +84,18 @@ export async function apiCommand(argv: string[]): Promise<number> {
   const ctx = { master, keyring, actor: 'api' };
   const abandoned = await failAbandonedJobs(master.db, runnerAlive);
   if (abandoned) log.warn({ jobs: abandoned }, 'marked jobs of a stopped server as failed');
-  const provisioner = new LocalProvisioner(ctx, log, home, f['max-concurrent-jobs'], {
-    defaults: { supabaseApiUrl: f['supabase-api-url'] },
-    pollMs: f['supabase-poll-interval'],
-    deadlineMs: f['supabase-timeout'],
-  });
+  const provisioner = new LocalProvisioner(
+    ctx,
+    log,
+    home,
+    f['max-concurrent-jobs'],
+    {
+      defaults: { supabaseApiUrl: f['supabase-api-url'] },
+      pollMs: f['supabase-poll-interval'],
+      deadlineMs: f['supabase-timeout'],
+    },
+    egress,
+  );
   const app = createApi({ master: ctx, tokens, provisioner, log });
   const at = f['bind-address'].lastIndexOf(':');
   const host = f['bind-address'].slice(0, at) || '0.0.0.0';

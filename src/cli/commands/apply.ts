@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { ManifestError, type ManifestSet, parseManifests, readSources, type StoreUnit, storeUnits } from '../../apply/manifests.js';
+import { cidrList, EgressPolicy, withEgressPolicy } from '../../engines/egress.js';
 import { engineFor } from '../../engines/index.js';
 import { createsStoreRole, targetSummary } from '../../engines/target.js';
 import { connectionUrl } from '../../engines/url.js';
@@ -19,13 +20,16 @@ import { formatTable, progressDisplay } from '../output.js';
 
 export const applyHelp = `usage: storeop apply -f FILE|DIR|- [-f ...] [--dry-run] [--master-database-url URL] [--concurrency N] [--home DIR]
                      [--supabase-api-url URL] [--supabase-poll-interval DURATION] [--supabase-timeout DURATION]
+                     [--egress-allow CIDR,...] [--egress-deny CIDR,...]
 
 Validates Store, StoreDatabase and Secret manifests (multi-document YAML) and provisions every store:
 its database, tables, migrations and seed rows, registered in the master DB (embedded PGlite in
 ./.storeop by default, moved by --home or STOREOP_HOME; or --master-database-url /
 STOREOP_MASTER_DATABASE_URL). Exits 0 only when every store is Ready. --dry-run prints the
 statements per store and changes nothing. A Supabase store waits for its project to come up (polled
-every --supabase-poll-interval, default 10s, for at most --supabase-timeout, default 15m).`;
+every --supabase-poll-interval, default 10s, for at most --supabase-timeout, default 15m). --egress-allow /
+--egress-deny opt in to the egress policy of storeop api for the database hosts in the manifests (off by
+default: loopback databases are normal here).`;
 
 const flags = z.object({
   // The error also covers a missing -f, which parseArgs leaves undefined (not an empty array).
@@ -37,6 +41,8 @@ const flags = z.object({
   'supabase-api-url': z.url().optional(),
   'supabase-poll-interval': durationSchema.default(10_000),
   'supabase-timeout': durationSchema.default(15 * 60_000),
+  'egress-allow': cidrList.optional(),
+  'egress-deny': cidrList.optional(),
 });
 
 const spec = {
@@ -48,6 +54,8 @@ const spec = {
   'supabase-api-url': { type: 'string' },
   'supabase-poll-interval': { type: 'string' },
   'supabase-timeout': { type: 'string' },
+  'egress-allow': { type: 'string' },
+  'egress-deny': { type: 'string' },
 } as const;
 
 interface Outcome {
@@ -111,6 +119,7 @@ export async function applyCommand(argv: string[]): Promise<number> {
   const defaults = { supabaseApiUrl: f['supabase-api-url'] };
   const targets = await resolveAll(units, set, home, defaults);
   const out = process.stdout;
+  const egress = f['egress-allow'] || f['egress-deny'] ? new EgressPolicy({ allow: f['egress-allow'], deny: f['egress-deny'] }) : undefined;
 
   if (f['dry-run']) {
     let conflicts = false;
@@ -154,27 +163,32 @@ export async function applyCommand(argv: string[]): Promise<number> {
       const resolution = targets.get(unit.name) as Resolution;
       const started = performance.now();
       try {
-        const { result } = await provisionResolved(
-          ctx,
-          { slug: unit.slug, name: unit.spec.displayName, ownerEmail: unit.spec.owner, plan: unit.spec.plan, source: 'apply' },
-          resolution,
-          {
-            seed: unit.database.seed
-              ? {
-                  currency: unit.spec.settings?.currency ?? 'USD',
-                  locale: unit.spec.settings?.locale ?? 'en-US',
-                  displayName: unit.spec.displayName,
-                }
-              : false,
-            onProgress: (p) => display.update(unit.slug, p),
-          },
-          {
-            defaults,
-            pollMs: f['supabase-poll-interval'],
-            deadlineMs: f['supabase-timeout'],
-            onWaiting: (reason) => display.line(`${unit.slug}: ${reason}`),
-          },
-        );
+        const provisionIt = () =>
+          provisionResolved(
+            ctx,
+            { slug: unit.slug, name: unit.spec.displayName, ownerEmail: unit.spec.owner, plan: unit.spec.plan, source: 'apply' },
+            resolution,
+            {
+              seed: unit.database.seed
+                ? {
+                    currency: unit.spec.settings?.currency ?? 'USD',
+                    locale: unit.spec.settings?.locale ?? 'en-US',
+                    displayName: unit.spec.displayName,
+                  }
+                : false,
+              onProgress: (p) => display.update(unit.slug, p),
+            },
+            {
+              defaults,
+              pollMs: f['supabase-poll-interval'],
+              deadlineMs: f['supabase-timeout'],
+              onWaiting: (reason) => display.line(`${unit.slug}: ${reason}`),
+            },
+          );
+        // The egress policy pins the hosts a manifest names; a staged engine's host is known only inside the job.
+        const { result } = await (egress && resolution.kind === 'target'
+          ? withEgressPolicy(egress, resolution.target, provisionIt)
+          : provisionIt());
         display.line(`${unit.slug}: ready${result.changed ? '' : ' (no changes)'}`);
         return {
           unit,
