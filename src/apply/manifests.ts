@@ -4,7 +4,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { z } from 'zod';
-import { GROUP_VERSION, objectName } from '../api/common.js';
+import { fieldIssues, GROUP_VERSION, objectName } from '../api/common.js';
 import { secretReferences } from '../api/resolve-target.js';
 import { type StoreSpec, storeSpec } from '../api/store.js';
 import { type StoreDatabaseSpec, type StoreDatabaseTemplateSpec, storeDatabaseSpec } from '../api/store-database.js';
@@ -42,15 +42,45 @@ export class ManifestError extends Error {
   }
 }
 
-const metadata = z.object({ name: objectName, namespace: z.string().optional() }, { error: 'is required' });
+const stringMap = z.record(z.string(), z.string());
+/** ObjectMeta as kubectl validates it: a typo such as `metadata.lables` is an unknown field. */
+const metadata = z.strictObject(
+  {
+    name: objectName,
+    namespace: z.string().optional(),
+    labels: stringMap.optional(),
+    annotations: stringMap.optional(),
+    generateName: z.string().optional(),
+    uid: z.string().optional(),
+    resourceVersion: z.string().optional(),
+    generation: z.int().optional(),
+    creationTimestamp: z.unknown().optional(),
+    deletionTimestamp: z.unknown().optional(),
+    deletionGracePeriodSeconds: z.int().optional(),
+    finalizers: z.array(z.string()).optional(),
+    ownerReferences: z.array(z.unknown()).optional(),
+    managedFields: z.array(z.unknown()).optional(),
+    selfLink: z.string().optional(),
+  },
+  { error: 'is required' },
+);
 const document = z.object({ apiVersion: z.string({ error: 'is required' }), kind: z.string({ error: 'is required' }), metadata });
+/** The top-level fields each kind may have; any other is refused, as `kubectl apply` does. */
+const RESOURCE_FIELDS = new Set(['apiVersion', 'kind', 'metadata', 'spec', 'status']);
+const SECRET_FIELDS = new Set(['apiVersion', 'kind', 'metadata', 'data', 'stringData', 'type', 'immutable']);
 const secretDoc = z.object({
   data: z.record(z.string(), z.string().regex(/^[A-Za-z0-9+/=\s]*$/, 'must be base64')).optional(),
-  stringData: z.record(z.string(), z.string()).optional(),
+  stringData: stringMap.optional(),
 });
 
 function issues(error: z.ZodError, prefix: string): string[] {
-  return error.issues.map((i) => `${[prefix, ...i.path].filter((p) => p !== '').join('.')}: ${i.message}`);
+  return fieldIssues(error, prefix).map((i) => `${i.path}: ${i.message}`);
+}
+
+function unknownFields(raw: object, allowed: Set<string>): string[] {
+  return Object.keys(raw)
+    .filter((key) => !allowed.has(key))
+    .map((key) => `${key}: unknown field`);
 }
 
 export function readSources(paths: string[], stdin: () => string): Array<{ origin: string; text: string }> {
@@ -105,6 +135,15 @@ export function parseManifests(sources: Array<{ origin: string; text: string }>)
       seen.set(key, where);
       const located = where;
       const body = raw as { spec?: unknown };
+      const resource = apiVersion === GROUP_VERSION && (kind === 'Store' || kind === 'StoreDatabase');
+      const secret = apiVersion === 'v1' && kind === 'Secret';
+      if (resource || secret) {
+        const unknown = unknownFields(body, resource ? RESOURCE_FIELDS : SECRET_FIELDS);
+        if (unknown.length) {
+          problems.push(...unknown.map((p) => `${where} (${kind} ${meta.name}): ${p}`));
+          return;
+        }
+      }
       if (apiVersion === GROUP_VERSION && kind === 'Store') {
         const parsed = storeSpec.safeParse(body.spec);
         if (parsed.success) set.stores.push({ name: meta.name, spec: parsed.data, origin: located });

@@ -2,7 +2,7 @@
 // zod-validated bodies, a body limit, and every request logged to api_usage_logs without its body.
 import type { HttpBindings } from '@hono/node-server';
 import { type Context, Hono } from 'hono';
-import type { z } from 'zod';
+import { fieldIssues } from '../api/common.js';
 import { isStoreopError, StoreopError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { getJob } from '../master/jobs.js';
@@ -26,10 +26,6 @@ type Env = { Bindings: HttpBindings };
 
 const problem = (c: Context, status: 400 | 401 | 404 | 409 | 413 | 500, error: string, issues?: Array<{ path: string; message: string }>) =>
   c.json({ error, ...(issues ? { issues } : {}) }, status);
-
-function zodIssues(error: z.ZodError): Array<{ path: string; message: string }> {
-  return error.issues.map((i) => ({ path: i.path.join('.'), message: i.message }));
-}
 
 function storeView(s: StoreRow) {
   return {
@@ -101,7 +97,7 @@ export function createApi(options: ApiOptions): Hono<Env> {
       return problem(c, 400, 'the body must be valid JSON');
     }
     const parsed = provisionRequest.safeParse(raw);
-    if (!parsed.success) return problem(c, 400, 'invalid request body', zodIssues(parsed.error));
+    if (!parsed.success) return problem(c, 400, 'invalid request body', fieldIssues(parsed.error));
     try {
       const accepted = await options.provisioner.submit(parsed.data);
       return c.json({ jobId: accepted.jobId, storeId: accepted.storeId, status: 'provisioning' as const }, 202);
