@@ -2,12 +2,12 @@
 // schemas as the CRDs. Every problem names the file, the document and the field; nothing runs unless all pass.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseAllDocuments } from 'yaml';
 import { z } from 'zod';
 import { fieldIssues, GROUP_VERSION, objectName } from '../api/common.js';
 import { secretReferences } from '../api/resolve-target.js';
 import { type StoreSpec, storeSpec } from '../api/store.js';
 import { type StoreDatabaseSpec, type StoreDatabaseTemplateSpec, storeDatabaseSpec } from '../api/store-database.js';
+import { manifestTooLarge, readYamlDocuments } from './read-yaml.js';
 
 export interface Located<T> {
   name: string;
@@ -35,10 +35,20 @@ export interface StoreUnit {
   databasePath: 'spec.database' | 'spec';
 }
 
+/** More problems than this are summed up in one line: a file with 20k unknown keys should not print 20k lines. */
+const MAX_PROBLEMS = 50;
+
 export class ManifestError extends Error {
-  constructor(readonly problems: string[]) {
-    super(problems.join('\n'));
+  readonly problems: string[];
+
+  constructor(problems: string[]) {
+    const shown =
+      problems.length > MAX_PROBLEMS
+        ? [...problems.slice(0, MAX_PROBLEMS), `... and ${problems.length - MAX_PROBLEMS} more problems`]
+        : problems;
+    super(shown.join('\n'));
     this.name = 'ManifestError';
+    this.problems = shown;
   }
 }
 
@@ -102,7 +112,12 @@ export function readSources(paths: string[], stdin: () => string): Array<{ origi
           .sort()
           .map((f) => join(path, f))
       : [path];
-    for (const file of files) sources.push({ origin: file, text: readFileSync(file, 'utf8') });
+    for (const file of files) {
+      // Checked before reading, so a huge file is never loaded; parseManifests checks the text again (stdin).
+      const tooLarge = manifestTooLarge(statSync(file).size);
+      if (tooLarge) throw new ManifestError([`${file}: ${tooLarge}`]);
+      sources.push({ origin: file, text: readFileSync(file, 'utf8') });
+    }
   }
   return sources;
 }
@@ -112,14 +127,18 @@ export function parseManifests(sources: Array<{ origin: string; text: string }>)
   const problems: string[] = [];
   const seen = new Map<string, string>();
   for (const { origin, text } of sources) {
-    parseAllDocuments(text).forEach((doc, index) => {
+    const read = readYamlDocuments(text);
+    if ('problem' in read) {
+      problems.push(`${origin}: ${read.problem}`);
+      continue;
+    }
+    read.documents.forEach((doc, index) => {
       const where = `${origin}: document ${index + 1}`;
-      if (doc.errors.length) {
-        // The parser's first line says what and where (line, column); drop the trailing ":" that introduces its excerpt.
-        problems.push(`${where}: invalid YAML: ${doc.errors[0]?.message.split('\n')[0]?.replace(/:\s*$/, '')}`);
+      if ('problem' in doc) {
+        problems.push(`${where}: ${doc.problem}`);
         return;
       }
-      const raw = doc.toJS() as unknown;
+      const raw = doc.value;
       if (raw === null || raw === undefined) return; // an empty document between separators
       const head = document.safeParse(raw);
       if (!head.success) {
