@@ -39,6 +39,14 @@ export function fieldIssues(error: z.ZodError, prefix = ''): FieldIssue[] {
   );
 }
 
+/**
+ * `record[key]` when `key` is the record's own property: a Secret key named by a user (`passwordKey:
+ * "constructor"`) must not reach members every object inherits.
+ */
+export function ownValue<T>(record: Readonly<Record<string, T>> | undefined, key: string): T | undefined {
+  return record && Object.hasOwn(record, key) ? record[key] : undefined;
+}
+
 export const localObjectReference = strictObject({ name: objectName.describe('Name of an object in the same namespace.') });
 
 const secretName = objectName.describe('Name of a Secret in the same namespace.');

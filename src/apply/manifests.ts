@@ -177,7 +177,8 @@ export function parseManifests(sources: Array<{ origin: string; text: string }>)
           problems.push(...issues(parsed.error, '').map((p) => `${where} (Secret ${meta.name}): ${p}`));
           return;
         }
-        const values: Record<string, string> = {};
+        // No prototype: a key such as "__proto__" or "constructor" is data like any other.
+        const values: Record<string, string> = Object.create(null);
         for (const [k, v] of Object.entries(parsed.data.data ?? {})) values[k] = Buffer.from(v, 'base64').toString('utf8');
         Object.assign(values, parsed.data.stringData ?? {});
         set.secrets.set(meta.name, values);

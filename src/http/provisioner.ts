@@ -1,5 +1,6 @@
 // Runs provisioning jobs accepted by the API in this process, a bounded number at a time. A store that
 // already has a queued or running job gets that job back instead of a second one.
+import { ownValue } from '../api/common.js';
 import { resolveTarget } from '../api/resolve-target.js';
 import { DEFAULT_SHARED_DATABASE } from '../engines/postgres.js';
 import type { DatabaseTarget, TenantConnection } from '../engines/target.js';
@@ -68,7 +69,10 @@ export class LocalProvisioner implements Provisioner {
 
   async submit(body: ProvisionRequestBody): Promise<{ jobId: string; storeId: string }> {
     const { store, database, secrets } = body;
-    const target = await resolveTarget(database, async (name, key) => secrets?.[name]?.[key], { home: this.home, slug: store.slug });
+    const target = await resolveTarget(database, async (name, key) => ownValue(ownValue(secrets, name), key), {
+      home: this.home,
+      slug: store.slug,
+    });
     const submission: Submission = {
       declaration: { slug: store.slug, name: store.displayName, ownerEmail: store.owner, plan: store.plan, source: 'api' },
       target,

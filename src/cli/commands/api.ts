@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { createApi } from '../../http/app.js';
 import { TokenVerifier } from '../../http/auth.js';
 import { LocalProvisioner } from '../../http/provisioner.js';
-import { createLogger } from '../../log.js';
+import { createLogger, LOG_LEVELS } from '../../log.js';
 import { openMaster, storeopHome } from '../../master/database.js';
 import { failAbandonedJobs } from '../../master/jobs.js';
 import { loadKeyring } from '../../master/keyring.js';
@@ -27,7 +27,7 @@ const flags = z.object({
   'master-database-url': z.string().optional(),
   'api-token-hashes-file': z.string().optional(),
   'max-concurrent-jobs': z.coerce.number().int().min(1).max(64).default(4),
-  'log-level': z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
+  'log-level': z.enum(LOG_LEVELS).optional(), // unset: STOREOP_LOG_LEVEL, else info
   home: z.string().optional(),
 });
 

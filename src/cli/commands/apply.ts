@@ -2,6 +2,7 @@
 // validation and pipeline as the operator, against the master DB (embedded PGlite by default).
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { ownValue } from '../../api/common.js';
 import { resolveTarget } from '../../api/resolve-target.js';
 import { ManifestError, type ManifestSet, parseManifests, readSources, type StoreUnit, storeUnits } from '../../apply/manifests.js';
 import { engineFor } from '../../engines/index.js';
@@ -66,7 +67,7 @@ async function resolveAll(units: StoreUnit[], set: ManifestSet, home: string): P
     try {
       targets.set(
         unit.name,
-        await resolveTarget(unit.database, async (name, key) => set.secrets.get(name)?.[key], { home, slug: unit.slug }),
+        await resolveTarget(unit.database, async (name, key) => ownValue(set.secrets.get(name), key), { home, slug: unit.slug }),
       );
     } catch (error) {
       // resolveTarget names fields relative to a StoreDatabase (spec.server...); an inline database lives at spec.database.
