@@ -1,16 +1,19 @@
-// The provisioning HTTP API (Hono): start a job, poll its progress, read stores. Bearer-token auth,
-// zod-validated bodies, a body limit, and every request logged to api_usage_logs without its body.
+// The provisioning HTTP API (Hono): start a job, poll its progress, read stores. Bearer-token auth, a rate
+// limit per token, zod-validated bodies, a body limit, and every request logged to api_usage_logs with the
+// token's name and without its body.
 import type { HttpBindings } from '@hono/node-server';
 import { type Context, Hono } from 'hono';
 import { fieldIssues } from '../api/common.js';
 import { isStoreopError, StoreopError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { apiActor, recordAudit } from '../master/audit.js';
 import { getJob } from '../master/jobs.js';
 import type { MasterContext } from '../master/provision-store.js';
 import { findStore, listStores, type StoreRow } from '../master/stores.js';
 import type { TokenVerifier } from './auth.js';
 import { openApiDocument } from './openapi.js';
 import type { Provisioner } from './provisioner.js';
+import { RateLimiter, TooManyRequests } from './rate-limit.js';
 import { readBodyWithin } from './read-body.js';
 import { provisionRequest } from './schemas.js';
 
@@ -20,12 +23,20 @@ export interface ApiOptions {
   provisioner: Provisioner;
   log: Logger;
   bodyLimitBytes?: number;
+  /** Requests a minute per API token (and per address for requests without a valid token). */
+  rateLimitPerMinute?: number;
 }
 
-type Env = { Bindings: HttpBindings };
+export const DEFAULT_RATE_LIMIT_PER_MINUTE = 600;
 
-const problem = (c: Context, status: 400 | 401 | 404 | 409 | 413 | 500, error: string, issues?: Array<{ path: string; message: string }>) =>
-  c.json({ error, ...(issues ? { issues } : {}) }, status);
+type Env = { Bindings: HttpBindings; Variables: { tokenName?: string } };
+
+const problem = (
+  c: Context,
+  status: 400 | 401 | 404 | 409 | 413 | 429 | 500,
+  error: string,
+  issues?: Array<{ path: string; message: string }>,
+) => c.json({ error, ...(issues ? { issues } : {}) }, status);
 
 function storeView(s: StoreRow) {
   return {
@@ -45,9 +56,16 @@ function storeView(s: StoreRow) {
 
 const iso = (d: Date | null) => (d ? new Date(d).toISOString() : null);
 
+/** 429 with Retry-After (RFC 6585): the client may try again after that many seconds. */
+function tooMany(c: Context, error: string, retryAfterSeconds: number) {
+  c.header('Retry-After', String(retryAfterSeconds));
+  return problem(c, 429, error);
+}
+
 export function createApi(options: ApiOptions): Hono<Env> {
   const app = new Hono<Env>();
   const db = options.master.master.db;
+  const limiter = new RateLimiter(options.rateLimitPerMinute ?? DEFAULT_RATE_LIMIT_PER_MINUTE);
 
   // Log every request (endpoint, method, status, time, ip, user agent), never its body.
   app.use('*', async (c, next) => {
@@ -64,6 +82,7 @@ export function createApi(options: ApiOptions): Hono<Env> {
         ip_address: ip,
         user_agent: c.req.header('user-agent')?.slice(0, 512) ?? null,
         error_message: c.res.status >= 400 ? `HTTP ${c.res.status}` : null,
+        token_name: c.get('tokenName') ?? null,
       })
       .execute()
       .catch((error: unknown) => options.log.warn({ err: (error as Error).message }, 'could not log API usage'));
@@ -74,10 +93,15 @@ export function createApi(options: ApiOptions): Hono<Env> {
   app.use('/v1/*', async (c, next) => {
     const header = c.req.header('authorization') ?? '';
     const token = /^Bearer\s+(.+)$/i.exec(header)?.[1];
-    if (!options.tokens.verify(token)) {
+    const tokenName = options.tokens.identify(token);
+    // Without a valid token the address is limited instead, which also slows down guessing tokens.
+    const wait = limiter.take(tokenName ? `token:${tokenName}` : `address:${c.env?.incoming?.socket?.remoteAddress ?? 'unknown'}`);
+    if (wait !== undefined) return tooMany(c, `rate limit exceeded (${limiter.perMinute} requests a minute)`, wait);
+    if (!tokenName) {
       c.header('WWW-Authenticate', 'Bearer realm="storeop"'); // a 401 names the scheme it wants (RFC 9110, RFC 6750)
       return problem(c, 401, 'a valid bearer token is required');
     }
+    c.set('tokenName', tokenName);
     await next();
   });
 
@@ -100,8 +124,17 @@ export function createApi(options: ApiOptions): Hono<Env> {
     if (!parsed.success) return problem(c, 400, 'invalid request body', fieldIssues(parsed.error));
     try {
       const accepted = await options.provisioner.submit(parsed.data);
+      await recordAudit(db, {
+        storeId: accepted.storeId,
+        actor: apiActor(c.get('tokenName') as string),
+        action: 'store.provision.requested',
+        targetType: 'store',
+        targetId: parsed.data.store.slug,
+        details: { jobId: accepted.jobId },
+      }).catch((error: unknown) => options.log.warn({ err: (error as Error).message, jobId: accepted.jobId }, 'could not audit a request'));
       return c.json({ jobId: accepted.jobId, storeId: accepted.storeId, status: 'provisioning' as const }, 202);
     } catch (error) {
+      if (error instanceof TooManyRequests) return tooMany(c, error.message, error.retryAfterSeconds);
       if (isStoreopError(error, 'Conflict')) return problem(c, 409, error.message);
       if (isStoreopError(error, 'InvalidSpec')) return problem(c, 400, error.message.replace(/^spec\./, 'database.'));
       throw error;

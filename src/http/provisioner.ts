@@ -10,6 +10,7 @@ import { type MasterContext, type PreparedJob, prepareStoreJob, runStoreJob } fr
 import { findStore, type StoreDeclaration } from '../master/stores.js';
 import { storeNames } from '../naming.js';
 import type { SeedSettings } from '../provisioning/seed.js';
+import { TooManyRequests } from './rate-limit.js';
 import type { ProvisionRequestBody } from './schemas.js';
 
 interface Submission {
@@ -54,17 +55,24 @@ export interface Provisioner {
   drain(): Promise<void>;
 }
 
+/** A guess at when a slot frees up: provisioning one store takes seconds to a minute. */
+const QUEUE_FULL_RETRY_SECONDS = 10;
+
 export class LocalProvisioner implements Provisioner {
   readonly #queue: Array<() => Promise<void>> = [];
   readonly #running = new Set<Promise<void>>();
   /** Per-slug lock: concurrent submissions for one store are decided one after the other. */
   readonly #submitting = new Map<string, Promise<unknown>>();
+  /** Submissions past the queue check whose job is not queued yet: they count against maxQueued too. */
+  #admitting = 0;
 
   constructor(
     private readonly ctx: MasterContext,
     private readonly log: Logger,
     private readonly home: string,
     private readonly concurrency = 4,
+    /** Jobs that may wait for a slot; beyond, submit throws TooManyRequests (HTTP 429) instead of queueing in memory. */
+    private readonly maxQueued = 100,
   ) {}
 
   async submit(body: ProvisionRequestBody): Promise<{ jobId: string; storeId: string }> {
@@ -130,9 +138,17 @@ export class LocalProvisioner implements Provisioner {
         .executeTakeFirst();
       if (open) return { jobId: open.id, storeId: existing.id };
     }
-    const job = await prepareStoreJob(this.ctx, submission.declaration);
-    this.#enqueue(job, submission);
-    return { jobId: job.jobId, storeId: job.store.id };
+    const waiting = this.#queue.length + this.#admitting;
+    if (this.#running.size + waiting >= this.concurrency && waiting >= this.maxQueued)
+      throw new TooManyRequests(`the job queue is full (${this.maxQueued} jobs waiting)`, QUEUE_FULL_RETRY_SECONDS);
+    this.#admitting += 1;
+    try {
+      const job = await prepareStoreJob(this.ctx, submission.declaration);
+      this.#enqueue(job, submission);
+      return { jobId: job.jobId, storeId: job.store.id };
+    } finally {
+      this.#admitting -= 1;
+    }
   }
 
   #enqueue(job: PreparedJob, submission: Submission): void {
