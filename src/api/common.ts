@@ -47,6 +47,18 @@ export function ownValue<T>(record: Readonly<Record<string, T>> | undefined, key
   return record && Object.hasOwn(record, key) ? record[key] : undefined;
 }
 
+/**
+ * Paths of every own "__proto__" key in parsed JSON or YAML. zod drops such keys from records without a
+ * word (assigning one would replace the result's prototype), so a caller refuses them instead.
+ */
+export function protoKeyPaths(value: unknown, path: string[] = []): string[] {
+  if (Array.isArray(value)) return value.flatMap((v, i) => protoKeyPaths(v, [...path, String(i)]));
+  if (!value || typeof value !== 'object') return [];
+  return Object.keys(value).flatMap((key) =>
+    key === '__proto__' ? [[...path, key].join('.')] : protoKeyPaths((value as Record<string, unknown>)[key], [...path, key]),
+  );
+}
+
 export const localObjectReference = strictObject({ name: objectName.describe('Name of an object in the same namespace.') });
 
 const secretName = objectName.describe('Name of a Secret in the same namespace.');

@@ -3,7 +3,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { fieldIssues, GROUP_VERSION, objectName } from '../api/common.js';
+import { fieldIssues, GROUP_VERSION, objectName, protoKeyPaths } from '../api/common.js';
 import { secretReferences } from '../api/resolve-target.js';
 import { type StoreSpec, storeSpec } from '../api/store.js';
 import { type StoreDatabaseSpec, type StoreDatabaseTemplateSpec, storeDatabaseSpec } from '../api/store-database.js';
@@ -140,6 +140,11 @@ export function parseManifests(sources: Array<{ origin: string; text: string }>)
       }
       const raw = doc.value;
       if (raw === null || raw === undefined) return; // an empty document between separators
+      const proto = protoKeyPaths(raw);
+      if (proto.length) {
+        problems.push(...proto.map((p) => `${where}: ${p}: "__proto__" is not allowed as a key`));
+        return;
+      }
       const head = document.safeParse(raw);
       if (!head.success) {
         problems.push(...issues(head.error, '').map((p) => `${where}: ${p}`));

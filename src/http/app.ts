@@ -3,7 +3,7 @@
 // token's name and without its body.
 import type { HttpBindings } from '@hono/node-server';
 import { type Context, Hono } from 'hono';
-import { fieldIssues } from '../api/common.js';
+import { fieldIssues, protoKeyPaths } from '../api/common.js';
 import { isStoreopError, StoreopError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { apiActor, recordAudit } from '../master/audit.js';
@@ -94,6 +94,7 @@ export function createApi(options: ApiOptions): Hono<Env> {
     const header = c.req.header('authorization') ?? '';
     const token = /^Bearer\s+(.+)$/i.exec(header)?.[1];
     const tokenName = options.tokens.identify(token);
+    if (tokenName) c.set('tokenName', tokenName); // for the usage row, whatever the answer
     // Without a valid token the address is limited instead, which also slows down guessing tokens.
     const wait = limiter.take(tokenName ? `token:${tokenName}` : `address:${c.env?.incoming?.socket?.remoteAddress ?? 'unknown'}`);
     if (wait !== undefined) return tooMany(c, `rate limit exceeded (${limiter.perMinute} requests a minute)`, wait);
@@ -101,7 +102,6 @@ export function createApi(options: ApiOptions): Hono<Env> {
       c.header('WWW-Authenticate', 'Bearer realm="storeop"'); // a 401 names the scheme it wants (RFC 9110, RFC 6750)
       return problem(c, 401, 'a valid bearer token is required');
     }
-    c.set('tokenName', tokenName);
     await next();
   });
 
@@ -120,6 +120,8 @@ export function createApi(options: ApiOptions): Hono<Env> {
     } catch {
       return problem(c, 400, 'the body must be valid JSON');
     }
+    const proto = protoKeyPaths(raw).map((path) => ({ path, message: '"__proto__" is not allowed as a key' }));
+    if (proto.length) return problem(c, 400, 'invalid request body', proto);
     const parsed = provisionRequest.safeParse(raw);
     if (!parsed.success) return problem(c, 400, 'invalid request body', fieldIssues(parsed.error));
     try {
