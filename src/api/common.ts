@@ -12,21 +12,68 @@ export const objectName = z
   .max(253)
   .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/, 'must be a lowercase DNS-1123 name');
 
-export const localObjectReference = z.object({ name: objectName.describe('Name of an object in the same namespace.') });
+/** Names the unknown fields; the path of the issue is the object that holds them. */
+const unknownFields = (issue: z.core.$ZodRawIssue) =>
+  issue.code === 'unrecognized_keys' ? `unknown field ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}` : undefined;
+
+/**
+ * An object that refuses fields it does not declare, as `kubectl apply` does with strict field validation:
+ * a typo such as `deletionPolcy` is an error, not a setting silently dropped.
+ */
+export function strictObject<T extends z.core.$ZodLooseShape>(shape: T) {
+  return z.strictObject(shape, { error: unknownFields });
+}
+
+export interface FieldIssue {
+  path: string;
+  message: string;
+}
+
+/** A zod error as one issue per field; an unknown field gets its own path (`spec.database.deletionPolcy`). */
+export function fieldIssues(error: z.ZodError, prefix = ''): FieldIssue[] {
+  const join = (path: PropertyKey[]) => [prefix, ...path.map(String)].filter((p) => p !== '').join('.');
+  return error.issues.flatMap((issue) =>
+    issue.code === 'unrecognized_keys'
+      ? issue.keys.map((key) => ({ path: join([...issue.path, key]), message: 'unknown field' }))
+      : [{ path: join(issue.path), message: issue.message }],
+  );
+}
+
+/**
+ * `record[key]` when `key` is the record's own property: a Secret key named by a user (`passwordKey:
+ * "constructor"`) must not reach members every object inherits.
+ */
+export function ownValue<T>(record: Readonly<Record<string, T>> | undefined, key: string): T | undefined {
+  return record && Object.hasOwn(record, key) ? record[key] : undefined;
+}
+
+/**
+ * Paths of every own "__proto__" key in parsed JSON or YAML. zod drops such keys from records without a
+ * word (assigning one would replace the result's prototype), so a caller refuses them instead.
+ */
+export function protoKeyPaths(value: unknown, path: string[] = []): string[] {
+  if (Array.isArray(value)) return value.flatMap((v, i) => protoKeyPaths(v, [...path, String(i)]));
+  if (!value || typeof value !== 'object') return [];
+  return Object.keys(value).flatMap((key) =>
+    key === '__proto__' ? [[...path, key].join('.')] : protoKeyPaths((value as Record<string, unknown>)[key], [...path, key]),
+  );
+}
+
+export const localObjectReference = strictObject({ name: objectName.describe('Name of an object in the same namespace.') });
 
 const secretName = objectName.describe('Name of a Secret in the same namespace.');
 const secretKey = (key: string, what: string) =>
   z.string().min(1).max(253).default(key).describe(`Key of the Secret that holds the ${what}.`);
 
 /** A Secret holding a username and a password. */
-export const credentialsSecretRef = z.object({
+export const credentialsSecretRef = strictObject({
   name: secretName,
   usernameKey: secretKey('username', 'username'),
   passwordKey: secretKey('password', 'password'),
 });
 
 /** One key of a Secret. */
-export const secretKeyRef = (key: string, what: string) => z.object({ name: secretName, key: secretKey(key, what) });
+export const secretKeyRef = (key: string, what: string) => strictObject({ name: secretName, key: secretKey(key, what) });
 
 export const conditionSchema = z.object({
   type: z.string().max(316),

@@ -2,7 +2,7 @@
 // TypeScript types, the CRD's OpenAPI schema (crds/) and manifest validation in `storeop apply`.
 import { z } from 'zod';
 import { IDENTIFIER_PATTERN } from '../naming.js';
-import { baseStatus, credentialsSecretRef, localObjectReference, type ObjectMeta, secretKeyRef } from './common.js';
+import { baseStatus, credentialsSecretRef, localObjectReference, type ObjectMeta, secretKeyRef, strictObject } from './common.js';
 
 const port = z.int().min(1).max(65535);
 const host = z
@@ -27,7 +27,7 @@ export const tlsSchema = z.object({
 
 export const ENGINES = ['postgresql', 'mysql', 'pglite', 'supabase'] as const;
 
-export const supabaseSpec = z.object({
+export const supabaseSpec = strictObject({
   apiUrl: z.url().optional().describe('Management API base URL (default https://api.supabase.com, or storeop run --supabase-api-url).'),
   accessTokenSecretRef: secretKeyRef('access-token', 'Supabase access token')
     .optional()
@@ -67,6 +67,8 @@ export const supabaseSpec = z.object({
           "Supabase's database CA (PEM) to verify the server certificate; without it the connection is encrypted but not verified.",
         ),
     })
+    // Nested objects refuse unknown fields too (see strictObject).
+    .strict()
     .optional(),
   projectUrl: z.string().min(1).default('https://{ref}.supabase.co').describe('Project URL for supabase-js; {ref} is replaced.'),
   storageBucket: z
@@ -77,7 +79,7 @@ export const supabaseSpec = z.object({
   exposeServiceRoleKey: z.boolean().default(false).describe('Also write the service-role key into the connection Secret.'),
 });
 
-export const storeDatabaseTemplateSpec = z.object({
+export const storeDatabaseTemplateSpec = strictObject({
   engine: z.enum(ENGINES).describe('postgresql, mysql (MySQL or MariaDB), or pglite (embedded; for storeop apply).'),
   mode: z
     .enum(['create', 'connect'])
@@ -90,6 +92,7 @@ export const storeDatabaseTemplateSpec = z.object({
       tls: tlsSchema.optional(),
       adminSecretRef: credentialsSecretRef.describe('Secret with credentials allowed to create databases and roles.'),
     })
+    .strict()
     .optional()
     .describe('create mode: the database server.'),
   isolation: z
@@ -114,6 +117,7 @@ export const storeDatabaseTemplateSpec = z.object({
         .optional()
         .describe('Secret with a complete postgres:// or mysql:// URL instead of host/port/database/credentials.'),
     })
+    .strict()
     .optional()
     .describe('connect mode: the existing database.'),
   path: z.string().min(1).optional().describe('pglite: folder of the embedded database (default .storeop/stores/SLUG).'),

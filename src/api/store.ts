@@ -1,11 +1,11 @@
 // Store: one store of the platform, its plan and seed settings, and its database by reference or inline.
 import { z } from 'zod';
 import { SLUG_PATTERN } from '../naming.js';
-import { baseStatus, localObjectReference, type ObjectMeta } from './common.js';
+import { baseStatus, localObjectReference, type ObjectMeta, strictObject } from './common.js';
 import { PLAN_NAMES } from './plans.js';
 import { storeDatabaseTemplateSpec } from './store-database.js';
 
-export const storeSpec = z.object({
+export const storeSpec = strictObject({
   displayName: z.string().min(1).max(255).describe('The store name shown to people.'),
   slug: z.string().regex(SLUG_PATTERN).optional().describe('Stable identifier (defaults to metadata.name); immutable.'),
   owner: z.email().max(255).optional().describe('Email of the store owner.'),
@@ -23,6 +23,7 @@ export const storeSpec = z.object({
         .default('en-US')
         .describe('BCP 47 locale.'),
     })
+    .strict()
     .optional()
     .describe('Seed settings.'),
   suspend: z.boolean().default(false).describe('Suspend the store: disables its database login and marks it suspended.'),

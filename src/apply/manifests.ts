@@ -2,12 +2,12 @@
 // schemas as the CRDs. Every problem names the file, the document and the field; nothing runs unless all pass.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseAllDocuments } from 'yaml';
 import { z } from 'zod';
-import { GROUP_VERSION, objectName } from '../api/common.js';
+import { fieldIssues, GROUP_VERSION, objectName, protoKeyPaths } from '../api/common.js';
 import { type StoreSpec, storeSpec } from '../api/store.js';
 import { type StoreDatabaseSpec, type StoreDatabaseTemplateSpec, storeDatabaseSpec } from '../api/store-database.js';
 import { secretReferences } from '../stores/resolve-target.js';
+import { manifestTooLarge, readYamlDocuments } from './read-yaml.js';
 
 export interface Located<T> {
   name: string;
@@ -35,22 +35,62 @@ export interface StoreUnit {
   databasePath: 'spec.database' | 'spec';
 }
 
+/** More problems than this are summed up in one line: a file with 20k unknown keys should not print 20k lines. */
+const MAX_PROBLEMS = 50;
+
 export class ManifestError extends Error {
-  constructor(readonly problems: string[]) {
-    super(problems.join('\n'));
+  readonly problems: string[];
+
+  constructor(problems: string[]) {
+    const shown =
+      problems.length > MAX_PROBLEMS
+        ? [...problems.slice(0, MAX_PROBLEMS), `... and ${problems.length - MAX_PROBLEMS} more problems`]
+        : problems;
+    super(shown.join('\n'));
     this.name = 'ManifestError';
+    this.problems = shown;
   }
 }
 
-const metadata = z.object({ name: objectName, namespace: z.string().optional() }, { error: 'is required' });
+const stringMap = z.record(z.string(), z.string());
+/** ObjectMeta as kubectl validates it: a typo such as `metadata.lables` is an unknown field. */
+const metadata = z.strictObject(
+  {
+    name: objectName,
+    namespace: z.string().optional(),
+    labels: stringMap.optional(),
+    annotations: stringMap.optional(),
+    generateName: z.string().optional(),
+    uid: z.string().optional(),
+    resourceVersion: z.string().optional(),
+    generation: z.int().optional(),
+    creationTimestamp: z.unknown().optional(),
+    deletionTimestamp: z.unknown().optional(),
+    deletionGracePeriodSeconds: z.int().optional(),
+    finalizers: z.array(z.string()).optional(),
+    ownerReferences: z.array(z.unknown()).optional(),
+    managedFields: z.array(z.unknown()).optional(),
+    selfLink: z.string().optional(),
+  },
+  { error: 'is required' },
+);
 const document = z.object({ apiVersion: z.string({ error: 'is required' }), kind: z.string({ error: 'is required' }), metadata });
+/** The top-level fields each kind may have; any other is refused, as `kubectl apply` does. */
+const RESOURCE_FIELDS = new Set(['apiVersion', 'kind', 'metadata', 'spec', 'status']);
+const SECRET_FIELDS = new Set(['apiVersion', 'kind', 'metadata', 'data', 'stringData', 'type', 'immutable']);
 const secretDoc = z.object({
   data: z.record(z.string(), z.string().regex(/^[A-Za-z0-9+/=\s]*$/, 'must be base64')).optional(),
-  stringData: z.record(z.string(), z.string()).optional(),
+  stringData: stringMap.optional(),
 });
 
 function issues(error: z.ZodError, prefix: string): string[] {
-  return error.issues.map((i) => `${[prefix, ...i.path].filter((p) => p !== '').join('.')}: ${i.message}`);
+  return fieldIssues(error, prefix).map((i) => `${i.path}: ${i.message}`);
+}
+
+function unknownFields(raw: object, allowed: Set<string>): string[] {
+  return Object.keys(raw)
+    .filter((key) => !allowed.has(key))
+    .map((key) => `${key}: unknown field`);
 }
 
 export function readSources(paths: string[], stdin: () => string): Array<{ origin: string; text: string }> {
@@ -72,7 +112,12 @@ export function readSources(paths: string[], stdin: () => string): Array<{ origi
           .sort()
           .map((f) => join(path, f))
       : [path];
-    for (const file of files) sources.push({ origin: file, text: readFileSync(file, 'utf8') });
+    for (const file of files) {
+      // Checked before reading, so a huge file is never loaded; parseManifests checks the text again (stdin).
+      const tooLarge = manifestTooLarge(statSync(file).size);
+      if (tooLarge) throw new ManifestError([`${file}: ${tooLarge}`]);
+      sources.push({ origin: file, text: readFileSync(file, 'utf8') });
+    }
   }
   return sources;
 }
@@ -82,15 +127,24 @@ export function parseManifests(sources: Array<{ origin: string; text: string }>)
   const problems: string[] = [];
   const seen = new Map<string, string>();
   for (const { origin, text } of sources) {
-    parseAllDocuments(text).forEach((doc, index) => {
+    const read = readYamlDocuments(text);
+    if ('problem' in read) {
+      problems.push(`${origin}: ${read.problem}`);
+      continue;
+    }
+    read.documents.forEach((doc, index) => {
       const where = `${origin}: document ${index + 1}`;
-      if (doc.errors.length) {
-        // The parser's first line says what and where (line, column); drop the trailing ":" that introduces its excerpt.
-        problems.push(`${where}: invalid YAML: ${doc.errors[0]?.message.split('\n')[0]?.replace(/:\s*$/, '')}`);
+      if ('problem' in doc) {
+        problems.push(`${where}: ${doc.problem}`);
         return;
       }
-      const raw = doc.toJS() as unknown;
+      const raw = doc.value;
       if (raw === null || raw === undefined) return; // an empty document between separators
+      const proto = protoKeyPaths(raw);
+      if (proto.length) {
+        problems.push(...proto.map((p) => `${where}: ${p}: "__proto__" is not allowed as a key`));
+        return;
+      }
       const head = document.safeParse(raw);
       if (!head.success) {
         problems.push(...issues(head.error, '').map((p) => `${where}: ${p}`));
@@ -105,6 +159,15 @@ export function parseManifests(sources: Array<{ origin: string; text: string }>)
       seen.set(key, where);
       const located = where;
       const body = raw as { spec?: unknown };
+      const resource = apiVersion === GROUP_VERSION && (kind === 'Store' || kind === 'StoreDatabase');
+      const secret = apiVersion === 'v1' && kind === 'Secret';
+      if (resource || secret) {
+        const unknown = unknownFields(body, resource ? RESOURCE_FIELDS : SECRET_FIELDS);
+        if (unknown.length) {
+          problems.push(...unknown.map((p) => `${where} (${kind} ${meta.name}): ${p}`));
+          return;
+        }
+      }
       if (apiVersion === GROUP_VERSION && kind === 'Store') {
         const parsed = storeSpec.safeParse(body.spec);
         if (parsed.success) set.stores.push({ name: meta.name, spec: parsed.data, origin: located });
@@ -119,7 +182,8 @@ export function parseManifests(sources: Array<{ origin: string; text: string }>)
           problems.push(...issues(parsed.error, '').map((p) => `${where} (Secret ${meta.name}): ${p}`));
           return;
         }
-        const values: Record<string, string> = {};
+        // No prototype: a key such as "__proto__" or "constructor" is data like any other.
+        const values: Record<string, string> = Object.create(null);
         for (const [k, v] of Object.entries(parsed.data.data ?? {})) values[k] = Buffer.from(v, 'base64').toString('utf8');
         Object.assign(values, parsed.data.stringData ?? {});
         set.secrets.set(meta.name, values);

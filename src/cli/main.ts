@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // storeop's command line: one line per error, never a stack trace (set STOREOP_DEBUG=1 for one).
+import { ownValue } from '../api/common.js';
 import { ManifestError } from '../apply/manifests.js';
 import { isStoreopError } from '../errors.js';
 import { UsageError } from './args.js';
@@ -39,7 +40,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(usage());
     return name ? 0 : 2;
   }
-  const command = commands[name];
+  const command = ownValue(commands, name); // `storeop constructor` is an unknown command, not Object's
   if (!command) throw new UsageError(`unknown command "${name}"; run "storeop --help"`);
   if (rest.includes('--help') || rest.includes('-h')) {
     process.stdout.write(`${command.help}\n`);
@@ -59,7 +60,7 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (error: unknown) => {
-    const command = process.argv[2] && commands[process.argv[2]] ? ` ${process.argv[2]}` : '';
+    const command = process.argv[2] && ownValue(commands, process.argv[2]) ? ` ${process.argv[2]}` : '';
     if (error instanceof ManifestError) {
       for (const problem of error.problems) process.stderr.write(`storeop${command}: ${problem}\n`);
       process.stderr.write(`storeop${command}: nothing was changed\n`);

@@ -1,10 +1,12 @@
-// The provisioning HTTP API (Hono): start a job, poll its progress, read stores. Bearer-token auth,
-// zod-validated bodies, a body limit, and every request logged to api_usage_logs without its body.
+// The provisioning HTTP API (Hono): start a job, poll its progress, read stores. Bearer-token auth, a rate
+// limit per token, zod-validated bodies, a body limit, and every request logged to api_usage_logs with the
+// token's name and without its body.
 import type { HttpBindings } from '@hono/node-server';
 import { type Context, Hono } from 'hono';
-import type { z } from 'zod';
+import { fieldIssues, protoKeyPaths } from '../api/common.js';
 import { isStoreopError, StoreopError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { apiActor, recordAudit } from '../master/audit.js';
 import { getJob } from '../master/jobs.js';
 import { findStore, listStores, type StoreRow } from '../master/stores.js';
 import type { MasterContext } from '../stores/provision-store.js';
@@ -12,6 +14,7 @@ import type { TokenVerifier } from './auth.js';
 import { publicJobError } from './job-errors.js';
 import { openApiDocument } from './openapi.js';
 import type { Provisioner } from './provisioner.js';
+import { RateLimiter, TooManyRequests } from './rate-limit.js';
 import { readBodyWithin } from './read-body.js';
 import { provisionRequest } from './schemas.js';
 
@@ -21,16 +24,20 @@ export interface ApiOptions {
   provisioner: Provisioner;
   log: Logger;
   bodyLimitBytes?: number;
+  /** Requests a minute per API token (and per address for requests without a valid token). */
+  rateLimitPerMinute?: number;
 }
 
-type Env = { Bindings: HttpBindings };
+export const DEFAULT_RATE_LIMIT_PER_MINUTE = 600;
 
-const problem = (c: Context, status: 400 | 401 | 404 | 409 | 413 | 500, error: string, issues?: Array<{ path: string; message: string }>) =>
-  c.json({ error, ...(issues ? { issues } : {}) }, status);
+type Env = { Bindings: HttpBindings; Variables: { tokenName?: string } };
 
-function zodIssues(error: z.ZodError): Array<{ path: string; message: string }> {
-  return error.issues.map((i) => ({ path: i.path.join('.'), message: i.message }));
-}
+const problem = (
+  c: Context,
+  status: 400 | 401 | 404 | 409 | 413 | 429 | 500,
+  error: string,
+  issues?: Array<{ path: string; message: string }>,
+) => c.json({ error, ...(issues ? { issues } : {}) }, status);
 
 function storeView(s: StoreRow) {
   return {
@@ -50,9 +57,16 @@ function storeView(s: StoreRow) {
 
 const iso = (d: Date | null) => (d ? new Date(d).toISOString() : null);
 
+/** 429 with Retry-After (RFC 6585): the client may try again after that many seconds. */
+function tooMany(c: Context, error: string, retryAfterSeconds: number) {
+  c.header('Retry-After', String(retryAfterSeconds));
+  return problem(c, 429, error);
+}
+
 export function createApi(options: ApiOptions): Hono<Env> {
   const app = new Hono<Env>();
   const db = options.master.master.db;
+  const limiter = new RateLimiter(options.rateLimitPerMinute ?? DEFAULT_RATE_LIMIT_PER_MINUTE);
 
   // Log every request (endpoint, method, status, time, ip, user agent), never its body.
   app.use('*', async (c, next) => {
@@ -69,6 +83,7 @@ export function createApi(options: ApiOptions): Hono<Env> {
         ip_address: ip,
         user_agent: c.req.header('user-agent')?.slice(0, 512) ?? null,
         error_message: c.res.status >= 400 ? `HTTP ${c.res.status}` : null,
+        token_name: c.get('tokenName') ?? null,
       })
       .execute()
       .catch((error: unknown) => options.log.warn({ err: (error as Error).message }, 'could not log API usage'));
@@ -79,7 +94,12 @@ export function createApi(options: ApiOptions): Hono<Env> {
   app.use('/v1/*', async (c, next) => {
     const header = c.req.header('authorization') ?? '';
     const token = /^Bearer\s+(.+)$/i.exec(header)?.[1];
-    if (!options.tokens.verify(token)) {
+    const tokenName = options.tokens.identify(token);
+    if (tokenName) c.set('tokenName', tokenName); // for the usage row, whatever the answer
+    // Without a valid token the address is limited instead, which also slows down guessing tokens.
+    const wait = limiter.take(tokenName ? `token:${tokenName}` : `address:${c.env?.incoming?.socket?.remoteAddress ?? 'unknown'}`);
+    if (wait !== undefined) return tooMany(c, `rate limit exceeded (${limiter.perMinute} requests a minute)`, wait);
+    if (!tokenName) {
       c.header('WWW-Authenticate', 'Bearer realm="storeop"'); // a 401 names the scheme it wants (RFC 9110, RFC 6750)
       return problem(c, 401, 'a valid bearer token is required');
     }
@@ -101,12 +121,23 @@ export function createApi(options: ApiOptions): Hono<Env> {
     } catch {
       return problem(c, 400, 'the body must be valid JSON');
     }
+    const proto = protoKeyPaths(raw).map((path) => ({ path, message: '"__proto__" is not allowed as a key' }));
+    if (proto.length) return problem(c, 400, 'invalid request body', proto);
     const parsed = provisionRequest.safeParse(raw);
-    if (!parsed.success) return problem(c, 400, 'invalid request body', zodIssues(parsed.error));
+    if (!parsed.success) return problem(c, 400, 'invalid request body', fieldIssues(parsed.error));
     try {
       const accepted = await options.provisioner.submit(parsed.data);
+      await recordAudit(db, {
+        storeId: accepted.storeId,
+        actor: apiActor(c.get('tokenName') as string),
+        action: 'store.provision.requested',
+        targetType: 'store',
+        targetId: parsed.data.store.slug,
+        details: { jobId: accepted.jobId },
+      }).catch((error: unknown) => options.log.warn({ err: (error as Error).message, jobId: accepted.jobId }, 'could not audit a request'));
       return c.json({ jobId: accepted.jobId, storeId: accepted.storeId, status: 'provisioning' as const }, 202);
     } catch (error) {
+      if (error instanceof TooManyRequests) return tooMany(c, error.message, error.retryAfterSeconds);
       if (isStoreopError(error, 'Conflict')) return problem(c, 409, error.message);
       if (isStoreopError(error, 'InvalidSpec')) return problem(c, 400, error.message.replace(/^spec\./, 'database.'));
       throw error;

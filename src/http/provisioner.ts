@@ -1,5 +1,6 @@
 // Runs provisioning jobs accepted by the API in this process, a bounded number at a time. A store that
 // already has a queued or running job gets that job back instead of a second one.
+import { ownValue } from '../api/common.js';
 import { type EgressPolicy, withEgressPolicy } from '../engines/egress.js';
 import { engineFor } from '../engines/index.js';
 import { type DatabaseTarget, secretsOf, type TenantConnection } from '../engines/target.js';
@@ -10,6 +11,7 @@ import type { SeedSettings } from '../provisioning/seed.js';
 import { type StagedTargetOptions, targetFor } from '../stores/prepare-store.js';
 import { type MasterContext, type PreparedJob, prepareStoreJob, runStoreJob } from '../stores/provision-store.js';
 import { type Resolution, resolveStaged } from '../stores/resolve-staged.js';
+import { TooManyRequests } from './rate-limit.js';
 import type { ProvisionRequestBody } from './schemas.js';
 
 interface Submission {
@@ -33,11 +35,16 @@ export interface Provisioner {
   drain(): Promise<void>;
 }
 
+/** A guess at when a slot frees up: provisioning one store takes seconds to a minute. */
+const QUEUE_FULL_RETRY_SECONDS = 10;
+
 export class LocalProvisioner implements Provisioner {
   readonly #queue: Array<() => Promise<void>> = [];
   readonly #running = new Set<Promise<void>>();
   /** Per-slug lock: concurrent submissions for one store are decided one after the other. */
   readonly #submitting = new Map<string, Promise<unknown>>();
+  /** Submissions past the queue check whose job is not queued yet: they count against maxQueued too. */
+  #admitting = 0;
 
   constructor(
     private readonly ctx: MasterContext,
@@ -48,11 +55,13 @@ export class LocalProvisioner implements Provisioner {
     private readonly staged: StagedTargetOptions = { deadlineMs: 15 * 60_000 },
     /** Where API callers may point jobs (checked and pinned per job); none = anywhere. */
     private readonly egress?: EgressPolicy,
+    /** Jobs that may wait for a slot; beyond, submit throws TooManyRequests (HTTP 429) instead of queueing in memory. */
+    private readonly maxQueued = 100,
   ) {}
 
   async submit(body: ProvisionRequestBody): Promise<{ jobId: string; storeId: string }> {
     const { store, database, secrets } = body;
-    const resolution = await resolveStaged(database, async (name, key) => secrets?.[name]?.[key], {
+    const resolution = await resolveStaged(database, async (name, key) => ownValue(ownValue(secrets, name), key), {
       home: this.home,
       slug: store.slug,
       defaults: this.staged.defaults,
@@ -121,9 +130,17 @@ export class LocalProvisioner implements Provisioner {
         .executeTakeFirst();
       if (open) return { jobId: open.id, storeId: existing.id };
     }
-    const job = await prepareStoreJob(this.ctx, submission.declaration);
-    this.#enqueue(job, submission);
-    return { jobId: job.jobId, storeId: job.store.id };
+    const waiting = this.#queue.length + this.#admitting;
+    if (this.#running.size + waiting >= this.concurrency && waiting >= this.maxQueued)
+      throw new TooManyRequests(`the job queue is full (${this.maxQueued} jobs waiting)`, QUEUE_FULL_RETRY_SECONDS);
+    this.#admitting += 1;
+    try {
+      const job = await prepareStoreJob(this.ctx, submission.declaration);
+      this.#enqueue(job, submission);
+      return { jobId: job.jobId, storeId: job.store.id };
+    } finally {
+      this.#admitting -= 1;
+    }
   }
 
   #enqueue(job: PreparedJob, submission: Submission): void {

@@ -1,11 +1,12 @@
 // Request and response shapes of the provisioning API: the CRD spec shapes, validated by zod and
 // published as OpenAPI from the same schemas.
 import { z } from 'zod';
+import { strictObject } from '../api/common.js';
 import { storeSpec } from '../api/store.js';
 import { storeDatabaseTemplateSpec } from '../api/store-database.js';
 import { SLUG_PATTERN } from '../naming.js';
 
-export const provisionRequest = z.object({
+export const provisionRequest = strictObject({
   store: storeSpec
     .omit({ database: true, databaseRef: true })
     .extend({ slug: z.string().regex(SLUG_PATTERN, 'must be 2-41 characters of a-z, 0-9 and "-", starting with a letter') }),

@@ -10,7 +10,7 @@ import {
   setHeaderOptions,
   type V1Secret,
 } from '@kubernetes/client-node';
-import { API_GROUP, API_VERSION, GROUP_VERSION, type ObjectMeta } from '../api/common.js';
+import { API_GROUP, API_VERSION, GROUP_VERSION, type ObjectMeta, ownValue } from '../api/common.js';
 import type { Store, StoreStatus } from '../api/store.js';
 import type { StoreDatabase, StoreDatabaseSpec, StoreDatabaseStatus } from '../api/store-database.js';
 
@@ -211,7 +211,7 @@ export function ownerReference(owner: Store | StoreDatabase) {
 }
 
 export function secretValue(secret: V1Secret, key: string): string | undefined {
-  const raw = secret.data?.[key];
+  const raw = ownValue(secret.data, key);
   if (raw !== undefined) return Buffer.from(raw, 'base64').toString('utf8');
-  return secret.stringData?.[key];
+  return ownValue(secret.stringData, key);
 }

@@ -11,6 +11,9 @@ export interface AuditEvent {
   details?: Record<string, unknown>;
 }
 
+/** The actor of an API request: the token's configured name, never the token or its hash. */
+export const apiActor = (tokenName: string): string => `api-token:${tokenName}`;
+
 export async function recordAudit(db: Kysely<MasterDB>, event: AuditEvent): Promise<void> {
   await db
     .insertInto('audit_logs')

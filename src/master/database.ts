@@ -10,6 +10,7 @@ import { parseDatabaseUrl } from '../engines/url.js';
 import { redactSecrets, StoreopError } from '../errors.js';
 import * as platform from './migrations/0001-platform.js';
 import * as jobStreaks from './migrations/0002-job-streaks.js';
+import * as apiTokenName from './migrations/0003-api-token-name.js';
 import type { MasterDB } from './types.js';
 
 export interface MasterDatabase {
@@ -80,7 +81,7 @@ export async function openMaster(options: MasterOptions = {}): Promise<MasterDat
   return master;
 }
 
-const MIGRATIONS = { '0001-platform': platform, '0002-job-streaks': jobStreaks };
+const MIGRATIONS = { '0001-platform': platform, '0002-job-streaks': jobStreaks, '0003-api-token-name': apiTokenName };
 
 export async function migrateMaster(master: MasterDatabase): Promise<string[]> {
   const migrator = new Migrator({

@@ -109,6 +109,8 @@ export interface ApiUsageLogsTable {
   ip_address: string | null;
   user_agent: string | null;
   error_message: string | null;
+  /** The API token's configured name (never the token or its hash); null without a valid token. */
+  token_name: Generated<string | null>;
   created_at: Timestamp;
 }
 

@@ -53,7 +53,10 @@ async function startApi(options: { cwd: string; args: string[]; env: NodeJS.Proc
   for (const name of ['STOREOP_MASTER_DATABASE_URL', 'STOREOP_ENCRYPTION_KEYS', 'STOREOP_HOME', 'STOREOP_API_TOKEN_HASHES'])
     delete env[name];
   Object.assign(env, options.env);
-  const child = spawn(nodeBinary, storeopArgs(['api', '--bind-address', `127.0.0.1:${port}`, ...options.args]), {
+  // These tests poll every 40 ms from up to 50 clients sharing one token, far above the default rate limit
+  // for a real client; the limit has its own tests (test/security/api-limits.test.ts).
+  const args = ['api', '--bind-address', `127.0.0.1:${port}`, '--rate-limit', '1000000', ...options.args];
+  const child = spawn(nodeBinary, storeopArgs(args), {
     cwd: options.cwd,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -111,6 +111,7 @@ const KEY_COLUMNS: Record<string, Record<string, string | RegExp>> = {
     ip_address: /^(inet|character varying\(\d+\))$/,
     user_agent: /^(text|character varying\(\d+\))$/,
     error_message: 'text',
+    token_name: VARCHAR,
     created_at: TIMESTAMPTZ,
   },
   integration_configs: { store_id: 'uuid', integration_type: VARCHAR, config_data: 'jsonb', is_active: 'boolean' },
@@ -254,7 +255,7 @@ describe.each(MASTER_CASES)('$name', (masterCase) => {
     const t = await freshMaster();
     const master = await t.open({ migrate: false });
     closers.push(() => master.close());
-    expect(await migrateMaster(master)).toEqual(['0001-platform', '0002-job-streaks']);
+    expect(await migrateMaster(master)).toEqual(['0001-platform', '0002-job-streaks', '0003-api-token-name']);
     const catalog = await readCatalog(t);
 
     for (const table of PLATFORM_TABLES) expect(catalog.tables, table).toContain(table);
@@ -336,13 +337,14 @@ describe.each(MASTER_CASES)('$name', (masterCase) => {
     expect(a, a.stderr).toMatchObject({ code: 0 });
     expect(b, b.stderr).toMatchObject({ code: 0 });
     const outputs = [a.stdout, b.stdout];
-    expect(outputs.filter((o) => /^applied 0001-platform, 0002-job-streaks to /.test(o))).toHaveLength(1);
+    expect(outputs.filter((o) => /^applied 0001-platform, 0002-job-streaks, 0003-api-token-name to /.test(o))).toHaveLength(1);
     expect(outputs.filter((o) => / is up to date\n$/.test(o))).toHaveLength(1);
     const catalog = await readCatalog(t);
     for (const table of PLATFORM_TABLES) expect(catalog.tables, table).toContain(table);
     expect(await t.sql(`select name from storeop_master_migrations order by name`)).toEqual([
       { name: '0001-platform' },
       { name: '0002-job-streaks' },
+      { name: '0003-api-token-name' },
     ]);
 
     // And a third run, later, has nothing to do.
@@ -565,7 +567,7 @@ describe('the embedded default', () => {
     homes.push(home);
     const migrate = await runCli(['master', 'migrate'], { STOREOP_HOME: home });
     expect(migrate, migrate.stderr).toMatchObject({ code: 0 });
-    expect(migrate.stdout).toBe(`applied 0001-platform, 0002-job-streaks to pglite://${join(home, 'master')}\n`);
+    expect(migrate.stdout).toBe(`applied 0001-platform, 0002-job-streaks, 0003-api-token-name to pglite://${join(home, 'master')}\n`);
     expect(existsSync(join(home, 'master', 'PG_VERSION'))).toBe(true);
 
     const rotate = await runCli(['master', 'rotate-key'], { STOREOP_HOME: home });

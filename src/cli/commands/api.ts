@@ -1,11 +1,11 @@
 // storeop api: the provisioning HTTP API on its own (no cluster): runs jobs in this process.
 import { z } from 'zod';
 import { cidrList, EgressPolicy } from '../../engines/egress.js';
-import { createApi } from '../../http/app.js';
+import { createApi, DEFAULT_RATE_LIMIT_PER_MINUTE } from '../../http/app.js';
 import { TokenVerifier } from '../../http/auth.js';
 import { listen } from '../../http/listen.js';
 import { LocalProvisioner } from '../../http/provisioner.js';
-import { createLogger } from '../../log.js';
+import { createLogger, LOG_LEVELS } from '../../log.js';
 import { openMaster, storeopHome } from '../../master/database.js';
 import { failAbandonedJobs, runnerAlive } from '../../master/jobs.js';
 import { loadKeyring } from '../../master/keyring.js';
@@ -13,14 +13,20 @@ import { parseFlags, UsageError } from '../args.js';
 import { durationSchema } from '../duration.js';
 
 export const apiHelp = `usage: storeop api [--bind-address HOST:PORT] [--master-database-url URL] [--api-token-hashes-file FILE]
-                   [--max-concurrent-jobs N] [--log-level LEVEL] [--egress-allow CIDR,...] [--egress-deny CIDR,...]
+                   [--max-concurrent-jobs N] [--max-queued-jobs N] [--rate-limit N] [--log-level LEVEL]
+                   [--egress-allow CIDR,...] [--egress-deny CIDR,...]
                    [--supabase-api-url URL] [--supabase-poll-interval DURATION] [--supabase-timeout DURATION]
 
 Serves the provisioning API: POST /v1/provision, GET /v1/provision/{jobId}/status, GET /v1/stores,
 GET /v1/stores/{id}, GET /v1/openapi.json. Clients send "Authorization: Bearer TOKEN"; the server
 knows only SHA-256 hashes of the tokens (STOREOP_API_TOKEN_HASHES, comma-separated, or a file with
-one per line). Make one with: printf %s "$TOKEN" | sha256sum. A Supabase store's job waits for its project
-to come up (polled every --supabase-poll-interval, default 10s, for at most --supabase-timeout, default 15m).
+one per line), each optionally followed by a name for logs and audit rows ("HASH ci-deployer").
+Make one with: printf %s "$TOKEN" | sha256sum. A Supabase store's job waits for its project to come up
+(polled every --supabase-poll-interval, default 10s, for at most --supabase-timeout, default 15m).
+
+  --rate-limit N        requests a minute per token (per address without a valid token); default 600
+  --max-queued-jobs N   jobs that may wait for a free slot; default 100
+Beyond either limit the API answers 429 with Retry-After.
 
 Egress policy for the database hosts in requests: every address a host resolves to is checked and the
 job connects to that address. Link-local (169.254.0.0/16, fe80::/10), cloud metadata (100.100.100.200,
@@ -36,7 +42,9 @@ const flags = z.object({
   'master-database-url': z.string().optional(),
   'api-token-hashes-file': z.string().optional(),
   'max-concurrent-jobs': z.coerce.number().int().min(1).max(64).default(4),
-  'log-level': z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
+  'max-queued-jobs': z.coerce.number().int().min(0).max(100_000).default(100),
+  'rate-limit': z.coerce.number().int().min(1).max(1_000_000).default(DEFAULT_RATE_LIMIT_PER_MINUTE),
+  'log-level': z.enum(LOG_LEVELS).optional(), // unset: STOREOP_LOG_LEVEL, else info
   home: z.string().optional(),
   'supabase-api-url': z.url().optional(),
   'supabase-poll-interval': durationSchema.default(10_000),
@@ -50,6 +58,8 @@ const spec = {
   'master-database-url': { type: 'string' },
   'api-token-hashes-file': { type: 'string' },
   'max-concurrent-jobs': { type: 'string' },
+  'max-queued-jobs': { type: 'string' },
+  'rate-limit': { type: 'string' },
   'log-level': { type: 'string' },
   home: { type: 'string' },
   'supabase-api-url': { type: 'string' },
@@ -95,8 +105,9 @@ export async function apiCommand(argv: string[]): Promise<number> {
       deadlineMs: f['supabase-timeout'],
     },
     egress,
+    f['max-queued-jobs'],
   );
-  const app = createApi({ master: ctx, tokens, provisioner, log });
+  const app = createApi({ master: ctx, tokens, provisioner, log, rateLimitPerMinute: f['rate-limit'] });
   const at = f['bind-address'].lastIndexOf(':');
   const host = f['bind-address'].slice(0, at) || '0.0.0.0';
   const port = Number(f['bind-address'].slice(at + 1));

@@ -2,6 +2,7 @@
 // validation and pipeline as the operator, against the master DB (embedded PGlite by default).
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { ownValue } from '../../api/common.js';
 import { ManifestError, type ManifestSet, parseManifests, readSources, type StoreUnit, storeUnits } from '../../apply/manifests.js';
 import { cidrList, EgressPolicy, withEgressPolicy } from '../../engines/egress.js';
 import { engineFor } from '../../engines/index.js';
@@ -82,7 +83,7 @@ async function resolveAll(
       // A staged engine (Supabase) is checked here and prepared when its store's turn comes.
       targets.set(
         unit.name,
-        await resolveStaged(unit.database, async (name, key) => set.secrets.get(name)?.[key], { home, slug: unit.slug, defaults }),
+        await resolveStaged(unit.database, async (name, key) => ownValue(set.secrets.get(name), key), { home, slug: unit.slug, defaults }),
       );
     } catch (error) {
       // resolveTarget names fields relative to a StoreDatabase (spec.server...); an inline database lives at spec.database.

@@ -11,7 +11,7 @@ import { TokenVerifier } from '../../http/auth.js';
 import { ClusterProvisioner } from '../../http/cluster-provisioner.js';
 import { listen } from '../../http/listen.js';
 import { describeApiError, isNotFound, KubeClient } from '../../kube/client.js';
-import { createLogger } from '../../log.js';
+import { createLogger, LOG_LEVELS } from '../../log.js';
 import { openMaster } from '../../master/database.js';
 import { loadKeyring } from '../../master/keyring.js';
 import { parseFlags } from '../args.js';
@@ -58,7 +58,7 @@ const flags = z.object({
   'max-concurrent-reconciles': z.coerce.number().int().min(1).max(256).default(4),
   'resync-period': durationSchema.default(600_000),
   'grace-period': durationSchema.default(30_000),
-  'log-level': z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
+  'log-level': z.enum(LOG_LEVELS).optional(), // unset: STOREOP_LOG_LEVEL, else info
   home: z.string().optional(),
   'api-bind-address': address.optional(),
   'api-namespace': z.string().optional(),
