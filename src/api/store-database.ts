@@ -11,7 +11,7 @@ const host = z
   .max(253)
   .regex(/^[A-Za-z0-9.:\-[\]]+$/, 'must be a host name or IP address');
 
-export const tlsSchema = z.object({
+export const tlsSchema = strictObject({
   // The engines' TlsMode (api/ sits below engines/, so the three names are spelled out here).
   mode: z
     .enum(['disable', 'require', 'verify-full'])
