@@ -7,7 +7,8 @@ import type { JobRow } from '../master/jobs.js';
 /** Failures before the server has answered as a database (bad credentials still say so: the caller owns them). */
 function isConnectionFailure(job: Pick<JobRow, 'error_code' | 'step'>): boolean {
   if (job.error_code === 'ConnectionFailed') return true;
-  return job.error_code === 'ProvisioningFailed' && job.step === 'testConnection';
+  // A peer that is no database server (it answers, then hangs up) reads as a lost connection at this step.
+  return (job.error_code === 'ProvisioningFailed' || job.error_code === 'ConnectionLost') && job.step === 'testConnection';
 }
 
 export function publicJobError(job: Pick<JobRow, 'error' | 'error_code' | 'step'>): string | null {

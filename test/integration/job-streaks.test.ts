@@ -80,7 +80,7 @@ describe('provisioning job streaks', () => {
     writeFileSync(
       script,
       `import { openMaster } from ${JSON.stringify(src('master/database.ts'))};
-import { prepareStoreJob } from ${JSON.stringify(src('master/provision-store.ts'))};
+import { prepareStoreJob } from ${JSON.stringify(src('stores/provision-store.ts'))};
 const master = await openMaster({ url: process.argv[2] });
 const job = await prepareStoreJob({ master, keyring: undefined as never, actor: 'test' }, { slug: ${JSON.stringify(slug)}, name: 'Orphan shop', plan: 'starter', source: 'apply' });
 process.stdout.write(job.jobId + '\\n');
