@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { PLAN_NAMES } from '../master/plans.js';
 import { SLUG_PATTERN } from '../naming.js';
+import { DEFAULT_SETTINGS } from '../provisioning/seed.js';
 import { baseStatus, localObjectReference, type ObjectMeta } from './common.js';
 import { storeDatabaseTemplateSpec } from './store-database.js';
 
@@ -15,12 +16,12 @@ export const storeSpec = z.object({
       currency: z
         .string()
         .regex(/^[A-Z]{3}$/)
-        .default('USD')
+        .default(DEFAULT_SETTINGS.currency)
         .describe('ISO 4217 currency code.'),
       locale: z
         .string()
         .regex(/^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$/)
-        .default('en-US')
+        .default(DEFAULT_SETTINGS.locale)
         .describe('BCP 47 locale.'),
     })
     .optional()

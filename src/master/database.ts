@@ -8,6 +8,7 @@ import { openPglite } from '../engines/pglite-registry.js';
 import { parseDatabaseUrl } from '../engines/url.js';
 import { redactSecrets, StoreopError } from '../errors.js';
 import * as platform from './migrations/0001-platform.js';
+import * as storeIdentity from './migrations/0002-store-identity.js';
 import type { MasterDB } from './types.js';
 
 export interface MasterDatabase {
@@ -78,7 +79,7 @@ export async function openMaster(options: MasterOptions = {}): Promise<MasterDat
   return master;
 }
 
-const MIGRATIONS = { '0001-platform': platform };
+const MIGRATIONS = { '0001-platform': platform, '0002-store-identity': storeIdentity };
 
 export async function migrateMaster(master: MasterDatabase): Promise<string[]> {
   const migrator = new Migrator({

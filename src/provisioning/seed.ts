@@ -5,6 +5,9 @@ import type { SqlDialect } from '../schema/dialect.js';
 
 export const SEED_VERSION = '2026.11.1';
 
+/** The one place for the seed defaults every driver applies (the Store CRD schema and storeop apply included). */
+export const DEFAULT_SETTINGS = { currency: 'USD', locale: 'en-US' } as const;
+
 export interface SeedSettings {
   /** ISO 4217 code, e.g. USD. */
   currency?: string;
@@ -62,8 +65,8 @@ export async function seedStore(db: AnyKysely, dialect: SqlDialect, slug: string
     'store_settings',
     ['key'],
     [
-      { key: 'currency', value: settings.currency ?? 'USD' },
-      { key: 'locale', value: settings.locale ?? 'en-US' },
+      { key: 'currency', value: settings.currency ?? DEFAULT_SETTINGS.currency },
+      { key: 'locale', value: settings.locale ?? DEFAULT_SETTINGS.locale },
     ],
   );
   return inserted;
