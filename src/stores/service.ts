@@ -2,6 +2,8 @@
 // sources, refuses changes of immutable fields (recorded in the master DB), creates or resumes the job,
 // suspends and resumes, and deletes by the deletion policy. The drivers only translate.
 import type { Kysely } from 'kysely';
+import { resolveTarget } from '../api/resolve-target.js';
+import { storeDatabaseTemplateSpec } from '../api/store-database.js';
 import { engineFor } from '../engines/index.js';
 import { createsStoreRole, type DatabaseTarget } from '../engines/target.js';
 import { StoreopError } from '../errors.js';
@@ -18,6 +20,8 @@ import type { DeletionPolicy, StoreDescription, StoreIntent } from './intent.js'
 import { describePlacement, type Placement, placement } from './placement.js';
 
 export type { MasterContext };
+
+const PGLITE_DEFAULTS = storeDatabaseTemplateSpec.parse({ engine: 'pglite' });
 
 /**
  * Checks, without writing anything, that the intent may act on its slug: no other source declared it,
@@ -167,6 +171,8 @@ export interface DeleteRequest {
   policy?: DeletionPolicy | undefined;
   /** The database as the manifest describes it now: required to drop a create-mode server database. */
   intent?: StoreIntent | undefined;
+  /** storeop's local folder: where an embedded (PGlite) store lives when its path was not set. */
+  home?: string | undefined;
 }
 
 export interface DeleteOutcome {
@@ -202,14 +208,28 @@ export async function deleteStore(ctx: MasterContext, request: DeleteRequest): P
     }
     const mode = row.database_identity.mode;
     const engine = row.database_identity.engine;
+    // An embedded store needs no credentials: its recorded identity says which folder to remove.
+    const target =
+      intent?.target ??
+      (engine === 'pglite' && request.home
+        ? await resolveTarget(
+            {
+              ...PGLITE_DEFAULTS,
+              mode: mode === 'connect' ? 'connect' : 'create',
+              ...(typeof row.database_identity.path === 'string' ? { path: row.database_identity.path } : {}),
+            },
+            async () => undefined,
+            { home: request.home, slug: request.slug },
+          )
+        : undefined);
     if (mode === 'create' && engine !== 'supabase') {
-      if (!intent)
+      if (!target)
         throw new StoreopError(
           'InvalidSpec',
           `store ${request.slug} has deletionPolicy Delete: give its manifest (-f) so that storeop can reach the server as its admin`,
           { retryable: false },
         );
-      await engineFor(intent.target.engine).deprovision(intent.target, request.slug);
+      await engineFor(target.engine).deprovision(target, request.slug);
       outcome = 'dropped';
     }
   }

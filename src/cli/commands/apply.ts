@@ -2,18 +2,17 @@
 // validation and pipeline as the operator, against the master DB (embedded PGlite by default).
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { resolveTarget } from '../../api/resolve-target.js';
 import { ManifestError, type ManifestSet, parseManifests, readSources, type StoreUnit, storeUnits } from '../../apply/manifests.js';
 import { engineFor } from '../../engines/index.js';
-import type { DatabaseTarget } from '../../engines/target.js';
 import { createsStoreRole, targetSummary } from '../../engines/target.js';
 import { connectionUrl } from '../../engines/url.js';
 import { describeTarget, isStoreopError } from '../../errors.js';
 import { openMaster, storeopHome } from '../../master/database.js';
 import { loadKeyring } from '../../master/keyring.js';
-import { provisionStore } from '../../master/provision-store.js';
 import { planProvisioning, planStatements } from '../../provisioning/dry-run.js';
 import { describeConflicts } from '../../schema/plan.js';
+import { buildIntent, type StoreIntent } from '../../stores/intent.js';
+import { applyIntent } from '../../stores/service.js';
 import { parseFlags } from '../args.js';
 import { formatTable, progressDisplay } from '../output.js';
 
@@ -23,7 +22,12 @@ Validates Store, StoreDatabase and Secret manifests (multi-document YAML) and pr
 its database, tables, migrations and seed rows, registered in the master DB (embedded PGlite in
 ./.storeop by default, moved by --home or STOREOP_HOME; or --master-database-url /
 STOREOP_MASTER_DATABASE_URL). Exits 0 only when every store is Ready. --dry-run prints the
-statements per store and changes nothing.`;
+statements per store and changes nothing. A Store with spec.suspend: true is suspended (its database
+login disabled); setting it back to false resumes it. Fields that name the store's database (engine, mode,
+server, databaseName, isolation, connection, path) cannot change once it is provisioned.`;
+
+/** The source of every store `storeop apply` declares; `storeop delete` deletes only those. */
+export const APPLY_SOURCE = 'apply';
 
 const flags = z.object({
   // The error also covers a missing -f, which parseArgs leaves undefined (not an empty array).
@@ -46,15 +50,16 @@ interface Outcome {
   unit: StoreUnit;
   engine: string;
   database: string;
-  phase: 'Ready' | 'Failed';
+  phase: 'Ready' | 'Suspended' | 'Failed';
   tables: string;
   changed: boolean;
   durationMs: number;
   error?: string;
 }
 
-async function resolveAll(units: StoreUnit[], set: ManifestSet, home: string): Promise<Map<string, DatabaseTarget>> {
-  const targets = new Map<string, DatabaseTarget>();
+/** Builds every unit's intent (slug, defaults, target) before anything runs; all problems at once. */
+async function buildIntents(units: StoreUnit[], set: ManifestSet, home: string): Promise<Map<string, StoreIntent>> {
+  const intents = new Map<string, StoreIntent>();
   const problems: string[] = [];
   for (const unit of units) {
     if (unit.database.engine === 'supabase') {
@@ -64,18 +69,28 @@ async function resolveAll(units: StoreUnit[], set: ManifestSet, home: string): P
       continue;
     }
     try {
-      targets.set(
-        unit.name,
-        await resolveTarget(unit.database, async (name, key) => set.secrets.get(name)?.[key], { home, slug: unit.slug }),
-      );
+      intents.set(unit.name, await intentOf(unit, set, home));
     } catch (error) {
-      // resolveTarget names fields relative to a StoreDatabase (spec.server...); an inline database lives at spec.database.
-      const message = (error as Error).message.replace(/^spec\./, `${unit.databasePath}.`);
-      problems.push(`${unit.databaseOrigin}: ${message}`);
+      if (!isStoreopError(error, 'InvalidSpec')) throw error;
+      // The slug is the Store's; everything else is about its database spec.
+      const aboutStore = /^(metadata\.name|spec\.slug)\b/.test(error.message);
+      problems.push(`${aboutStore ? `${unit.origin} (Store ${unit.name})` : unit.databaseOrigin}: ${error.message}`);
     }
   }
   if (problems.length) throw new ManifestError(problems);
-  return targets;
+  return intents;
+}
+
+export function intentOf(unit: StoreUnit, set: ManifestSet, home: string): Promise<StoreIntent> {
+  return buildIntent({
+    name: unit.name,
+    spec: unit.spec,
+    database: unit.database,
+    databasePath: unit.databasePath,
+    source: APPLY_SOURCE,
+    readSecret: async (name, key) => set.secrets.get(name)?.[key],
+    home,
+  });
 }
 
 async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
@@ -100,14 +115,14 @@ export async function applyCommand(argv: string[]): Promise<number> {
     process.stderr.write('storeop apply: no Store in the manifests\n');
     return 1;
   }
-  const targets = await resolveAll(units, set, home);
+  const intents = await buildIntents(units, set, home);
   const out = process.stdout;
 
   if (f['dry-run']) {
     let conflicts = false;
     for (const unit of units) {
-      const target = targets.get(unit.name) as DatabaseTarget;
-      const plan = await planProvisioning(target, { slug: unit.slug, seed: unit.database.seed ? {} : false });
+      const { target, seed } = intents.get(unit.name) as StoreIntent;
+      const plan = await planProvisioning(target, { slug: unit.slug, seed: seed ? {} : false });
       const statements = planStatements(plan);
       out.write(
         `# store ${unit.slug}: ${describeTarget(targetSummary(target))}${plan.databaseExists ? '' : ' (database to be created)'}\n`,
@@ -137,24 +152,25 @@ export async function applyCommand(argv: string[]): Promise<number> {
     const keyring = loadKeyring({ home, embedded: master.engine === 'pglite' });
     const ctx = { master, keyring, actor: 'storeop-apply' };
     outcomes = await mapLimit(units, f.concurrency, async (unit): Promise<Outcome> => {
-      const target = targets.get(unit.name) as DatabaseTarget;
+      const intent = intents.get(unit.name) as StoreIntent;
+      const target = intent.target;
       const started = performance.now();
       try {
-        const { result } = await provisionStore(
-          ctx,
-          { slug: unit.slug, name: unit.spec.displayName, ownerEmail: unit.spec.owner, plan: unit.spec.plan, source: 'apply' },
-          {
-            target,
-            seed: unit.database.seed
-              ? {
-                  currency: unit.spec.settings?.currency ?? 'USD',
-                  locale: unit.spec.settings?.locale ?? 'en-US',
-                  displayName: unit.spec.displayName,
-                }
-              : false,
-            onProgress: (p) => display.update(unit.slug, p),
-          },
-        );
+        // A job a killed run left open is taken over: the store's history shows one run, finished.
+        const applied = await applyIntent(ctx, intent, { resumeOpenJob: true, onProgress: (p) => display.update(unit.slug, p) });
+        if (applied.kind === 'suspended') {
+          display.line(`${unit.slug}: suspended`);
+          return {
+            unit,
+            engine: target.engine,
+            database: describeTarget(targetSummary(target)),
+            phase: 'Suspended',
+            tables: '-',
+            changed: false,
+            durationMs: Math.round(performance.now() - started),
+          };
+        }
+        const { result } = applied;
         display.line(`${unit.slug}: ready${result.changed ? '' : ' (no changes)'}`);
         return {
           unit,
@@ -190,11 +206,13 @@ export async function applyCommand(argv: string[]): Promise<number> {
       outcomes.map((o) => [o.unit.slug, o.engine, o.database, o.phase, o.tables, `${o.durationMs}ms`]),
     )}\n`,
   );
-  const failed = outcomes.filter((o) => o.phase !== 'Ready');
+  const failed = outcomes.filter((o) => o.phase === 'Failed');
   if (failed.length) {
     out.write(`${failed.length} of ${outcomes.length} store(s) failed\n`);
     return 1;
   }
-  out.write(outcomes.some((o) => o.changed) ? `${outcomes.length} store(s) ready\n` : `${outcomes.length} store(s) ready; no changes\n`);
+  const suspended = outcomes.filter((o) => o.phase === 'Suspended').length;
+  const summary = `${outcomes.length - suspended} store(s) ready${suspended ? `, ${suspended} suspended` : ''}`;
+  out.write(outcomes.some((o) => o.changed) ? `${summary}\n` : `${summary}; no changes\n`);
   return 0;
 }
