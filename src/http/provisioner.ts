@@ -1,54 +1,27 @@
-// Runs provisioning jobs accepted by the API in this process, a bounded number at a time. A store that
-// already has a queued or running job gets that job back instead of a second one.
-import { resolveTarget } from '../api/resolve-target.js';
-import { DEFAULT_SHARED_DATABASE } from '../engines/postgres.js';
-import type { DatabaseTarget, TenantConnection } from '../engines/target.js';
-import { StoreopError } from '../errors.js';
+// Runs provisioning jobs accepted by the API in this process, a bounded number at a time, through the
+// store service (the same intent, checks, suspension and deletion as storeop apply and the controller). A
+// store that already has a queued or running job gets that job back instead of a second one.
+import { isStoreopError, StoreopError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { type MasterContext, type PreparedJob, prepareStoreJob, runStoreJob } from '../master/provision-store.js';
-import { findStore, type StoreDeclaration } from '../master/stores.js';
-import { storeNames } from '../naming.js';
-import type { SeedSettings } from '../provisioning/seed.js';
-import type { ProvisionRequestBody } from './schemas.js';
+import type { MasterContext, PreparedJob } from '../master/provision-store.js';
+import { findStore } from '../master/stores.js';
+import { IdentityChangedError } from '../stores/identity.js';
+import { buildIntent, type StoreIntent } from '../stores/intent.js';
+import { applyIntent, checkClaim, claimStore, type DeleteOutcome, deleteStore, openJobOf } from '../stores/service.js';
+import type { DeleteRequestBody, ProvisionRequestBody } from './schemas.js';
 
-interface Submission {
-  declaration: StoreDeclaration;
-  target: DatabaseTarget;
-  seed: false | SeedSettings;
-}
-
-/** Where a target puts the store's tables, as the connection the engine registers describes it. */
-function targetPlace(target: DatabaseTarget, slug: string): Partial<TenantConnection> {
-  if (target.engine === 'pglite') return { engine: 'pglite', host: 'localhost', port: 0, database: target.dataDir, schema: 'public' };
-  if (target.engine === 'supabase') return { engine: 'supabase', database: target.project.ref };
-  const names = storeNames(slug);
-  const pg = target.engine === 'postgresql';
-  if (target.mode === 'connect') {
-    const c = target.connection;
-    return {
-      engine: target.engine,
-      host: c.host,
-      port: c.port,
-      database: c.database,
-      ...(pg ? { schema: target.schema ?? 'public' } : {}),
-    };
-  }
-  const shared = pg && target.isolation === 'schema';
-  return {
-    engine: target.engine,
-    host: target.publicHost ?? target.admin.host,
-    port: target.publicPort ?? target.admin.port,
-    database: target.databaseName ?? (shared ? DEFAULT_SHARED_DATABASE : names.database),
-    ...(pg ? { schema: shared ? names.schema : 'public' } : {}),
-  };
-}
-
-const placeOf = (c: Partial<TenantConnection>): string =>
-  `${c.engine} ${c.engine === 'pglite' ? '' : `${c.host}:${c.port}/`}${c.database}${c.schema && c.schema !== 'public' ? ` schema ${c.schema}` : ''}`;
+/** The source of the stores this API declares: another source's slug is a 409. */
+export const API_SOURCE = 'api';
 
 export interface Provisioner {
   /** Accepts a validated request; throws InvalidSpec (bad database spec) or Conflict (slug owned elsewhere). */
   submit(body: ProvisionRequestBody): Promise<{ jobId: string; storeId: string }>;
+  /**
+   * Deletes a store this API declared, by its deletionPolicy (the body's database spec, else the one recorded);
+   * Delete on a server needs the body's database spec and Secrets. Throws Conflict for another source's store.
+   * In cluster mode there is none: the Store object is deleted and the controller honours its policy.
+   */
+  remove?(slug: string, body: DeleteRequestBody): Promise<DeleteOutcome>;
   /** Resolves when every accepted job has finished (for shutdown). */
   drain(): Promise<void>;
 }
@@ -67,18 +40,10 @@ export class LocalProvisioner implements Provisioner {
   ) {}
 
   async submit(body: ProvisionRequestBody): Promise<{ jobId: string; storeId: string }> {
-    const { store, database, secrets } = body;
-    const target = await resolveTarget(database, async (name, key) => secrets?.[name]?.[key], { home: this.home, slug: store.slug });
-    const submission: Submission = {
-      declaration: { slug: store.slug, name: store.displayName, ownerEmail: store.owner, plan: store.plan, source: 'api' },
-      target,
-      seed: database.seed
-        ? { currency: store.settings?.currency ?? 'USD', locale: store.settings?.locale ?? 'en-US', displayName: store.displayName }
-        : false,
-    };
-    const slug = store.slug;
+    const intent = await this.#intent(body);
+    const slug = intent.slug;
     const previous = this.#submitting.get(slug) ?? Promise.resolve();
-    const decided = previous.catch(() => undefined).then(() => this.#decide(submission));
+    const decided = previous.catch(() => undefined).then(() => this.#decide(intent));
     this.#submitting.set(slug, decided);
     try {
       return await decided;
@@ -87,54 +52,63 @@ export class LocalProvisioner implements Provisioner {
     }
   }
 
-  async #decide(submission: Submission): Promise<{ jobId: string; storeId: string }> {
+  async remove(slug: string, body: DeleteRequestBody): Promise<DeleteOutcome> {
+    const existing = await this.ctx.master.db.selectFrom('stores').select('name').where('slug', '=', slug).executeTakeFirst();
+    const intent =
+      body.database && existing
+        ? await this.#intent({ store: { slug, displayName: existing.name }, ...body } as ProvisionRequestBody)
+        : undefined;
+    return deleteStore(this.ctx, { slug, source: API_SOURCE, policy: intent?.deletionPolicy, intent, home: this.home });
+  }
+
+  #intent(body: ProvisionRequestBody): Promise<StoreIntent> {
+    const { store, database, secrets } = body;
+    return buildIntent({
+      name: store.slug,
+      spec: store,
+      database,
+      databasePath: 'database',
+      source: API_SOURCE,
+      readSecret: async (name, key) => secrets?.[name]?.[key],
+      home: this.home,
+    });
+  }
+
+  async #decide(intent: StoreIntent): Promise<{ jobId: string; storeId: string }> {
     const db = this.ctx.master.db;
-    const existing = await findStore(db, submission.declaration.slug);
-    if (existing?.source && existing.source !== 'api') {
-      throw new StoreopError('Conflict', `store slug ${existing.slug} belongs to another store (declared by ${existing.source})`, {
-        retryable: false,
-      });
+    let existing: Awaited<ReturnType<typeof checkClaim>>;
+    try {
+      existing = await checkClaim(db, intent);
+    } catch (error) {
+      // Over the API a store is its slug and its database: the same slug on another database is another store.
+      if (error instanceof IdentityChangedError)
+        throw new StoreopError('Conflict', `store slug ${intent.slug} belongs to another store: ${error.changes.join(', ')}`, {
+          retryable: false,
+        });
+      if (isStoreopError(error, 'Conflict'))
+        throw new StoreopError('Conflict', `store slug ${intent.slug} belongs to another store (${error.message})`, { retryable: false });
+      throw error;
     }
-    if (existing?.owner_id && submission.declaration.ownerEmail) {
+    const ownerEmail = intent.declaration.ownerEmail;
+    if (existing?.owner_id && ownerEmail) {
       // Over the API a store is its slug and its owner: the same slug for another owner is another store.
       const owner = await db.selectFrom('users').select('email').where('id', '=', existing.owner_id).executeTakeFirst();
-      if (owner && owner.email !== submission.declaration.ownerEmail.toLowerCase())
+      if (owner && owner.email !== ownerEmail.toLowerCase())
         throw new StoreopError('Conflict', `store slug ${existing.slug} belongs to another owner`, { retryable: false });
     }
     if (existing) {
-      // A store that already has its database keeps it: a request for another one (another engine, server,
-      // database or schema) would leave that database behind and hand the store's apps a different one.
-      // The operator refuses such a change as immutable; over the API it means the slug is another store's.
-      const active = await db
-        .selectFrom('integration_configs')
-        .select('config_data')
-        .where('store_id', '=', existing.id)
-        .where('is_active', '=', true)
-        .executeTakeFirst();
-      const has = active ? placeOf(active.config_data.connection as Partial<TenantConnection>) : undefined;
-      const wants = placeOf(targetPlace(submission.target, existing.slug));
-      if (has && has !== wants)
-        throw new StoreopError('Conflict', `store slug ${existing.slug} belongs to another store, whose database is ${has}, not ${wants}`, {
-          retryable: false,
-        });
-      const open = await db
-        .selectFrom('provisioning_jobs')
-        .select('id')
-        .where('store_id', '=', existing.id)
-        .where('status', 'in', ['queued', 'running'])
-        .orderBy('created_at', 'desc')
-        .executeTakeFirst();
-      if (open) return { jobId: open.id, storeId: existing.id };
+      const open = await openJobOf(db, existing.id);
+      if (open) return { jobId: open, storeId: existing.id };
     }
-    const job = await prepareStoreJob(this.ctx, submission.declaration);
-    this.#enqueue(job, submission);
+    const job = await claimStore(this.ctx, intent);
+    this.#enqueue(job, intent);
     return { jobId: job.jobId, storeId: job.store.id };
   }
 
-  #enqueue(job: PreparedJob, submission: Submission): void {
+  #enqueue(job: PreparedJob, intent: StoreIntent): void {
     this.#queue.push(async () => {
       try {
-        await runStoreJob(this.ctx, job, { target: submission.target, seed: submission.seed });
+        await applyIntent(this.ctx, intent, { job });
       } catch (error) {
         // The job row holds the failure and its reason; the log names the job only.
         this.log.warn({ jobId: job.jobId, store: job.store.slug, code: (error as StoreopError).code }, 'provisioning job failed');
