@@ -52,12 +52,13 @@ export class LocalProvisioner implements Provisioner {
     }
   }
 
-  async remove(slug: string, body: DeleteRequestBody): Promise<DeleteOutcome> {
-    const existing = await this.ctx.master.db.selectFrom('stores').select('name').where('slug', '=', slug).executeTakeFirst();
-    const intent =
-      body.database && existing
-        ? await this.#intent({ store: { slug, displayName: existing.name }, ...body } as ProvisionRequestBody)
-        : undefined;
+  async remove(idOrSlug: string, body: DeleteRequestBody): Promise<DeleteOutcome> {
+    const existing = await findStore(this.ctx.master.db, idOrSlug);
+    if (!existing) return { slug: idOrSlug, policy: 'Retain', outcome: 'absent' };
+    const slug = existing.slug;
+    const intent = body.database
+      ? await this.#intent({ store: { slug, displayName: existing.name }, ...body } as ProvisionRequestBody)
+      : undefined;
     return deleteStore(this.ctx, { slug, source: API_SOURCE, policy: intent?.deletionPolicy, intent, home: this.home });
   }
 
