@@ -8,6 +8,7 @@ import { type StoreDatabase, type StoreDatabaseSpec, storeDatabaseSpec } from '.
 import { isStoreopError, StoreopError } from '../errors.js';
 import { recordAudit } from '../master/audit.js';
 import { upsertStore } from '../master/stores.js';
+import { storeDeclaration, storeSlug } from '../stores/intent.js';
 import { getCondition } from './conditions.js';
 import { type ControllerContext, FINALIZER, MANAGED_BY_LABELS, type ReconcileResult, TerminalError } from './context.js';
 import { describeApiError } from './kube.js';
@@ -34,7 +35,15 @@ export class StoreReconciler {
       return this.#invalid(store, `spec.${issue?.path.join('.')}: ${issue?.message}`);
     }
     const spec = parsed.data;
-    const slug = spec.slug ?? store.metadata.name;
+    const source = `kubernetes:${namespace}/${name}`;
+    // The slug is checked before the master DB is written: an invalid one leaves no row behind.
+    let slug: string;
+    try {
+      slug = storeSlug(name, spec);
+    } catch (error) {
+      if (isStoreopError(error, 'InvalidSpec')) return this.#invalid(store, error.message);
+      throw error;
+    }
     if (store.status?.slug && store.status.slug !== slug)
       return this.#invalid(store, `spec.slug is immutable (was ${store.status.slug}, now ${slug})`);
     if (Boolean(spec.database) === Boolean(spec.databaseRef))
@@ -42,14 +51,7 @@ export class StoreReconciler {
 
     let storeId: string;
     try {
-      const row = await upsertStore(this.ctx.master.master.db, {
-        slug,
-        name: spec.displayName,
-        ownerEmail: spec.owner,
-        plan: spec.plan,
-        source: `kubernetes:${namespace}/${name}`,
-      });
-      storeId = row.id;
+      storeId = (await upsertStore(this.ctx.master.master.db, storeDeclaration(slug, spec, source))).id;
     } catch (error) {
       if (isStoreopError(error, 'Conflict')) return this.#invalid(store, error.message);
       throw error;

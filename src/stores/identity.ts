@@ -38,7 +38,7 @@ export function identityOf(spec: StoreDatabaseTemplateSpec, target?: DatabaseTar
     'server.host': network && create ? (spec.server?.host ?? null) : null,
     'server.port': network && create ? (spec.server?.port ?? DEFAULT_PORT[spec.engine] ?? null) : null,
     databaseName: network && create ? (spec.databaseName ?? null) : null,
-    isolation: spec.engine === 'postgresql' && create ? spec.isolation : null,
+    isolation: network && create ? spec.isolation : null,
     'connection.host': network && !create ? (connect?.connection.host ?? spec.connection?.host ?? null) : null,
     'connection.port': network && !create ? (connect?.connection.port ?? spec.connection?.port ?? DEFAULT_PORT[spec.engine] ?? null) : null,
     'connection.database': network && !create ? (connect?.connection.database ?? spec.connection?.database ?? null) : null,
@@ -53,7 +53,7 @@ export function identityOf(spec: StoreDatabaseTemplateSpec, target?: DatabaseTar
 export function identityChanges(recorded: Partial<Record<string, unknown>>, now: DatabaseIdentity, prefix = 'spec.'): string[] {
   return (Object.keys(now) as (keyof DatabaseIdentity)[])
     .filter((field) => field in recorded && recorded[field] !== now[field])
-    .map((field) => `${prefix}${field} (was ${recorded[field] ?? 'unset'}, now ${now[field] ?? 'unset'})`);
+    .map((field) => `${prefix}${field} (was ${String(recorded[field])}, now ${String(now[field])})`);
 }
 
 /** A change of immutable fields: InvalidSpec to the controller and storeop apply, 409 to the API. */

@@ -51,26 +51,34 @@ function firstIssue(error: { issues: Array<{ path: PropertyKey[]; message: strin
   return `${[prefix, ...(issue?.path ?? []).map(String)].join('.')}: ${issue?.message}`;
 }
 
+/** The store's slug: spec.slug, else metadata.name; checked before anything is written (InvalidSpec naming the field). */
+export function storeSlug(name: string, spec: Pick<StoreSpec, 'slug'>): string {
+  const parsed = slugSchema.safeParse(spec.slug ?? name);
+  if (parsed.success) return parsed.data;
+  const field = spec.slug === undefined ? 'metadata.name' : 'spec.slug';
+  throw invalid(
+    `${field}: ${JSON.stringify(spec.slug ?? name)} is not a valid store slug: ${parsed.error.issues[0]?.message}${spec.slug === undefined ? '; set spec.slug' : ''}`,
+  );
+}
+
+/** The store's row in the master DB as a validated Store spec declares it. */
+export function storeDeclaration(slug: string, spec: StoreSpec, source: string): StoreDeclaration & { source: string } {
+  return { slug, name: spec.displayName, ownerEmail: spec.owner, plan: spec.plan, source };
+}
+
 /** Validates a Store and its database spec into a description; throws InvalidSpec naming the field. */
 export function describeStore(input: IntentInput): StoreDescription {
   const parsed = storeSpec.safeParse(input.spec);
   if (!parsed.success) throw invalid(firstIssue(parsed.error, 'spec'));
   const spec: StoreSpec = parsed.data;
   const databasePath = input.databasePath ?? 'spec.database';
-  const slugParsed = slugSchema.safeParse(spec.slug ?? input.name);
-  if (!slugParsed.success) {
-    const field = spec.slug === undefined ? 'metadata.name' : 'spec.slug';
-    throw invalid(
-      `${field}: ${JSON.stringify(spec.slug ?? input.name)} is not a valid store slug: ${slugParsed.error.issues[0]?.message}${spec.slug === undefined ? '; set spec.slug' : ''}`,
-    );
-  }
-  const slug = slugParsed.data;
+  const slug = storeSlug(input.name, spec);
   const db = storeDatabaseTemplateSpec.safeParse(input.database);
   if (!db.success) throw invalid(firstIssue(db.error, databasePath));
   const database = db.data;
   return {
     slug,
-    declaration: { slug, name: spec.displayName, ownerEmail: spec.owner, plan: spec.plan, source: input.source },
+    declaration: storeDeclaration(slug, spec, input.source),
     seed: database.seed
       ? {
           currency: spec.settings?.currency ?? DEFAULT_SETTINGS.currency,

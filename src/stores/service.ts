@@ -137,7 +137,7 @@ export async function suspendStore(ctx: MasterContext, intent: StoreIntent, job?
   await tracker?.start();
   try {
     if (row.database_status !== 'suspended') {
-      if (createsStoreRole(intent.target) && row.database_identity)
+      if (createsStoreRole(intent.target) && row.database_type)
         await engineFor(intent.target.engine).setLoginEnabled(intent.target, intent.slug, false);
       await setDatabaseFacts(db, row.id, { status: 'suspended' });
       await recordAudit(db, { storeId: row.id, actor: ctx.actor, action: 'store.suspended', targetType: 'store', targetId: intent.slug });
@@ -152,7 +152,7 @@ export async function suspendStore(ctx: MasterContext, intent: StoreIntent, job?
 
 /** Re-enables a suspended store's login; provisioning then marks it active again. */
 export async function resumeStore(ctx: MasterContext, intent: StoreIntent, row: StoreRow): Promise<void> {
-  if (createsStoreRole(intent.target) && row.database_identity)
+  if (createsStoreRole(intent.target) && row.database_type)
     await engineFor(intent.target.engine).setLoginEnabled(intent.target, intent.slug, true);
   await recordAudit(ctx.master.db, {
     storeId: row.id,
@@ -170,7 +170,7 @@ export interface DeleteRequest {
   /** The policy of the manifest; without one, the policy recorded for the store (default Retain). */
   policy?: DeletionPolicy | undefined;
   /** The database as the manifest describes it now: required to drop a create-mode server database. */
-  intent?: StoreIntent | undefined;
+  intent?: Pick<StoreIntent, 'identity' | 'target'> | undefined;
   /** storeop's local folder: where an embedded (PGlite) store lives when its path was not set. */
   home?: string | undefined;
 }
@@ -196,42 +196,38 @@ export async function deleteStore(ctx: MasterContext, request: DeleteRequest): P
     throw new StoreopError('Conflict', `store slug ${request.slug} belongs to ${row.source}, not ${request.source}`, { retryable: false });
   let outcome: DeleteOutcome['outcome'] = 'retained';
   const intent = request.intent;
-  if (policy === 'Delete' && row.database_identity) {
-    if (intent) {
-      const changed = identityChanges(row.database_identity, intent.identity);
-      if (changed.length)
-        throw new StoreopError(
-          'InvalidSpec',
-          `immutable field(s) changed since provisioning: ${changed.join(', ')}; revert them so that the database storeop created is the one dropped`,
-          { retryable: false },
-        );
-    }
-    const mode = row.database_identity.mode;
-    const engine = row.database_identity.engine;
+  const recorded = row.database_identity;
+  if (policy === 'Delete' && recorded && intent) {
+    const changed = identityChanges(recorded, intent.identity);
+    if (changed.length)
+      throw new StoreopError(
+        'InvalidSpec',
+        `immutable field(s) changed since provisioning: ${changed.join(', ')}; revert them so that the database storeop created is the one dropped`,
+        { retryable: false },
+      );
+  }
+  // Without a recorded identity (a store that never became ready) the manifest says where a failed attempt
+  // may have left a database; the engines drop only what storeop created there.
+  const identity = recorded ?? intent?.identity;
+  if (policy === 'Delete' && identity?.mode === 'create' && identity.engine !== 'supabase') {
     // An embedded store needs no credentials: its recorded identity says which folder to remove.
     const target =
       intent?.target ??
-      (engine === 'pglite' && request.home
+      (identity.engine === 'pglite' && request.home
         ? await resolveTarget(
-            {
-              ...PGLITE_DEFAULTS,
-              mode: mode === 'connect' ? 'connect' : 'create',
-              ...(typeof row.database_identity.path === 'string' ? { path: row.database_identity.path } : {}),
-            },
+            { ...PGLITE_DEFAULTS, ...(typeof identity.path === 'string' ? { path: identity.path } : {}) },
             async () => undefined,
             { home: request.home, slug: request.slug },
           )
         : undefined);
-    if (mode === 'create' && engine !== 'supabase') {
-      if (!target)
-        throw new StoreopError(
-          'InvalidSpec',
-          `store ${request.slug} has deletionPolicy Delete: give its manifest (-f) so that storeop can reach the server as its admin`,
-          { retryable: false },
-        );
-      await engineFor(target.engine).deprovision(target, request.slug);
-      outcome = 'dropped';
-    }
+    if (!target)
+      throw new StoreopError(
+        'InvalidSpec',
+        `store ${request.slug} has deletionPolicy Delete: give its manifest (-f) so that storeop can reach the server as its admin`,
+        { retryable: false },
+      );
+    await engineFor(target.engine).deprovision(target, request.slug);
+    outcome = 'dropped';
   }
   await deactivateDatabaseConfig(db, row.id);
   await setDatabaseFacts(db, row.id, { status: 'detached' });
@@ -240,7 +236,7 @@ export async function deleteStore(ctx: MasterContext, request: DeleteRequest): P
   await recordAudit(db, {
     storeId: row.id,
     actor: ctx.actor,
-    action: 'store.deleted',
+    action: `store.database.${outcome}`,
     targetType: 'store',
     targetId: request.slug,
     details: { deletionPolicy: policy, database: outcome },
