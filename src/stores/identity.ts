@@ -50,7 +50,8 @@ export function identityOf(spec: StoreDatabaseTemplateSpec, target?: DatabaseTar
 }
 
 /** The fields that differ, as "spec.field (was X, now Y)"; fields a recorded identity lacks are not compared. */
-export function identityChanges(recorded: Partial<Record<string, unknown>>, now: DatabaseIdentity, prefix = 'spec.'): string[] {
+export function identityChanges(before: object, now: DatabaseIdentity, prefix = 'spec.'): string[] {
+  const recorded = before as Record<string, unknown>;
   return (Object.keys(now) as (keyof DatabaseIdentity)[])
     .filter((field) => field in recorded && recorded[field] !== now[field])
     .map((field) => `${prefix}${field} (was ${String(recorded[field])}, now ${String(now[field])})`);
