@@ -262,11 +262,16 @@ export async function controllerDriver(): Promise<Driver> {
         const d = await get('storedatabase', store.name);
         const condition = ready(s);
         if (!s || s.status?.observedGeneration !== s.metadata.generation || !condition) return undefined;
-        if (TERMINAL.includes(condition.reason ?? '')) return { ok: false, message: `${condition.reason}: ${condition.message}` };
-        if (!d || d.status?.observedGeneration !== d.metadata.generation) return undefined;
-        if (store.suspend && d.status?.phase === 'Suspended') return { ok: true, message: 'Suspended' };
-        if (!store.suspend && condition.status === 'True') return { ok: true, message: condition.message ?? '' };
-        return undefined;
+        const refused = { ok: false, message: `${condition.reason}: ${condition.message}` };
+        // Refused before its StoreDatabase exists (an invalid slug, a slug another source declared).
+        if (!d) return TERMINAL.includes(condition.reason ?? '') ? refused : undefined;
+        // Otherwise the StoreDatabase must have seen this spec, and the Store must mirror what it says.
+        if (d.status?.observedGeneration !== d.metadata.generation) return undefined;
+        const database = ready(d);
+        if (TERMINAL.includes(database?.reason ?? '')) return condition.reason === database?.reason ? refused : undefined;
+        if (store.suspend)
+          return d.status?.phase === 'Suspended' && s.status?.phase === 'Suspended' ? { ok: true, message: 'Suspended' } : undefined;
+        return database?.status === 'True' && condition.status === 'True' ? { ok: true, message: condition.message ?? '' } : undefined;
       });
     },
     async delete(store) {
