@@ -53,8 +53,12 @@ async function serverFacts(
   }
   return withStoreDb(openMysql('mysql'), async (db) => {
     const schemata = await db.query('select 1 from information_schema.schemata where schema_name = ?', [database]);
-    const users = await db.query('select account_locked from mysql.user where user = ?', [role]);
-    return { database: schemata.length > 0, login: users.length ? users.every((u) => u.account_locked === 'N') : null };
+    const hosts = await db.query('select host from mysql.user where user = ?', [role]);
+    // MariaDB keeps the lock in mysql.global_priv; SHOW CREATE USER spells it out on both servers.
+    const created = await Promise.all(
+      hosts.map(async (h) => Object.values((await db.query('SHOW CREATE USER ?@?', [role, h.host]))[0] ?? {})),
+    );
+    return { database: schemata.length > 0, login: hosts.length ? created.every((c) => !/ACCOUNT LOCK/i.test(String(c[0]))) : null };
   });
 }
 

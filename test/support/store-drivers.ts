@@ -194,8 +194,10 @@ export async function apiDriver(): Promise<Driver> {
     source: () => 'api',
     async apply(store) {
       const response = await submit(store);
-      const answer = (await response.json()) as { jobId?: string; error?: string };
-      if (response.status !== 202 || !answer.jobId) return { ok: false, message: `${response.status} ${answer.error ?? ''}` };
+      const text = await response.text();
+      const answer = JSON.parse(text) as { jobId?: string };
+      // A refusal's whole body: its error and, for an invalid body, the issues with their paths.
+      if (response.status !== 202 || !answer.jobId) return { ok: false, message: `${response.status} ${text}` };
       const job = await until('the job to finish', async () => {
         const status = (await (await call(`/v1/provision/${answer.jobId}/status`)).json()) as { status: string; error: string | null };
         return ['succeeded', 'failed'].includes(status.status) ? status : undefined;
