@@ -53,10 +53,10 @@ async function serverFacts(
   }
   return withStoreDb(openMysql('mysql'), async (db) => {
     const schemata = await db.query('select 1 from information_schema.schemata where schema_name = ?', [database]);
-    const hosts = await db.query('select host from mysql.user where user = ?', [role]);
+    const hosts = await db.query('select Host as host from mysql.user where User = ?', [role]);
     // MariaDB keeps the lock in mysql.global_priv; SHOW CREATE USER spells it out on both servers.
     const created = await Promise.all(
-      hosts.map(async (h) => Object.values((await db.query('SHOW CREATE USER ?@?', [role, h.host]))[0] ?? {})),
+      hosts.map(async (h) => Object.values((await db.query('SHOW CREATE USER ?@?', [role, String(h.host)]))[0] ?? {})),
     );
     return { database: schemata.length > 0, login: hosts.length ? created.every((c) => !/ACCOUNT LOCK/i.test(String(c[0]))) : null };
   });
