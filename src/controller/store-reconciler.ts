@@ -70,7 +70,9 @@ export class StoreReconciler {
           `StoreDatabase ${name} already exists and is not owned by this Store; use spec.databaseRef to adopt it`,
         );
       } else if (!isDeepStrictEqual(normalize(database.spec), normalize(desired))) {
-        await kube.patchSpec('StoreDatabase', database.metadata, desired);
+        // A merge patch keeps fields it does not name: a field removed from the inline database (a reverted
+        // databaseName) is removed from the StoreDatabase with an explicit null.
+        await kube.patchSpec('StoreDatabase', database.metadata, withRemovals(database.spec, desired));
       }
     } else {
       const refName = spec.databaseRef?.name as string;
@@ -168,6 +170,16 @@ export class StoreReconciler {
       throw new StoreopError('ProvisioningFailed', `could not update Store status: ${describeApiError(error)}`);
     }
   }
+}
+
+/** `desired` as a JSON merge patch over `current`: keys `current` has and `desired` lacks become null. */
+export function withRemovals(current: unknown, desired: unknown): unknown {
+  const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+  if (!isObject(current) || !isObject(desired)) return desired;
+  const patch: Record<string, unknown> = {};
+  for (const key of Object.keys(current)) if (!(key in desired)) patch[key] = null;
+  for (const [key, value] of Object.entries(desired)) patch[key] = withRemovals(current[key], value);
+  return patch;
 }
 
 /** Specs compared with every default filled in, as the API server and zod both fill them. */

@@ -1,6 +1,7 @@
 // The store service's pure parts, without servers: building an intent (validation, slug, defaults),
 // the identity of a database spec and how a change of it is named, and where a target puts a store.
 import { describe, expect, it } from 'vitest';
+import { withRemovals } from '../../src/controller/store-reconciler.js';
 import type { CreateTarget } from '../../src/engines/target.js';
 import { assertSameIdentity, IdentityChangedError, identityChanges, identityOf } from '../../src/stores/identity.js';
 import { buildIntent, DEFAULT_SETTINGS, describeStore } from '../../src/stores/intent.js';
@@ -208,5 +209,24 @@ describe('placement', () => {
     );
     expect(describePlacement(connect)).toBe('postgresql h:5433/d schema s');
     expect(describePlacement(placement({ engine: 'pglite', mode: 'create', dataDir: '/data/x' }, 'svc-pl'))).toBe('pglite /data/x');
+  });
+});
+
+describe('the inline StoreDatabase patch', () => {
+  it('removes, with explicit nulls, the fields the inline database no longer has, at any depth', () => {
+    const current = {
+      engine: 'postgresql',
+      databaseName: 'svc_b',
+      server: { host: 'h', port: 5432, tls: { enabled: true } },
+      storeRef: { name: 's' },
+    };
+    const desired = { engine: 'postgresql', server: { host: 'h', port: 5432 }, storeRef: { name: 's' } };
+    expect(withRemovals(current, desired)).toEqual({
+      engine: 'postgresql',
+      databaseName: null,
+      server: { host: 'h', port: 5432, tls: null },
+      storeRef: { name: 's' },
+    });
+    expect(withRemovals(undefined, desired)).toEqual(desired);
   });
 });
