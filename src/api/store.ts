@@ -5,6 +5,9 @@ import { baseStatus, localObjectReference, type ObjectMeta, strictObject } from 
 import { PLAN_NAMES } from './plans.js';
 import { storeDatabaseTemplateSpec } from './store-database.js';
 
+/** The one place for the seed defaults every driver applies (the Store CRD schema and storeop apply included). */
+export const DEFAULT_SETTINGS = { currency: 'USD', locale: 'en-US' } as const;
+
 export const storeSpec = strictObject({
   displayName: z.string().min(1).max(255).describe('The store name shown to people.'),
   slug: z.string().regex(SLUG_PATTERN).optional().describe('Stable identifier (defaults to metadata.name); immutable.'),
@@ -15,12 +18,12 @@ export const storeSpec = strictObject({
       currency: z
         .string()
         .regex(/^[A-Z]{3}$/)
-        .default('USD')
+        .default(DEFAULT_SETTINGS.currency)
         .describe('ISO 4217 currency code.'),
       locale: z
         .string()
         .regex(/^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$/)
-        .default('en-US')
+        .default(DEFAULT_SETTINGS.locale)
         .describe('BCP 47 locale.'),
     })
     .strict()

@@ -6,11 +6,13 @@ import { isStoreopError } from '../errors.js';
 import { UsageError } from './args.js';
 import { apiCommand, apiHelp } from './commands/api.js';
 import { applyCommand, applyHelp } from './commands/apply.js';
+import { deleteCommand, deleteHelp } from './commands/delete.js';
 import { getCommand, getHelp } from './commands/get.js';
 import { masterCommand, masterHelp } from './commands/master.js';
 import { planCommand, planHelp } from './commands/plan.js';
 import { provisionCommand, provisionHelp } from './commands/provision.js';
 import { runCommand, runHelp } from './commands/run.js';
+import { storeopVersion } from './version.js';
 
 interface Command {
   run(argv: string[]): Promise<number>;
@@ -20,13 +22,24 @@ interface Command {
 
 const commands: Record<string, Command> = {
   apply: { run: applyCommand, help: applyHelp, summary: 'provision the stores of Store/StoreDatabase manifests, without a cluster' },
+  delete: {
+    run: deleteCommand,
+    help: deleteHelp,
+    summary: 'delete stores storeop apply declared, by their deletionPolicy, without a cluster',
+  },
   api: { run: apiCommand, help: apiHelp, summary: 'serve the provisioning HTTP API (standalone)' },
   get: { run: getCommand, help: getHelp, summary: 'show stores as the master DB records them' },
   plan: { run: planCommand, help: planHelp, summary: 'print the statements provisioning would run on a database' },
   provision: { run: provisionCommand, help: provisionHelp, summary: 'create or complete one store database' },
   run: { run: runCommand, help: runHelp, summary: 'run the operator against a Kubernetes cluster' },
   master: { run: masterCommand, help: masterHelp, summary: 'migrate the master DB or re-encrypt its credentials (rotate-key)' },
+  version: { run: printVersion, help: 'usage: storeop version (or storeop --version)', summary: 'print the version of storeop' },
 };
+
+async function printVersion(): Promise<number> {
+  process.stdout.write(`storeop ${storeopVersion()}\n`);
+  return 0;
+}
 
 function usage(): string {
   const width = Math.max(...Object.keys(commands).map((c) => c.length));
@@ -40,6 +53,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(usage());
     return name ? 0 : 2;
   }
+  if (name === '--version' || name === '-v') return printVersion();
   const command = ownValue(commands, name); // `storeop constructor` is an unknown command, not Object's
   if (!command) throw new UsageError(`unknown command "${name}"; run "storeop --help"`);
   if (rest.includes('--help') || rest.includes('-h')) {

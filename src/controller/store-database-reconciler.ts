@@ -1,7 +1,7 @@
 // Reconciles a StoreDatabase: the pipeline with a job in the master DB, progress mirrored to status,
 // the connection Secret, conditions, events, suspension, drift repair and cleanup on delete.
 import { randomUUID } from 'node:crypto';
-import { type Store, storeSpec } from '../api/store.js';
+import type { Store } from '../api/store.js';
 import type { StoreDatabase, StoreDatabaseStatus } from '../api/store-database.js';
 import { storeDatabaseSpec } from '../api/store-database.js';
 import { engineFor } from '../engines/index.js';
@@ -12,13 +12,16 @@ import { createsStoreRole, type DatabaseTarget, type SupabaseTarget, type Tenant
 import { connectionUrl } from '../engines/url.js';
 import { isStoreopError, redactSecrets, StoreopError } from '../errors.js';
 import { describeApiError, ownedSecret, SecretConflictError, secretValue } from '../kube/client.js';
-import { assertConfigured, deactivateDatabaseConfig, readActiveDatabaseConfig } from '../master/integrations.js';
+import { assertConfigured, readActiveDatabaseConfig } from '../master/integrations.js';
 import { failJob, getJob, markJobWaiting, scheduleNextAttempt } from '../master/jobs.js';
-import { findStore, type StoreDeclaration, setDatabaseFacts, setStorageFacts, upsertStore } from '../master/stores.js';
+import { type StoreDeclaration, setDatabaseFacts, setStorageFacts } from '../master/stores.js';
 import { type ProvisionResult, provision } from '../provisioning/pipeline.js';
 import type { Progress } from '../provisioning/progress.js';
-import { type PreparedJob, prepareStoreJob, runStoreJob } from '../stores/provision-store.js';
+import { type DatabaseIdentity, identityChanges, identityOf } from '../stores/identity.js';
+import { describeStore, type StoreDescription, type StoreIntent } from '../stores/intent.js';
+import { type PreparedJob, prepareStoreJob } from '../stores/provision-store.js';
 import { resolveTarget } from '../stores/resolve-target.js';
+import { applyIntent, claimStore, deleteStore, recordIdentity, suspendStore } from '../stores/service.js';
 import { getCondition } from './conditions.js';
 import {
   APPLIED_ANNOTATION,
@@ -36,29 +39,13 @@ import { backoffDelayMs } from './workqueue.js';
 
 const NOT_FOUND_RETRY_MS = 30_000;
 
-interface Identity {
-  slug: string;
-  engine: string;
-  mode: string;
-  isolation: string;
-  databaseName: string | null;
-  host: string | null;
-}
-
-function identityOf(spec: ReturnType<typeof storeDatabaseSpec.parse>, slug: string): Identity {
-  return {
-    slug,
-    engine: spec.engine,
-    mode: spec.mode,
-    isolation: spec.isolation,
-    databaseName: spec.databaseName ?? null,
-    host: spec.server?.host ?? spec.connection?.host ?? spec.path ?? spec.supabase?.projectRef ?? spec.supabase?.organizationSlug ?? null,
-  };
-}
+/** What the applied/attempted annotations hold: the slug and the database identity (src/stores/identity.ts). */
+type RecordedIdentity = DatabaseIdentity & { slug: string };
 
 /** The immutable fields that differ from the recorded identity, described as "field (was X, now Y)". */
-function identityChanges(before: Identity, now: Identity): string[] {
-  return (Object.keys(now) as (keyof Identity)[]).filter((k) => before[k] !== now[k]).map((k) => `${k} (was ${before[k]}, now ${now[k]})`);
+function recordedChanges(before: Partial<RecordedIdentity>, now: RecordedIdentity): string[] {
+  const slug = before.slug !== undefined && before.slug !== now.slug ? [`slug (was ${before.slug}, now ${now.slug})`] : [];
+  return [...slug, ...identityChanges(before, now, '')];
 }
 
 export class StoreDatabaseReconciler {
@@ -101,15 +88,29 @@ export class StoreDatabaseReconciler {
       });
       return store ? {} : { requeueAfterMs: NOT_FOUND_RETRY_MS };
     }
-    const storeParsed = storeSpec.safeParse(store.spec);
-    if (!storeParsed.success)
-      return this.#fail(sdb, new StoreopError('InvalidSpec', `Store ${store.metadata.name} has an invalid spec`, { retryable: false }));
-    const slug = storeParsed.data.slug ?? store.metadata.name;
+    let description: StoreDescription;
+    try {
+      const { storeRef: _storeRef, ...template } = spec;
+      description = describeStore({
+        name: store.metadata.name,
+        spec: store.spec,
+        database: template,
+        databasePath: 'spec',
+        source: `kubernetes:${namespace}/${store.metadata.name}`,
+      });
+    } catch (error) {
+      const message = (error as Error).message;
+      return this.#fail(
+        sdb,
+        new StoreopError('InvalidSpec', `Store ${store.metadata.name} has an invalid spec: ${message}`, { retryable: false }),
+      );
+    }
+    const slug = description.slug;
 
-    const identity = identityOf(spec, slug);
+    const identity: RecordedIdentity = { slug, ...description.identity };
     const recorded = sdb.metadata.annotations?.[APPLIED_ANNOTATION];
     if (recorded) {
-      const changed = identityChanges(JSON.parse(recorded) as Identity, identity);
+      const changed = recordedChanges(JSON.parse(recorded) as Partial<RecordedIdentity>, identity);
       if (changed.length) {
         return this.#fail(
           sdb,
@@ -123,13 +124,7 @@ export class StoreDatabaseReconciler {
     if (!recorded && sdb.metadata.annotations?.[ATTEMPTED_ANNOTATION] !== JSON.stringify(identity))
       await kube.annotate('StoreDatabase', sdb.metadata, { [ATTEMPTED_ANNOTATION]: JSON.stringify(identity) });
 
-    const declaration = {
-      slug,
-      name: storeParsed.data.displayName,
-      ownerEmail: storeParsed.data.owner,
-      plan: storeParsed.data.plan,
-      source: `kubernetes:${namespace}/${store.metadata.name}`,
-    };
+    const declaration = description.declaration;
     const ready = getCondition(sdb.status?.conditions, 'Ready');
     const upToDate = ready?.status === 'True' && sdb.status?.observedGeneration === generation;
 
@@ -160,8 +155,13 @@ export class StoreDatabaseReconciler {
       return this.#fail(sdb, error);
     }
 
-    if (storeParsed.data.suspend) return this.#suspend(sdb, target, slug, declaration);
-    if (sdb.status?.phase === 'Suspended' && target.mode === 'create') await engineFor(target.engine).setLoginEnabled(target, slug, true);
+    const intent: StoreIntent = {
+      ...description,
+      resolution: { kind: 'target', target },
+      target,
+      identity: identityOf(description.database, target),
+    };
+    if (intent.suspend) return this.#suspend(sdb, intent);
 
     // A connection Secret storeop may not write is reported before anything is provisioned for it.
     const secretName = spec.writeConnectionSecretToRef?.name;
@@ -170,13 +170,7 @@ export class StoreDatabaseReconciler {
       return this.#secretConflict(sdb, new SecretConflictError(secretName, sdb));
 
     const password = await this.#passwordFromConnectionSecret(sdb, target);
-    const seed = spec.seed
-      ? {
-          currency: storeParsed.data.settings?.currency ?? 'USD',
-          locale: storeParsed.data.settings?.locale ?? 'en-US',
-          displayName: storeParsed.data.displayName,
-        }
-      : false;
+    const seed = intent.seed;
     const started = performance.now();
     let result: ProvisionResult;
     let jobId = sdb.status?.jobId;
@@ -193,6 +187,8 @@ export class StoreDatabaseReconciler {
             if (r.changed) await setDatabaseFacts(this.ctx.master.master.db, storeId as string, { status: 'active' });
           },
         });
+        // A store that became Ready before identities were recorded in the master DB gets its record now.
+        await recordIdentity(this.ctx.master.master.db, { id: storeId }, intent.identity, intent.deletionPolicy);
         if (result.changed)
           await this.ctx.events.record(
             sdb,
@@ -204,7 +200,7 @@ export class StoreDatabaseReconciler {
         // A job this StoreDatabase started that is still open was abandoned by a killed operator: resume it.
         // One job per failure streak: a retry continues the job in status.jobId (until it succeeds), and a
         // job a killed operator left open is adopted, never left queued beside a new one.
-        const job = preparedJob ?? (await prepareStoreJob(this.ctx.master, declaration, { resumeJobId: sdb.status?.jobId, adopt: 'any' }));
+        const job = preparedJob ?? (await claimStore(this.ctx.master, intent, { resumeJobId: sdb.status?.jobId, adopt: 'any' }));
         jobId = job.jobId;
         storeId = job.store.id;
         const attempt = ((await getJob(this.ctx.master.master.db, jobId))?.attempts ?? 0) + 1;
@@ -221,7 +217,9 @@ export class StoreDatabaseReconciler {
         // No job id or attempt in the message: the retries of a streak aggregate into one event with a count.
         await this.ctx.events.record(sdb, 'Normal', 'Provisioning', `provisioning ${spec.engine} database for store ${slug}`);
         const mirror = this.#progressMirror(sdb);
-        result = await runStoreJob(this.ctx.master, job, { target, ...(password ? { password } : {}), seed, onProgress: mirror });
+        const applied = await applyIntent(this.ctx.master, intent, { job, ...(password ? { password } : {}), onProgress: mirror });
+        if (applied.kind !== 'ready') return this.#suspend(sdb, intent);
+        result = applied.result;
       }
     } catch (error) {
       this.ctx.metrics.provisioningDuration.observe({ engine: spec.engine, result: 'error' }, (performance.now() - started) / 1000);
@@ -511,18 +509,14 @@ export class StoreDatabaseReconciler {
     };
   }
 
-  async #suspend(
-    sdb: StoreDatabase,
-    target: DatabaseTarget,
-    slug: string,
-    declaration: Parameters<typeof prepareStoreJob>[1],
-  ): Promise<ReconcileResult> {
+  async #suspend(sdb: StoreDatabase, intent: StoreIntent): Promise<ReconcileResult> {
     if (sdb.status?.phase !== 'Suspended') {
-      if (target.mode === 'create') await engineFor(target.engine).setLoginEnabled(target, slug, false);
-      // The store row only: a job created here would never run and stay queued forever.
-      const row = (await findStore(this.ctx.master.master.db, slug)) ?? (await upsertStore(this.ctx.master.master.db, declaration));
-      await setDatabaseFacts(this.ctx.master.master.db, row.id, { status: 'suspended' });
-      await this.ctx.events.record(sdb, 'Normal', 'Suspended', `store ${slug} suspended: its database login is disabled`);
+      try {
+        await suspendStore(this.ctx.master, intent);
+      } catch (error) {
+        return this.#fail(sdb, error);
+      }
+      await this.ctx.events.record(sdb, 'Normal', 'Suspended', `store ${intent.slug} suspended: its database login is disabled`);
     }
     await this.#patchStatus(sdb, {
       phase: 'Suspended',
@@ -544,17 +538,18 @@ export class StoreDatabaseReconciler {
     const recorded = provisioned ?? sdb.metadata.annotations?.[ATTEMPTED_ANNOTATION];
     const skip = sdb.metadata.annotations?.[SKIP_CLEANUP_ANNOTATION] === 'true';
     if (recorded && !skip) {
-      const applied = JSON.parse(recorded) as Identity;
+      const applied = JSON.parse(recorded) as RecordedIdentity;
       const { slug } = applied;
       const policy = sdb.spec.deletionPolicy ?? 'Retain';
       if (sdb.status?.phase !== 'Deleting')
         await this.#patchStatus(sdb, { phase: 'Deleting', message: `deleting (deletionPolicy ${policy})` });
       try {
+        const spec = storeDatabaseSpec.parse(sdb.spec);
         if (policy === 'Delete') {
           // Cleanup acts on the spec as it is now. If an immutable field changed after provisioning (the
           // InvalidSpec case), the spec no longer names the database storeop created: a changed
           // databaseName or host would drop someone else's database, a changed mode would leak ours.
-          const changed = identityChanges(applied, identityOf(storeDatabaseSpec.parse(sdb.spec), slug));
+          const changed = recordedChanges(applied, { slug, ...identityOf(spec) });
           if (changed.length)
             throw new StoreopError(
               'InvalidSpec',
@@ -562,9 +557,7 @@ export class StoreDatabaseReconciler {
               { retryable: false },
             );
         }
-        const mode = sdb.spec.mode ?? 'create';
-        if (policy === 'Delete' && mode === 'create' && sdb.spec.engine === 'supabase') {
-          const spec = storeDatabaseSpec.parse(sdb.spec);
+        if (policy === 'Delete' && spec.mode === 'create' && spec.engine === 'supabase') {
           const settings = await resolveSupabaseSettings(spec, (secret, key) => this.#readSecret(namespace, secret, key), {
             apiUrl: this.ctx.supabaseApiUrl,
           });
@@ -573,22 +566,23 @@ export class StoreDatabaseReconciler {
             await engineFor('supabase').deprovision(supabaseDeprovisionTarget(settings, ref), slug);
             await this.ctx.events.record(sdb, 'Normal', 'Deprovisioned', `deleted Supabase project ${ref}`);
           }
-        } else if (policy === 'Delete' && mode === 'create') {
-          const spec = storeDatabaseSpec.parse(sdb.spec);
-          const target = await resolveTarget(spec, (secret, key) => this.#readSecret(namespace, secret, key), {
-            home: this.ctx.pgliteHome,
-            slug,
-          });
-          await engineFor(target.engine).deprovision(target, slug);
+        }
+        // The store service drops a create-mode database (Delete), and detaches the store in the master DB.
+        const server = policy === 'Delete' && spec.mode === 'create' && spec.engine !== 'supabase';
+        const target = server
+          ? await resolveTarget(spec, (secret, key) => this.#readSecret(namespace, secret, key), { home: this.ctx.pgliteHome, slug })
+          : undefined;
+        const done = await deleteStore(this.ctx.master, {
+          slug,
+          source: `kubernetes:${namespace}/${spec.storeRef.name}`,
+          policy,
+          intent: target ? { target, identity: identityOf(spec, target) } : undefined,
+          home: this.ctx.pgliteHome,
+        });
+        if (done.outcome === 'dropped')
           await this.ctx.events.record(sdb, 'Normal', 'Deprovisioned', `dropped the database and role of store ${slug}`);
-        } else if (policy === 'Delete') {
+        else if (policy === 'Delete' && spec.mode === 'connect')
           await this.ctx.events.record(sdb, 'Normal', 'Retained', 'connect mode: the database was not created by storeop and is kept');
-        }
-        const row = await findStore(this.ctx.master.master.db, slug);
-        if (row) {
-          await deactivateDatabaseConfig(this.ctx.master.master.db, row.id);
-          await setDatabaseFacts(this.ctx.master.master.db, row.id, { status: 'detached' });
-        }
       } catch (error) {
         const message = redactSecrets(isStoreopError(error) ? error.message : describeApiError(error), []);
         log.warn({ err: message }, 'cleanup failed');

@@ -9,6 +9,7 @@ import { isStoreopError, StoreopError } from '../errors.js';
 import { describeApiError } from '../kube/client.js';
 import { recordAudit } from '../master/audit.js';
 import { upsertStore } from '../master/stores.js';
+import { storeDeclaration, storeSlug } from '../stores/intent.js';
 import { getCondition } from './conditions.js';
 import { type ControllerContext, FINALIZER, MANAGED_BY_LABELS, type ReconcileResult, TerminalError } from './context.js';
 import { applyConditions } from './status.js';
@@ -34,7 +35,15 @@ export class StoreReconciler {
       return this.#invalid(store, `spec.${issue?.path.join('.')}: ${issue?.message}`);
     }
     const spec = parsed.data;
-    const slug = spec.slug ?? store.metadata.name;
+    const source = `kubernetes:${namespace}/${name}`;
+    // The slug is checked before the master DB is written: an invalid one leaves no row behind.
+    let slug: string;
+    try {
+      slug = storeSlug(name, spec);
+    } catch (error) {
+      if (isStoreopError(error, 'InvalidSpec')) return this.#invalid(store, error.message);
+      throw error;
+    }
     if (store.status?.slug && store.status.slug !== slug)
       return this.#invalid(store, `spec.slug is immutable (was ${store.status.slug}, now ${slug})`);
     if (Boolean(spec.database) === Boolean(spec.databaseRef))
@@ -42,14 +51,7 @@ export class StoreReconciler {
 
     let storeId: string;
     try {
-      const row = await upsertStore(this.ctx.master.master.db, {
-        slug,
-        name: spec.displayName,
-        ownerEmail: spec.owner,
-        plan: spec.plan,
-        source: `kubernetes:${namespace}/${name}`,
-      });
-      storeId = row.id;
+      storeId = (await upsertStore(this.ctx.master.master.db, storeDeclaration(slug, spec, source))).id;
     } catch (error) {
       if (isStoreopError(error, 'Conflict')) return this.#invalid(store, error.message);
       throw error;
@@ -68,7 +70,9 @@ export class StoreReconciler {
           `StoreDatabase ${name} already exists and is not owned by this Store; use spec.databaseRef to adopt it`,
         );
       } else if (!isDeepStrictEqual(normalize(database.spec), normalize(desired))) {
-        await kube.patchSpec('StoreDatabase', database.metadata, desired);
+        // A merge patch keeps fields it does not name: a field removed from the inline database (a reverted
+        // databaseName) is removed from the StoreDatabase with an explicit null.
+        await kube.patchSpec('StoreDatabase', database.metadata, withRemovals(database.spec, desired));
       }
     } else {
       const refName = spec.databaseRef?.name as string;
@@ -166,6 +170,16 @@ export class StoreReconciler {
       throw new StoreopError('ProvisioningFailed', `could not update Store status: ${describeApiError(error)}`);
     }
   }
+}
+
+/** `desired` as a JSON merge patch over `current`: keys `current` has and `desired` lacks become null. */
+export function withRemovals(current: unknown, desired: unknown): unknown {
+  const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+  if (!isObject(current) || !isObject(desired)) return desired;
+  const patch: Record<string, unknown> = {};
+  for (const key of Object.keys(current)) if (!(key in desired)) patch[key] = null;
+  for (const [key, value] of Object.entries(desired)) patch[key] = withRemovals(current[key], value);
+  return patch;
 }
 
 /** Specs compared with every default filled in, as the API server and zod both fill them. */

@@ -16,7 +16,7 @@ import { openApiDocument } from './openapi.js';
 import type { Provisioner } from './provisioner.js';
 import { RateLimiter, TooManyRequests } from './rate-limit.js';
 import { readBodyWithin } from './read-body.js';
-import { provisionRequest } from './schemas.js';
+import { deleteRequest, provisionRequest } from './schemas.js';
 
 export interface ApiOptions {
   master: MasterContext;
@@ -31,10 +31,9 @@ export interface ApiOptions {
 export const DEFAULT_RATE_LIMIT_PER_MINUTE = 600;
 
 type Env = { Bindings: HttpBindings; Variables: { tokenName?: string } };
-
 const problem = (
   c: Context,
-  status: 400 | 401 | 404 | 409 | 413 | 429 | 500,
+  status: 400 | 401 | 404 | 409 | 413 | 429 | 500 | 501,
   error: string,
   issues?: Array<{ path: string; message: string }>,
 ) => c.json({ error, ...(issues ? { issues } : {}) }, status);
@@ -166,6 +165,33 @@ export function createApi(options: ApiOptions): Hono<Env> {
     const store = await findStore(db, c.req.param('id'));
     if (!store) return problem(c, 404, 'no such store');
     return c.json(storeView(store));
+  });
+
+  app.delete('/v1/stores/:id', async (c) => {
+    const remove = options.provisioner.remove?.bind(options.provisioner);
+    if (!remove) return problem(c, 501, 'in cluster mode, delete the Store object: the controller honours its deletionPolicy');
+    const body = await readBodyWithin(c.req.raw.body, undefined, limit);
+    if (body.kind === 'too-large') {
+      if (!body.drained) c.header('Connection', 'close');
+      return problem(c, 413, `request body too large (limit ${limit} bytes)`);
+    }
+    let raw: unknown = {};
+    try {
+      if (body.text.trim()) raw = JSON.parse(body.text);
+    } catch {
+      return problem(c, 400, 'the body must be valid JSON');
+    }
+    const parsed = deleteRequest.safeParse(raw);
+    if (!parsed.success) return problem(c, 400, 'invalid request body', fieldIssues(parsed.error));
+    try {
+      const done = await remove(c.req.param('id'), parsed.data);
+      if (done.outcome === 'absent') return problem(c, 404, 'no such store');
+      return c.json({ slug: done.slug, deletionPolicy: done.policy, database: done.outcome });
+    } catch (error) {
+      if (isStoreopError(error, 'Conflict')) return problem(c, 409, error.message);
+      if (isStoreopError(error, 'InvalidSpec')) return problem(c, 400, error.message.replace(/^spec\./, 'database.'));
+      throw error;
+    }
   });
 
   app.notFound((c) => problem(c, 404, 'no such endpoint'));

@@ -1,6 +1,6 @@
 // GET /v1/openapi.json, generated from the zod schemas the handlers validate with.
 import { z } from 'zod';
-import { jobStatus, problem, provisionAccepted, provisionRequest, storeView } from './schemas.js';
+import { deleted, deleteRequest, jobStatus, problem, provisionAccepted, provisionRequest, storeView } from './schemas.js';
 
 const json = (schema: z.ZodType) => ({ 'application/json': { schema: z.toJSONSchema(schema, { target: 'openapi-3.0', io: 'input' }) } });
 const errors = {
@@ -52,6 +52,19 @@ export function openApiDocument(): Record<string, unknown> {
             '200': { description: 'Store', content: json(storeView) },
             ...errors,
             '404': { description: 'Unknown store', content: json(problem) },
+          },
+        },
+        delete: {
+          summary:
+            'Delete a store the API declared, by its deletionPolicy (Retain: detached, database kept; Delete: database and role dropped, which needs the database spec and Secrets in the body)',
+          parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
+          requestBody: { required: false, content: json(deleteRequest) },
+          responses: {
+            '200': { description: 'Deleted', content: json(deleted) },
+            ...errors,
+            '404': { description: 'Unknown store', content: json(problem) },
+            '409': { description: 'The store belongs to another source', content: json(problem) },
+            '501': { description: 'Cluster mode: delete the Store object instead', content: json(problem) },
           },
         },
       },

@@ -1,49 +1,44 @@
-// Runs provisioning jobs accepted by the API in this process, a bounded number at a time. A store that
-// already has a queued or running job gets that job back instead of a second one.
+// Runs provisioning jobs accepted by the API in this process, a bounded number at a time, through the
+// store service (the same intent, checks, suspension and deletion as storeop apply and the controller). A
+// store that already has a queued or running job gets that job back instead of a second one.
 import { ownValue } from '../api/common.js';
-import { type EgressPolicy, withEgressPolicy } from '../engines/egress.js';
-import { engineFor } from '../engines/index.js';
-import { type DatabaseTarget, secretsOf, type TenantConnection } from '../engines/target.js';
-import { redactSecrets, StoreopError } from '../errors.js';
+import type { EgressPolicy } from '../engines/egress.js';
+import { secretsOf } from '../engines/target.js';
+import { isStoreopError, redactSecrets, StoreopError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { findStore, type StoreDeclaration } from '../master/stores.js';
-import type { SeedSettings } from '../provisioning/seed.js';
-import { type StagedTargetOptions, targetFor } from '../stores/prepare-store.js';
-import { type MasterContext, type PreparedJob, prepareStoreJob, runStoreJob } from '../stores/provision-store.js';
-import { type Resolution, resolveStaged } from '../stores/resolve-staged.js';
+import { findStore } from '../master/stores.js';
+import { IdentityChangedError } from '../stores/identity.js';
+import { buildIntent, type StoreIntent } from '../stores/intent.js';
+import type { StagedTargetOptions } from '../stores/prepare-store.js';
+import type { MasterContext, PreparedJob } from '../stores/provision-store.js';
+import { applyIntent, checkClaim, claimStore, type DeleteOutcome, deleteStore, openJobOf } from '../stores/service.js';
 import { TooManyRequests } from './rate-limit.js';
-import type { ProvisionRequestBody } from './schemas.js';
+import type { DeleteRequestBody, ProvisionRequestBody } from './schemas.js';
 
-interface Submission {
-  declaration: StoreDeclaration;
-  resolution: Resolution;
-  seed: false | SeedSettings;
-}
+const QUEUE_FULL_RETRY_SECONDS = 5;
 
-/** Where a target puts the store's tables, as the connection the engine registers describes it. */
-function targetPlace(target: DatabaseTarget, slug: string): Partial<TenantConnection> {
-  return engineFor(target.engine).placement(target, slug);
-}
-
-const placeOf = (c: Partial<TenantConnection>): string =>
-  `${c.engine} ${c.engine === 'pglite' ? '' : `${c.host}:${c.port}/`}${c.database}${c.schema && c.schema !== 'public' ? ` schema ${c.schema}` : ''}`;
+/** The source of the stores this API declares: another source's slug is a 409. */
+export const API_SOURCE = 'api';
 
 export interface Provisioner {
   /** Accepts a validated request; throws InvalidSpec (bad database spec) or Conflict (slug owned elsewhere). */
   submit(body: ProvisionRequestBody): Promise<{ jobId: string; storeId: string }>;
+  /**
+   * Deletes a store this API declared, by its deletionPolicy (the body's database spec, else the one recorded);
+   * Delete on a server needs the body's database spec and Secrets. Throws Conflict for another source's store.
+   * In cluster mode there is none: the Store object is deleted and the controller honours its policy.
+   */
+  remove?(slug: string, body: DeleteRequestBody): Promise<DeleteOutcome>;
   /** Resolves when every accepted job has finished (for shutdown). */
   drain(): Promise<void>;
 }
-
-/** A guess at when a slot frees up: provisioning one store takes seconds to a minute. */
-const QUEUE_FULL_RETRY_SECONDS = 10;
 
 export class LocalProvisioner implements Provisioner {
   readonly #queue: Array<() => Promise<void>> = [];
   readonly #running = new Set<Promise<void>>();
   /** Per-slug lock: concurrent submissions for one store are decided one after the other. */
   readonly #submitting = new Map<string, Promise<unknown>>();
-  /** Submissions past the queue check whose job is not queued yet: they count against maxQueued too. */
+  /** Submissions past the queue check that have not reached the queue yet (their job row is being written). */
   #admitting = 0;
 
   constructor(
@@ -60,22 +55,10 @@ export class LocalProvisioner implements Provisioner {
   ) {}
 
   async submit(body: ProvisionRequestBody): Promise<{ jobId: string; storeId: string }> {
-    const { store, database, secrets } = body;
-    const resolution = await resolveStaged(database, async (name, key) => ownValue(ownValue(secrets, name), key), {
-      home: this.home,
-      slug: store.slug,
-      defaults: this.staged.defaults,
-    });
-    const submission: Submission = {
-      declaration: { slug: store.slug, name: store.displayName, ownerEmail: store.owner, plan: store.plan, source: 'api' },
-      resolution,
-      seed: database.seed
-        ? { currency: store.settings?.currency ?? 'USD', locale: store.settings?.locale ?? 'en-US', displayName: store.displayName }
-        : false,
-    };
-    const slug = store.slug;
+    const intent = await this.#intent(body);
+    const slug = intent.slug;
     const previous = this.#submitting.get(slug) ?? Promise.resolve();
-    const decided = previous.catch(() => undefined).then(() => this.#decide(submission));
+    const decided = previous.catch(() => undefined).then(() => this.#decide(intent));
     this.#submitting.set(slug, decided);
     try {
       return await decided;
@@ -84,75 +67,73 @@ export class LocalProvisioner implements Provisioner {
     }
   }
 
-  async #decide(submission: Submission): Promise<{ jobId: string; storeId: string }> {
+  async remove(idOrSlug: string, body: DeleteRequestBody): Promise<DeleteOutcome> {
+    const existing = await findStore(this.ctx.master.db, idOrSlug);
+    if (!existing) return { slug: idOrSlug, policy: 'Retain', outcome: 'absent' };
+    const slug = existing.slug;
+    const intent = body.database
+      ? await this.#intent({ store: { slug, displayName: existing.name }, ...body } as ProvisionRequestBody)
+      : undefined;
+    return deleteStore(this.ctx, { slug, source: API_SOURCE, policy: intent?.deletionPolicy, intent, home: this.home });
+  }
+
+  #intent(body: ProvisionRequestBody): Promise<StoreIntent> {
+    const { store, database, secrets } = body;
+    return buildIntent({
+      name: store.slug,
+      spec: store,
+      database,
+      databasePath: 'database',
+      source: API_SOURCE,
+      readSecret: async (name, key) => ownValue(ownValue(secrets, name), key),
+      home: this.home,
+      defaults: this.staged.defaults,
+    });
+  }
+
+  async #decide(intent: StoreIntent): Promise<{ jobId: string; storeId: string }> {
     const db = this.ctx.master.db;
-    const existing = await findStore(db, submission.declaration.slug);
-    if (existing?.source && existing.source !== 'api') {
-      throw new StoreopError('Conflict', `store slug ${existing.slug} belongs to another store (declared by ${existing.source})`, {
-        retryable: false,
-      });
+    let existing: Awaited<ReturnType<typeof checkClaim>>;
+    try {
+      existing = await checkClaim(db, intent);
+    } catch (error) {
+      // Over the API a store is its slug and its database: the same slug on another database is another store.
+      if (error instanceof IdentityChangedError)
+        throw new StoreopError('Conflict', `store slug ${intent.slug} belongs to another store: ${error.changes.join(', ')}`, {
+          retryable: false,
+        });
+      if (isStoreopError(error, 'Conflict'))
+        throw new StoreopError('Conflict', `store slug ${intent.slug} belongs to another store (${error.message})`, { retryable: false });
+      throw error;
     }
-    if (existing?.owner_id && submission.declaration.ownerEmail) {
+    const ownerEmail = intent.declaration.ownerEmail;
+    if (existing?.owner_id && ownerEmail) {
       // Over the API a store is its slug and its owner: the same slug for another owner is another store.
       const owner = await db.selectFrom('users').select('email').where('id', '=', existing.owner_id).executeTakeFirst();
-      if (owner && owner.email !== submission.declaration.ownerEmail.toLowerCase())
+      if (owner && owner.email !== ownerEmail.toLowerCase())
         throw new StoreopError('Conflict', `store slug ${existing.slug} belongs to another owner`, { retryable: false });
     }
     if (existing) {
-      // A store that already has its database keeps it: a request for another one (another engine, server,
-      // database or schema) would leave that database behind and hand the store's apps a different one.
-      // The operator refuses such a change as immutable; over the API it means the slug is another store's.
-      const active = await db
-        .selectFrom('integration_configs')
-        .select('config_data')
-        .where('store_id', '=', existing.id)
-        .where('is_active', '=', true)
-        .executeTakeFirst();
-      const has = active ? placeOf(active.config_data.connection as Partial<TenantConnection>) : undefined;
-      const { resolution } = submission;
-      // A staged engine's place (the project) is known once prepared: the engine is what can be compared now.
-      const wants =
-        resolution.kind === 'target'
-          ? placeOf(targetPlace(resolution.target, existing.slug))
-          : has?.startsWith(`${resolution.engine} `)
-            ? has
-            : `${resolution.engine} project`;
-      if (has && has !== wants)
-        throw new StoreopError('Conflict', `store slug ${existing.slug} belongs to another store, whose database is ${has}, not ${wants}`, {
-          retryable: false,
-        });
-      const open = await db
-        .selectFrom('provisioning_jobs')
-        .select('id')
-        .where('store_id', '=', existing.id)
-        .where('status', 'in', ['queued', 'running'])
-        .orderBy('created_at', 'desc')
-        .executeTakeFirst();
-      if (open) return { jobId: open.id, storeId: existing.id };
+      const open = await openJobOf(db, existing.id);
+      if (open) return { jobId: open, storeId: existing.id };
     }
     const waiting = this.#queue.length + this.#admitting;
     if (this.#running.size + waiting >= this.concurrency && waiting >= this.maxQueued)
       throw new TooManyRequests(`the job queue is full (${this.maxQueued} jobs waiting)`, QUEUE_FULL_RETRY_SECONDS);
     this.#admitting += 1;
     try {
-      const job = await prepareStoreJob(this.ctx, submission.declaration);
-      this.#enqueue(job, submission);
+      const job = await claimStore(this.ctx, intent);
+      this.#enqueue(job, intent);
       return { jobId: job.jobId, storeId: job.store.id };
     } finally {
       this.#admitting -= 1;
     }
   }
 
-  #enqueue(job: PreparedJob, submission: Submission): void {
+  #enqueue(job: PreparedJob, intent: StoreIntent): void {
     this.#queue.push(async () => {
-      // The target is known only now for a staged engine (a Supabase project); the egress policy pins
-      // the addresses of whatever hosts it names before the job connects to them.
-      let target: DatabaseTarget | undefined;
       try {
-        const resolved = await targetFor(this.ctx, job, submission.resolution, this.staged);
-        target = resolved;
-        const run = () => runStoreJob(this.ctx, job, { target: resolved, seed: submission.seed });
-        await (this.egress ? withEgressPolicy(this.egress, resolved, run) : run());
+        await applyIntent(this.ctx, intent, { job, staged: this.staged, ...(this.egress ? { egress: this.egress } : {}) });
       } catch (error) {
         // The log keeps the reason (already free of secrets); API callers only see a generic one for
         // connection failures (publicJobError), so a job's error is no port scanner.
@@ -161,7 +142,7 @@ export class LocalProvisioner implements Provisioner {
             jobId: job.jobId,
             store: job.store.slug,
             code: (error as StoreopError).code,
-            reason: redactSecrets((error as Error).message, target ? secretsOf(target) : []),
+            reason: redactSecrets((error as Error).message, intent.target ? secretsOf(intent.target) : []),
           },
           'provisioning job failed',
         );

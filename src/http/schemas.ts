@@ -20,6 +20,19 @@ export const provisionRequest = strictObject({
 });
 export type ProvisionRequestBody = z.infer<typeof provisionRequest>;
 
+/** DELETE /v1/stores/{slug}: optionally the database spec (its deletionPolicy) and the Secrets to reach its server. */
+export const deleteRequest = z.object({
+  database: storeDatabaseTemplateSpec.optional(),
+  secrets: z.record(z.string(), z.record(z.string(), z.string())).optional(),
+});
+export type DeleteRequestBody = z.infer<typeof deleteRequest>;
+
+export const deleted = z.object({
+  slug: z.string(),
+  deletionPolicy: z.enum(['Retain', 'Delete']),
+  database: z.enum(['dropped', 'retained', 'absent']),
+});
+
 export const provisionAccepted = z.object({ jobId: z.string(), storeId: z.string(), status: z.literal('provisioning') });
 
 export const jobStatus = z.object({

@@ -11,6 +11,7 @@ import { redactSecrets, StoreopError } from '../errors.js';
 import * as platform from './migrations/0001-platform.js';
 import * as jobStreaks from './migrations/0002-job-streaks.js';
 import * as apiTokenName from './migrations/0003-api-token-name.js';
+import * as storeIdentity from './migrations/0004-store-identity.js';
 import type { MasterDB } from './types.js';
 
 export interface MasterDatabase {
@@ -81,7 +82,12 @@ export async function openMaster(options: MasterOptions = {}): Promise<MasterDat
   return master;
 }
 
-const MIGRATIONS = { '0001-platform': platform, '0002-job-streaks': jobStreaks, '0003-api-token-name': apiTokenName };
+const MIGRATIONS = {
+  '0001-platform': platform,
+  '0002-job-streaks': jobStreaks,
+  '0003-api-token-name': apiTokenName,
+  '0004-store-identity': storeIdentity,
+};
 
 export async function migrateMaster(master: MasterDatabase): Promise<string[]> {
   const migrator = new Migrator({

@@ -48,6 +48,9 @@ export interface StoresTable {
   is_published: Generated<boolean>;
   last_activity_at: NullableTimestamp;
   source: string | null;
+  /** The immutable fields of the store's database, recorded when it first became ready (src/stores/identity.ts). */
+  database_identity: ColumnType<Record<string, string | number | null> | null, string | null | undefined, string | null>;
+  deletion_policy: ColumnType<'Retain' | 'Delete' | null, 'Retain' | 'Delete' | null | undefined, 'Retain' | 'Delete' | null>;
   created_at: Timestamp;
   updated_at: Timestamp;
 }

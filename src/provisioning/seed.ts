@@ -1,5 +1,7 @@
 // Default rows every new store starts with. Seeding runs once per seed version (recorded in the history),
 // inserts only rows that are missing, and never overwrites a row a user has changed.
+
+import { DEFAULT_SETTINGS } from '../api/store.js';
 import type { AnyKysely } from '../engines/engine.js';
 import type { SqlDialect } from '../schema/dialect.js';
 
@@ -62,8 +64,8 @@ export async function seedStore(db: AnyKysely, dialect: SqlDialect, slug: string
     'store_settings',
     ['key'],
     [
-      { key: 'currency', value: settings.currency ?? 'USD' },
-      { key: 'locale', value: settings.locale ?? 'en-US' },
+      { key: 'currency', value: settings.currency ?? DEFAULT_SETTINGS.currency },
+      { key: 'locale', value: settings.locale ?? DEFAULT_SETTINGS.locale },
     ],
   );
   return inserted;

@@ -51,6 +51,8 @@ const KEY_COLUMNS: Record<string, Record<string, string | RegExp>> = {
     database_host: VARCHAR,
     database_name: VARCHAR,
     database_status: VARCHAR,
+    database_identity: 'jsonb',
+    deletion_policy: VARCHAR,
     storage_type: VARCHAR,
     storage_status: VARCHAR,
     subscription_plan: VARCHAR,
@@ -255,7 +257,7 @@ describe.each(MASTER_CASES)('$name', (masterCase) => {
     const t = await freshMaster();
     const master = await t.open({ migrate: false });
     closers.push(() => master.close());
-    expect(await migrateMaster(master)).toEqual(['0001-platform', '0002-job-streaks', '0003-api-token-name']);
+    expect(await migrateMaster(master)).toEqual(['0001-platform', '0002-job-streaks', '0003-api-token-name', '0004-store-identity']);
     const catalog = await readCatalog(t);
 
     for (const table of PLATFORM_TABLES) expect(catalog.tables, table).toContain(table);
@@ -275,6 +277,7 @@ describe.each(MASTER_CASES)('$name', (masterCase) => {
         'UNIQUE (slug)',
         expect.stringMatching(/^FOREIGN KEY \(owner_id\) REFERENCES users\(id\)/),
         expect.stringMatching(/database_status.*provisioning.*active.*suspended.*failed.*detached/),
+        expect.stringMatching(/deletion_policy.*Retain.*Delete/),
       ]),
     );
     expect(constraintsOf(catalog, 'subscriptions')).toContainEqual(
@@ -337,7 +340,9 @@ describe.each(MASTER_CASES)('$name', (masterCase) => {
     expect(a, a.stderr).toMatchObject({ code: 0 });
     expect(b, b.stderr).toMatchObject({ code: 0 });
     const outputs = [a.stdout, b.stdout];
-    expect(outputs.filter((o) => /^applied 0001-platform, 0002-job-streaks, 0003-api-token-name to /.test(o))).toHaveLength(1);
+    expect(
+      outputs.filter((o) => /^applied 0001-platform, 0002-job-streaks, 0003-api-token-name, 0004-store-identity to /.test(o)),
+    ).toHaveLength(1);
     expect(outputs.filter((o) => / is up to date\n$/.test(o))).toHaveLength(1);
     const catalog = await readCatalog(t);
     for (const table of PLATFORM_TABLES) expect(catalog.tables, table).toContain(table);
@@ -345,6 +350,7 @@ describe.each(MASTER_CASES)('$name', (masterCase) => {
       { name: '0001-platform' },
       { name: '0002-job-streaks' },
       { name: '0003-api-token-name' },
+      { name: '0004-store-identity' },
     ]);
 
     // And a third run, later, has nothing to do.
@@ -567,7 +573,9 @@ describe('the embedded default', () => {
     homes.push(home);
     const migrate = await runCli(['master', 'migrate'], { STOREOP_HOME: home });
     expect(migrate, migrate.stderr).toMatchObject({ code: 0 });
-    expect(migrate.stdout).toBe(`applied 0001-platform, 0002-job-streaks, 0003-api-token-name to pglite://${join(home, 'master')}\n`);
+    expect(migrate.stdout).toBe(
+      `applied 0001-platform, 0002-job-streaks, 0003-api-token-name, 0004-store-identity to pglite://${join(home, 'master')}\n`,
+    );
     expect(existsSync(join(home, 'master', 'PG_VERSION'))).toBe(true);
 
     const rotate = await runCli(['master', 'rotate-key'], { STOREOP_HOME: home });

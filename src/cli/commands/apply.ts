@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { ownValue } from '../../api/common.js';
 import { ManifestError, type ManifestSet, parseManifests, readSources, type StoreUnit, storeUnits } from '../../apply/manifests.js';
-import { cidrList, EgressPolicy, withEgressPolicy } from '../../engines/egress.js';
+import { cidrList, EgressPolicy } from '../../engines/egress.js';
 import { engineFor } from '../../engines/index.js';
 import { createsStoreRole, targetSummary } from '../../engines/target.js';
 import { connectionUrl } from '../../engines/url.js';
@@ -13,8 +13,8 @@ import { openMaster, storeopHome } from '../../master/database.js';
 import { loadKeyring } from '../../master/keyring.js';
 import { planProvisioning, planStatements } from '../../provisioning/dry-run.js';
 import { describeConflicts } from '../../schema/plan.js';
-import { provisionResolved } from '../../stores/prepare-store.js';
-import { type Resolution, resolveStaged } from '../../stores/resolve-staged.js';
+import { buildIntent, type StoreIntent } from '../../stores/intent.js';
+import { applyIntent } from '../../stores/service.js';
 import { parseFlags } from '../args.js';
 import { durationSchema } from '../duration.js';
 import { formatTable, progressDisplay } from '../output.js';
@@ -27,10 +27,15 @@ Validates Store, StoreDatabase and Secret manifests (multi-document YAML) and pr
 its database, tables, migrations and seed rows, registered in the master DB (embedded PGlite in
 ./.storeop by default, moved by --home or STOREOP_HOME; or --master-database-url /
 STOREOP_MASTER_DATABASE_URL). Exits 0 only when every store is Ready. --dry-run prints the
-statements per store and changes nothing. A Supabase store waits for its project to come up (polled
-every --supabase-poll-interval, default 10s, for at most --supabase-timeout, default 15m). --egress-allow /
---egress-deny opt in to the egress policy of storeop api for the database hosts in the manifests (off by
-default: loopback databases are normal here).`;
+statements per store and changes nothing. A Store with spec.suspend: true is suspended (its database
+login disabled); setting it back to false resumes it. Fields that name the store's database (engine, mode,
+server, databaseName, isolation, connection, path) cannot change once it is provisioned. A Supabase store
+waits for its project to come up (polled every --supabase-poll-interval, default 10s, for at most
+--supabase-timeout, default 15m). --egress-allow / --egress-deny opt in to the egress policy of storeop api
+for the database hosts in the manifests (off by default: loopback databases are normal here).`;
+
+/** The source of every store `storeop apply` declares; `storeop delete` deletes only those. */
+export const APPLY_SOURCE = 'apply';
 
 const flags = z.object({
   // The error also covers a missing -f, which parseArgs leaves undefined (not an empty array).
@@ -59,40 +64,53 @@ const spec = {
   'egress-deny': { type: 'string' },
 } as const;
 
+type StagedDefaults = { supabaseApiUrl?: string | undefined };
+
 interface Outcome {
   unit: StoreUnit;
   engine: string;
   database: string;
-  phase: 'Ready' | 'Failed';
+  phase: 'Ready' | 'Suspended' | 'Failed';
   tables: string;
   changed: boolean;
   durationMs: number;
   error?: string;
 }
 
-async function resolveAll(
+/** Builds every unit's intent (slug, defaults, target) before anything runs; all problems at once. */
+async function buildIntents(
   units: StoreUnit[],
   set: ManifestSet,
   home: string,
-  defaults: { supabaseApiUrl?: string | undefined },
-): Promise<Map<string, Resolution>> {
-  const targets = new Map<string, Resolution>();
+  defaults: StagedDefaults,
+): Promise<Map<string, StoreIntent>> {
+  const intents = new Map<string, StoreIntent>();
   const problems: string[] = [];
   for (const unit of units) {
     try {
-      // A staged engine (Supabase) is checked here and prepared when its store's turn comes.
-      targets.set(
-        unit.name,
-        await resolveStaged(unit.database, async (name, key) => ownValue(set.secrets.get(name), key), { home, slug: unit.slug, defaults }),
-      );
+      intents.set(unit.name, await intentOf(unit, set, home, defaults));
     } catch (error) {
-      // resolveTarget names fields relative to a StoreDatabase (spec.server...); an inline database lives at spec.database.
-      const message = (error as Error).message.replace(/^spec\./, `${unit.databasePath}.`);
-      problems.push(`${unit.databaseOrigin}: ${message}`);
+      if (!isStoreopError(error, 'InvalidSpec')) throw error;
+      // The slug is the Store's; everything else is about its database spec.
+      const aboutStore = /^(metadata\.name|spec\.slug)\b/.test(error.message);
+      problems.push(`${aboutStore ? `${unit.origin} (Store ${unit.name})` : unit.databaseOrigin}: ${error.message}`);
     }
   }
   if (problems.length) throw new ManifestError(problems);
-  return targets;
+  return intents;
+}
+
+export function intentOf(unit: StoreUnit, set: ManifestSet, home: string, defaults: StagedDefaults = {}): Promise<StoreIntent> {
+  return buildIntent({
+    name: unit.name,
+    spec: unit.spec,
+    database: unit.database,
+    databasePath: unit.databasePath,
+    source: APPLY_SOURCE,
+    readSecret: async (name, key) => ownValue(set.secrets.get(name), key),
+    home,
+    defaults,
+  });
 }
 
 async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
@@ -117,21 +135,20 @@ export async function applyCommand(argv: string[]): Promise<number> {
     process.stderr.write('storeop apply: no Store in the manifests\n');
     return 1;
   }
-  const defaults = { supabaseApiUrl: f['supabase-api-url'] };
-  const targets = await resolveAll(units, set, home, defaults);
-  const out = process.stdout;
+  const defaults: StagedDefaults = { supabaseApiUrl: f['supabase-api-url'] };
+  const intents = await buildIntents(units, set, home, defaults);
   const egress = f['egress-allow'] || f['egress-deny'] ? new EgressPolicy({ allow: f['egress-allow'], deny: f['egress-deny'] }) : undefined;
+  const out = process.stdout;
 
   if (f['dry-run']) {
     let conflicts = false;
     for (const unit of units) {
-      const resolution = targets.get(unit.name) as Resolution;
-      if (resolution.kind === 'staged') {
-        out.write(`# store ${unit.slug}: ${resolution.engine}: the project comes first; its statements are known once it exists\n`);
+      const { target, seed } = intents.get(unit.name) as StoreIntent;
+      if (!target) {
+        out.write(`# store ${unit.slug}: ${unit.database.engine}: the project comes first; its statements are known once it exists\n`);
         continue;
       }
-      const target = resolution.target;
-      const plan = await planProvisioning(target, { slug: unit.slug, seed: unit.database.seed ? {} : false });
+      const plan = await planProvisioning(target, { slug: unit.slug, seed: seed ? {} : false });
       const statements = planStatements(plan);
       out.write(
         `# store ${unit.slug}: ${describeTarget(targetSummary(target))}${plan.databaseExists ? '' : ' (database to be created)'}\n`,
@@ -161,35 +178,37 @@ export async function applyCommand(argv: string[]): Promise<number> {
     const keyring = loadKeyring({ home, embedded: master.engine === 'pglite' });
     const ctx = { master, keyring, actor: 'storeop-apply' };
     outcomes = await mapLimit(units, f.concurrency, async (unit): Promise<Outcome> => {
-      const resolution = targets.get(unit.name) as Resolution;
+      const intent = intents.get(unit.name) as StoreIntent;
+      const target = intent.target;
+      const engine = target?.engine ?? unit.database.engine;
+      const where = target ? describeTarget(targetSummary(target)) : `${engine} project`;
       const started = performance.now();
       try {
-        const provisionIt = () =>
-          provisionResolved(
-            ctx,
-            { slug: unit.slug, name: unit.spec.displayName, ownerEmail: unit.spec.owner, plan: unit.spec.plan, source: 'apply' },
-            resolution,
-            {
-              seed: unit.database.seed
-                ? {
-                    currency: unit.spec.settings?.currency ?? 'USD',
-                    locale: unit.spec.settings?.locale ?? 'en-US',
-                    displayName: unit.spec.displayName,
-                  }
-                : false,
-              onProgress: (p) => display.update(unit.slug, p),
-            },
-            {
-              defaults,
-              pollMs: f['supabase-poll-interval'],
-              deadlineMs: f['supabase-timeout'],
-              onWaiting: (reason) => display.line(`${unit.slug}: ${reason}`),
-            },
-          );
-        // The egress policy pins the hosts a manifest names; a staged engine's host is known only inside the job.
-        const { result } = await (egress && resolution.kind === 'target'
-          ? withEgressPolicy(egress, resolution.target, provisionIt)
-          : provisionIt());
+        // A job a killed run left open is taken over: the store's history shows one run, finished.
+        const applied = await applyIntent(ctx, intent, {
+          resumeOpenJob: true,
+          onProgress: (p) => display.update(unit.slug, p),
+          staged: {
+            defaults,
+            pollMs: f['supabase-poll-interval'],
+            deadlineMs: f['supabase-timeout'],
+            onWaiting: (reason) => display.line(`${unit.slug}: ${reason}`),
+          },
+          ...(egress ? { egress } : {}),
+        });
+        if (applied.kind === 'suspended') {
+          display.line(`${unit.slug}: suspended`);
+          return {
+            unit,
+            engine,
+            database: where,
+            phase: 'Suspended',
+            tables: '-',
+            changed: false,
+            durationMs: Math.round(performance.now() - started),
+          };
+        }
+        const { result } = applied;
         display.line(`${unit.slug}: ready${result.changed ? '' : ' (no changes)'}`);
         return {
           unit,
@@ -205,8 +224,8 @@ export async function applyCommand(argv: string[]): Promise<number> {
         display.line(`${unit.slug}: failed: ${message}`);
         return {
           unit,
-          engine: resolution.kind === 'target' ? resolution.target.engine : resolution.engine,
-          database: resolution.kind === 'target' ? describeTarget(targetSummary(resolution.target)) : `${resolution.engine} project`,
+          engine,
+          database: where,
           phase: 'Failed',
           tables: '-',
           changed: false,
@@ -225,11 +244,13 @@ export async function applyCommand(argv: string[]): Promise<number> {
       outcomes.map((o) => [o.unit.slug, o.engine, o.database, o.phase, o.tables, `${o.durationMs}ms`]),
     )}\n`,
   );
-  const failed = outcomes.filter((o) => o.phase !== 'Ready');
+  const failed = outcomes.filter((o) => o.phase === 'Failed');
   if (failed.length) {
     out.write(`${failed.length} of ${outcomes.length} store(s) failed\n`);
     return 1;
   }
-  out.write(outcomes.some((o) => o.changed) ? `${outcomes.length} store(s) ready\n` : `${outcomes.length} store(s) ready; no changes\n`);
+  const suspended = outcomes.filter((o) => o.phase === 'Suspended').length;
+  const summary = `${outcomes.length - suspended} store(s) ready${suspended ? `, ${suspended} suspended` : ''}`;
+  out.write(outcomes.some((o) => o.changed) ? `${summary}\n` : `${summary}; no changes\n`);
   return 0;
 }

@@ -1,0 +1,85 @@
+// storeop delete -f FILE|DIR|- / storeop delete store SLUG: deletes stores declared by `storeop apply`,
+// without a cluster, by their deletionPolicy (Retain: the store is detached and its database kept; Delete:
+// the database and role are dropped), with the same checks as the operator.
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { parseManifests, readSources, storeUnits } from '../../apply/manifests.js';
+import { isStoreopError } from '../../errors.js';
+import { openMaster, storeopHome } from '../../master/database.js';
+import { loadKeyring } from '../../master/keyring.js';
+import { slugSchema } from '../../naming.js';
+import { type DeleteOutcome, type DeleteRequest, deleteStore } from '../../stores/service.js';
+import { parseFlags, UsageError } from '../args.js';
+import { formatTable } from '../output.js';
+import { APPLY_SOURCE, intentOf } from './apply.js';
+
+export const deleteHelp = `usage: storeop delete -f FILE|DIR|- [-f ...] [--master-database-url URL] [--home DIR]
+       storeop delete store SLUG [--master-database-url URL] [--home DIR]
+
+Deletes stores that storeop apply declared, by their deletionPolicy: Retain (the default) marks the
+store detached in the master DB and keeps its database and role; Delete drops them (create mode only;
+a connect-mode database is never dropped). With -f the manifests give the policy and the server's admin
+Secret; "delete store SLUG" uses the policy recorded when the store was applied, and can drop an embedded
+(PGlite) store's folder, but needs the manifest to drop a database on a server. A store declared by
+another source (the operator, the API) is refused, as is a manifest whose database fields changed since
+the store was provisioned.`;
+
+const flags = z.object({
+  filename: z.array(z.string().min(1)).optional(),
+  'master-database-url': z.string().optional(),
+  home: z.string().optional(),
+});
+
+const spec = {
+  filename: { type: 'string', short: 'f', multiple: true },
+  'master-database-url': { type: 'string' },
+  home: { type: 'string' },
+} as const;
+
+export async function deleteCommand(argv: string[]): Promise<number> {
+  const { flags: f, positionals } = parseFlags(argv, spec, flags);
+  const home = storeopHome(f.home);
+  let requests: DeleteRequest[];
+  if (f.filename?.length) {
+    if (positionals.length) throw new UsageError('give either -f FILE|DIR|- or "store SLUG", not both');
+    const set = parseManifests(readSources(f.filename, () => readFileSync(0, 'utf8')));
+    const units = storeUnits(set);
+    if (units.length === 0) throw new UsageError('no Store in the manifests');
+    requests = [];
+    for (const unit of units) {
+      const intent = await intentOf(unit, set, home);
+      requests.push({ slug: intent.slug, source: APPLY_SOURCE, policy: intent.deletionPolicy, intent, home });
+    }
+  } else {
+    const [what, slug, ...rest] = positionals;
+    if (what !== 'store' || !slug || rest.length)
+      throw new UsageError('expected -f FILE|DIR|- or "store SLUG"; see "storeop delete --help"');
+    const parsed = slugSchema.safeParse(slug);
+    if (!parsed.success) throw new UsageError(`store: ${JSON.stringify(slug)} ${parsed.error.issues[0]?.message}`);
+    requests = [{ slug: parsed.data, source: APPLY_SOURCE, home }];
+  }
+
+  const master = await openMaster({ url: f['master-database-url'], home });
+  const rows: string[][] = [];
+  let failed = 0;
+  try {
+    const keyring = loadKeyring({ home, embedded: master.engine === 'pglite' });
+    const ctx = { master, keyring, actor: 'storeop-delete' };
+    for (const request of requests) {
+      try {
+        const done: DeleteOutcome = await deleteStore(ctx, request);
+        const what = { dropped: 'database dropped', retained: 'detached; database kept', absent: 'no such store' }[done.outcome];
+        rows.push([done.slug, done.policy, what]);
+      } catch (error) {
+        failed++;
+        const message = isStoreopError(error) ? `${error.code}: ${error.message}` : (error as Error).message;
+        process.stderr.write(`storeop delete: ${request.slug}: ${message}\n`);
+        rows.push([request.slug, request.policy ?? '-', 'failed']);
+      }
+    }
+  } finally {
+    await master.close();
+  }
+  process.stdout.write(`${formatTable(['STORE', 'POLICY', 'RESULT'], rows)}\n`);
+  return failed ? 1 : 0;
+}
