@@ -92,7 +92,7 @@ describe('describeStore / buildIntent', () => {
     await expect(missing).rejects.not.toThrow(/svc-secret-pw/);
   });
 
-  it('puts an embedded store under home/stores/SLUG unless a path is given', async () => {
+  it('puts an embedded store under home/stores/SLUG (the stores root is what deprovisioning may remove under)', async () => {
     const intent = await buildIntent({
       name: 'svc-p',
       spec: { displayName: 'P' },
@@ -101,7 +101,7 @@ describe('describeStore / buildIntent', () => {
       readSecret,
       home: '/tmp/h',
     });
-    expect(intent.target).toEqual({ engine: 'pglite', mode: 'create', dataDir: '/tmp/h/stores/svc-p' });
+    expect(intent.target).toEqual({ engine: 'pglite', mode: 'create', dataDir: '/tmp/h/stores/svc-p', storesRoot: '/tmp/h/stores' });
   });
 });
 
