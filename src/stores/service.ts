@@ -6,10 +6,10 @@ import { storeDatabaseTemplateSpec } from '../api/store-database.js';
 import { type EgressPolicy, withEgressPolicy } from '../engines/egress.js';
 import { engineFor } from '../engines/index.js';
 import { createsStoreRole, type DatabaseTarget } from '../engines/target.js';
-import { StoreopError } from '../errors.js';
+import { isStoreopError, StoreopError } from '../errors.js';
 import { recordAudit } from '../master/audit.js';
 import { deactivateDatabaseConfig } from '../master/integrations.js';
-import { JobTracker } from '../master/jobs.js';
+import { failJob, JobTracker } from '../master/jobs.js';
 import { findStore, type StoreRow, setDatabaseFacts, upsertStore } from '../master/stores.js';
 import type { MasterDB } from '../master/types.js';
 import type { ProvisionResult } from '../provisioning/pipeline.js';
@@ -111,7 +111,7 @@ export async function applyIntent(ctx: MasterContext, intent: StoreIntent, optio
   }
   if (job.store.database_status === 'suspended') await resumeStore(ctx, intent, job.store);
   // A staged engine's target is known once its project is ready; every other engine's already is.
-  const target = intent.target ?? (await targetFor(ctx, job, intent.resolution, options.staged ?? DEFAULT_STAGED));
+  const target = intent.target ?? (await stagedTarget(ctx, job, intent, options));
   const run = () =>
     runStoreJob(ctx, job, {
       target,
@@ -122,6 +122,25 @@ export async function applyIntent(ctx: MasterContext, intent: StoreIntent, optio
   const result = await (options.egress ? withEgressPolicy(options.egress, target, run) : run());
   await recordIdentity(ctx.master.db, job.store, intent.identity, intent.deletionPolicy);
   return { kind: 'ready', job, result };
+}
+
+/**
+ * A staged engine's target, once its project is ready. Under an egress policy the Management API URL a
+ * request names is checked first: storeop would otherwise send HTTPS requests wherever a caller points it.
+ */
+async function stagedTarget(ctx: MasterContext, job: PreparedJob, intent: StoreIntent, options: ApplyOptions): Promise<DatabaseTarget> {
+  const apiUrl = intent.database.supabase?.apiUrl;
+  if (options.egress && apiUrl) {
+    try {
+      await options.egress.resolve(new URL(apiUrl).hostname);
+    } catch (error) {
+      await failJob(ctx.master.db, job.jobId, isStoreopError(error) ? error.code : 'ConnectionFailed', (error as Error).message).catch(
+        () => {},
+      );
+      throw error;
+    }
+  }
+  return targetFor(ctx, job, intent.resolution, options.staged ?? DEFAULT_STAGED);
 }
 
 /**

@@ -246,6 +246,44 @@ describe('storeop api --egress-deny 127.0.0.0/8,::1', () => {
   });
 });
 
+describe('storeop api --egress-deny 127.0.0.0/8,::1 and a Supabase store', () => {
+  it('refuses a Management API URL in a denied network before any request reaches it', async () => {
+    let connections = 0;
+    const port = await tcpServer((socket) => {
+      connections += 1;
+      socket.destroy();
+    });
+    const response = await fetch(`${noLoopback.url}/v1/provision`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        store: { slug: egrSlug(), displayName: 'Supabase shop', owner: 'sb@example.com', plan: 'starter' },
+        database: {
+          engine: 'supabase',
+          mode: 'create',
+          supabase: { apiUrl: `http://localhost:${port}`, accessTokenSecretRef: { name: 'sb' }, organizationSlug: 'egr-org' },
+        },
+        secrets: { sb: { 'access-token': 'sbp_egress_test_token' } },
+      }),
+    });
+    const accepted = (await response.json()) as { jobId: string };
+    expect(response.status, JSON.stringify(accepted)).toBe(202);
+    const deadline = Date.now() + 180_000;
+    let status: JobStatus;
+    for (;;) {
+      status = (await (
+        await fetch(`${noLoopback.url}/v1/provision/${accepted.jobId}/status`, { headers: { authorization: `Bearer ${TOKEN}` } })
+      ).json()) as JobStatus;
+      if (status.status === 'succeeded' || status.status === 'failed') break;
+      if (Date.now() > deadline) throw new Error(`supabase job still ${status.status}:\n${noLoopback.logs().slice(-3000)}`);
+      await sleep(100);
+    }
+    expect(status).toMatchObject({ status: 'failed', error: GENERIC_CONNECTION_ERROR });
+    expect(connections).toBe(0);
+    expect(await waitForLog(noLoopback, /refuses host localhost/)).not.toContain('sbp_egress_test_token');
+  });
+});
+
 describe('storeop api with STOREOP_EGRESS_ALLOW=127.0.0.1/32', () => {
   it('provisions through a name pinned to its checked address, and refuses an address outside the list', async () => {
     const slug = egrSlug();
