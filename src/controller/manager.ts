@@ -14,7 +14,7 @@ import { EventRecorder } from './events.js';
 import { ResilientInformer } from './informer.js';
 import { LeaderElector } from './leader-election.js';
 import { ControllerMetrics } from './metrics.js';
-import { StoreDatabaseReconciler } from './store-database-reconciler.js';
+import { StoreDatabaseReconciler } from './store-database/reconciler.js';
 import { StoreReconciler } from './store-reconciler.js';
 
 export interface ManagerOptions {

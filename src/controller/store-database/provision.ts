@@ -1,0 +1,117 @@
+// Provisioning a StoreDatabase's store: a job in the master DB on the first run or after a change, the
+// same idempotent pipeline without a job row for the periodic drift check.
+import type { StoreDatabase, StoreDatabaseSpec } from '../../api/store-database.js';
+import type { DatabaseTarget } from '../../engines/target.js';
+import { isStoreopError } from '../../errors.js';
+import type { Logger } from '../../log.js';
+import { getJob } from '../../master/jobs.js';
+import { setDatabaseFacts } from '../../master/stores.js';
+import { type ProvisionResult, provision } from '../../provisioning/pipeline.js';
+import type { StoreIntent } from '../../stores/intent.js';
+import type { PreparedJob } from '../../stores/provision-store.js';
+import { type ApplyOutcome, applyIntent, claimStore, recordIdentity } from '../../stores/service.js';
+import type { ControllerContext } from '../context.js';
+import { applyConditions } from '../status.js';
+import { fail, patchStatus, progressMirror } from './status.js';
+
+export interface ProvisionRequest {
+  intent: StoreIntent;
+  target: DatabaseTarget;
+  /** spec.engine, for the duration metric and the Provisioning event. */
+  engine: StoreDatabaseSpec['engine'];
+  /** Whether the object is Ready at its current generation: then this run is a periodic drift check. */
+  upToDate: boolean;
+  /** The store password kept in the connection Secret, if any. */
+  password: string | undefined;
+  /** The job Supabase preparation opened. */
+  preparedJob: PreparedJob | undefined;
+  generation: number | undefined;
+}
+
+export type ProvisionOutcome =
+  | { kind: 'ready'; result: ProvisionResult; jobId: string | undefined; storeId: string | undefined }
+  /** The store service found the store suspended meanwhile. */
+  | { kind: 'suspended' };
+
+/** Runs the pipeline, timing it; a failure is reported (status, event, retry scheduling) and thrown. */
+export async function provisionStoreDatabase(
+  ctx: ControllerContext,
+  sdb: StoreDatabase,
+  log: Logger,
+  request: ProvisionRequest,
+): Promise<ProvisionOutcome> {
+  const { intent, engine } = request;
+  const started = performance.now();
+  let result: ProvisionResult;
+  let jobId = sdb.status?.jobId;
+  let storeId = sdb.status?.storeId;
+  try {
+    if (request.upToDate && storeId) {
+      result = await checkDrift(ctx, sdb, request, storeId);
+    } else {
+      // A job this StoreDatabase started that is still open was abandoned by a killed operator: resume it.
+      // One job per failure streak: a retry continues the job in status.jobId (until it succeeds), and a
+      // job a killed operator left open is adopted, never left queued beside a new one.
+      const job = request.preparedJob ?? (await claimStore(ctx.master, intent, { resumeJobId: sdb.status?.jobId, adopt: 'any' }));
+      jobId = job.jobId;
+      storeId = job.store.id;
+      const applied = await runJob(ctx, sdb, job, request);
+      if (applied.kind !== 'ready') return { kind: 'suspended' };
+      result = applied.result;
+    }
+  } catch (error) {
+    ctx.metrics.provisioningDuration.observe({ engine, result: 'error' }, (performance.now() - started) / 1000);
+    log.warn({ code: isStoreopError(error) ? error.code : 'ProvisioningFailed', err: (error as Error).message }, 'provisioning failed');
+    return fail(ctx, sdb, error, { jobId, storeId });
+  }
+  ctx.metrics.provisioningDuration.observe({ engine, result: 'success' }, (performance.now() - started) / 1000);
+  return { kind: 'ready', result, jobId, storeId };
+}
+
+/** Periodic drift check: the same idempotent pipeline, without a job row unless something changes. */
+async function checkDrift(
+  ctx: ControllerContext,
+  sdb: StoreDatabase,
+  { intent, target, password }: ProvisionRequest,
+  storeId: string,
+): Promise<ProvisionResult> {
+  const result = await provision({
+    slug: intent.slug,
+    target,
+    ...(password ? { password } : {}),
+    seed: intent.seed,
+    register: async (r) => {
+      if (r.changed) await setDatabaseFacts(ctx.master.master.db, storeId, { status: 'active' });
+    },
+  });
+  // A store that became Ready before identities were recorded in the master DB gets its record now.
+  await recordIdentity(ctx.master.master.db, { id: storeId }, intent.identity, intent.deletionPolicy);
+  if (result.changed)
+    await ctx.events.record(
+      sdb,
+      'Normal',
+      'DriftRepaired',
+      `repaired ${result.applied.length} schema change(s) found by the periodic check`,
+    );
+  return result;
+}
+
+/** One attempt of the job: Provisioning in status and an event, progress mirrored while the store service works. */
+async function runJob(ctx: ControllerContext, sdb: StoreDatabase, job: PreparedJob, request: ProvisionRequest): Promise<ApplyOutcome> {
+  const { intent, password } = request;
+  const { jobId } = job;
+  const attempt = ((await getJob(ctx.master.master.db, jobId))?.attempts ?? 0) + 1;
+  await patchStatus(ctx, sdb, {
+    phase: 'Provisioning',
+    storeId: job.store.id,
+    jobId,
+    conditions: applyConditions(
+      sdb.status?.conditions,
+      [{ type: 'Ready', status: 'False', reason: 'Provisioning', message: `provisioning job ${jobId}, attempt ${attempt}` }],
+      request.generation,
+    ),
+  });
+  // No job id or attempt in the message: the retries of a streak aggregate into one event with a count.
+  await ctx.events.record(sdb, 'Normal', 'Provisioning', `provisioning ${request.engine} database for store ${intent.slug}`);
+  return applyIntent(ctx.master, intent, { job, ...(password ? { password } : {}), onProgress: progressMirror(ctx, sdb) });
+}
