@@ -15,7 +15,8 @@ import { applyIntent, checkClaim, claimStore, type DeleteOutcome, deleteStore, o
 import { TooManyRequests } from './rate-limit.js';
 import type { DeleteRequestBody, ProvisionRequestBody } from './schemas.js';
 
-const QUEUE_FULL_RETRY_SECONDS = 5;
+// How long a client is asked to wait when the job queue is full: about one job's length.
+const QUEUE_FULL_RETRY_SECONDS = 10;
 
 /** The source of the stores this API declares: another source's slug is a 409. */
 export const API_SOURCE = 'api';

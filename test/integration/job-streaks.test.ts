@@ -104,7 +104,8 @@ process.kill(process.pid, 'SIGKILL');
         apiVersion: 'storeop.dev/v1alpha1',
         kind: 'Store',
         metadata: { name: slug },
-        spec: { displayName: 'Orphan shop', plan: 'starter', database: { engine: 'pglite', path: join(dir, 'store') } },
+        // The store lives in the home's stores folder: embedded paths outside it are refused.
+        spec: { displayName: 'Orphan shop', plan: 'starter', database: { engine: 'pglite' } },
       }),
     );
     const run = await runCli(
