@@ -522,13 +522,13 @@ export function mysqlCase(): CreateCase {
   };
 }
 
-/** Stores as PGlite folders under `root`. */
+/** Stores as PGlite folders under `root`, which plays a home's stores folder (deprovisioning removes only under it). */
 export function pgliteCase(root: string): CreateCase {
   return {
     name: 'PGlite',
     dialect: 'postgres',
     hasLogin: false,
-    target: (slug) => ({ engine: 'pglite', mode: 'create', dataDir: join(root, slug) }),
+    target: (slug) => ({ engine: 'pglite', mode: 'create', dataDir: join(root, slug), storesRoot: root }),
     expectedConnection: (slug) => ({ engine: 'pglite', dataDir: join(root, slug), schema: 'public' }),
     open: (slug) => openPgliteFolder(join(root, slug)),
     exists: async (slug) => ({ database: existsSync(join(root, slug)), login: false }),
