@@ -69,8 +69,6 @@ export async function openJobOf(db: Kysely<MasterDB>, storeId: string): Promise<
 export interface ClaimOptions {
   /** A job to take over when it is still open (the controller's status.jobId). */
   resumeJobId?: string | undefined;
-  /** Take over the store's newest open job, whoever left it (storeop apply after a killed run). */
-  resumeOpenJob?: boolean;
   /** Which open jobs of the store a new run adopts: any (the operator), or only those of a dead process (default). */
   adopt?: 'any' | 'abandoned';
 }

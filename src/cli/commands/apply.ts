@@ -184,9 +184,8 @@ export async function applyCommand(argv: string[]): Promise<number> {
       const where = target ? describeTarget(targetSummary(target)) : `${engine} project`;
       const started = performance.now();
       try {
-        // A job a killed run left open is taken over: the store's history shows one run, finished.
+        // A job a killed run left open (its runner is gone) is taken over: the store's history shows one run, finished.
         const applied = await applyIntent(ctx, intent, {
-          resumeOpenJob: true,
           onProgress: (p) => display.update(unit.slug, p),
           staged: {
             defaults,
