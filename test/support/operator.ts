@@ -28,13 +28,19 @@ export function kubectl(args: string[], input?: string): Promise<{ stdout: strin
   return kubectlWith(inject('kubeconfigPath'), args, input);
 }
 
-/** A kubeconfig for a test user (no groups: RBAC decides everything). */
-export function userKubeconfig(user: 'storeop-operator' | 'storeop-operator-2'): string {
+/**
+ * A kubeconfig for a test user (no groups: RBAC decides everything). `server` points it elsewhere, e.g. at
+ * a recording proxy (plain HTTP on localhost, which client-node accepts only with skipTLSVerify).
+ */
+export function userKubeconfig(user: 'storeop-operator' | 'storeop-operator-2', server?: string): string {
   const token = inject('kubeUserTokens')[user];
   if (!token) throw new Error(`no token for ${user}; USE_EXISTING_CLUSTER runs need their own operator credentials`);
   const kc = new KubeConfig();
+  const cluster = server
+    ? { name: 'envtest', server, skipTLSVerify: true }
+    : { name: 'envtest', server: inject('kubeServer'), caData: inject('kubeCaData') };
   kc.loadFromOptions({
-    clusters: [{ name: 'envtest', server: inject('kubeServer'), caData: inject('kubeCaData') }],
+    clusters: [cluster],
     users: [{ name: user, token }],
     contexts: [{ name: user, cluster: 'envtest', user }],
     currentContext: user,
@@ -74,8 +80,10 @@ export async function startOperator(options: {
   args?: string[];
   user?: 'storeop-operator' | 'storeop-operator-2';
   env?: Record<string, string>;
+  /** Another API server address for the operator's kubeconfig (a recording proxy). */
+  server?: string;
 }): Promise<OperatorProcess> {
-  const kubeconfig = userKubeconfig(options.user ?? 'storeop-operator');
+  const kubeconfig = userKubeconfig(options.user ?? 'storeop-operator', options.server);
   const [metricsPort, healthPort] = [await freePort(), await freePort()];
   const args = storeopArgs([
     'run',
@@ -156,6 +164,7 @@ export interface OperatorEnvironment {
     args?: string[];
     env?: Record<string, string>;
     user?: 'storeop-operator' | 'storeop-operator-2';
+    server?: string;
   }): Promise<OperatorProcess>;
   /** Stops the operators, removes the namespace, drops the master database and the home folder; every step is tried. */
   tearDown(): Promise<void>;
