@@ -5,12 +5,10 @@
 // and `storeop run --namespace` for it, authenticated as a user bound only to manifests/ RBAC, against
 // the real PostgreSQL and MariaDB.
 import { randomBytes } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
-import { runEveryStep } from '../support/cleanup.js';
 import { createMysqlDatabase, createPostgresDatabase, withPostgres } from '../support/databases.js';
-import { kubectl, type OperatorEnvironment, type OperatorProcess, operatorEnvironment } from '../support/operator.js';
+import { kubectl, type RunningOperatorEnvironment, startOperatorEnvironment } from '../support/operator.js';
 import {
   dropStoreLeftovers,
   mysqlAdmin,
@@ -52,8 +50,7 @@ interface KubeObject {
   };
 }
 
-interface Env extends OperatorEnvironment {
-  operator?: OperatorProcess;
+interface Env extends RunningOperatorEnvironment {
   /** Store slugs whose databases/roles a create-mode test may leave on a server. */
   slugs: Array<{ engine: 'postgresql' | 'mysql'; slug: string }>;
   /** Extra cleanup (connect-mode databases, MariaDB users), run last. */
@@ -64,13 +61,11 @@ let env: Env | undefined;
 
 /** A namespace, a master database and `storeop run --namespace` for it, plus the admin Secrets. */
 async function setUp(prefix: string): Promise<Env> {
-  const environment = await operatorEnvironment(prefix);
-  env = { ...environment, slugs: [], cleanups: [] };
-  env.operator = await environment.start();
-  await applyJson(
+  const objects = [
     secret('pg-admin', { username: pgServer.user || 'postgres', password: 'trust-auth-ignores-it' }),
     secret('my-admin', { username: myServer.user || 'root', password: myServer.password ?? '' }),
-  );
+  ];
+  env = { ...(await startOperatorEnvironment(prefix, { objects })), slugs: [], cleanups: [] };
   return env;
 }
 
@@ -78,17 +73,12 @@ afterEach(async () => {
   const current = env;
   env = undefined;
   if (!current) return;
-  await runEveryStep('cleanup failed', [
-    // Delete the Stores while the operator still runs, so it cleans up (deletionPolicy) and drops its finalizers.
-    () => kubectl(['-n', current.namespace, 'delete', 'stores', '--all', '--wait=true', '--timeout=90s']),
-    () => current.tearDown(),
-    ...current.slugs.map(
-      ({ engine, slug }) =>
-        () =>
-          dropStoreLeftovers(engine, slug),
-    ),
-    ...current.cleanups,
-  ]);
+  const dropLeftovers = current.slugs.map(
+    ({ engine, slug }) =>
+      () =>
+        dropStoreLeftovers(engine, slug),
+  );
+  await current.cleanUp([...dropLeftovers, ...current.cleanups]);
 });
 
 function secret(name: string, stringData: Record<string, string>): Record<string, unknown> {
@@ -104,9 +94,7 @@ function store(name: string, database: Record<string, unknown>): Record<string, 
   };
 }
 
-async function applyJson(...objects: Record<string, unknown>[]): Promise<void> {
-  await kubectl(['-n', (env as Env).namespace, 'apply', '-f', '-'], objects.map((o) => JSON.stringify(o)).join('\n'));
-}
+const applyJson = (...objects: Record<string, unknown>[]) => (env as Env).apply(...objects);
 
 async function getJson<T = KubeObject>(ref: string): Promise<T> {
   const { stdout } = await kubectl(['-n', (env as Env).namespace, 'get', ref, '-o', 'json']);
@@ -125,23 +113,8 @@ async function waitReady(ref: string): Promise<void> {
 }
 
 /** Polls `probe` until it returns a value, or fails with the last thing seen and the operator's logs. */
-async function eventually<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 180_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline)
-      throw new Error(
-        `timed out waiting for ${what} (${String(last)})\n--- operator logs ---\n${(env as Env).operator?.logs().slice(-6000)}`,
-      );
-    await sleep(500);
-  }
-}
+const eventually = <T>(what: string, probe: () => Promise<T | undefined>, timeoutMs?: number) =>
+  (env as Env).eventually(what, probe, timeoutMs);
 
 async function tablesOf(db: StoreDb): Promise<string[]> {
   const rows =

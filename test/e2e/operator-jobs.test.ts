@@ -3,15 +3,12 @@
 // with a count) because no message carries a job id or an attempt number; a job left queued by an operator
 // killed before it ran is adopted by the next run, so no job stays queued forever.
 import { hostname } from 'node:os';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
-import { runEveryStep } from '../support/cleanup.js';
 import { postgresRows } from '../support/databases.js';
-import { kubectl, type OperatorEnvironment, type OperatorProcess, operatorEnvironment } from '../support/operator.js';
+import { kubectl, type RunningOperatorEnvironment, startOperatorEnvironment } from '../support/operator.js';
 import { dropStoreLeftovers, postgresEndpoint } from '../support/store-db.js';
 
-interface Env extends OperatorEnvironment {
-  operator: OperatorProcess;
+interface Env extends RunningOperatorEnvironment {
   slugs: string[];
 }
 interface KubeEvent {
@@ -28,23 +25,15 @@ let env: Env | undefined;
 afterEach(async () => {
   const current = env;
   env = undefined;
-  if (!current) return;
-  await runEveryStep('cleanup failed', [
-    () => kubectl(['-n', current.namespace, 'delete', 'stores', '--all', '--wait=true', '--timeout=90s']),
-    () => current.tearDown(),
-    ...current.slugs.map((slug) => () => dropStoreLeftovers('postgresql', slug)),
-  ]);
+  await current?.cleanUp(current.slugs.map((slug) => () => dropStoreLeftovers('postgresql', slug)));
 });
 
 async function setUp(prefix: string): Promise<Env> {
-  const environment = await operatorEnvironment(prefix);
-  env = { ...environment, operator: await environment.start(), slugs: [] };
+  env = { ...(await startOperatorEnvironment(prefix)), slugs: [] };
   return env;
 }
 
-async function apply(...objects: Record<string, unknown>[]): Promise<void> {
-  await kubectl(['-n', (env as Env).namespace, 'apply', '-f', '-'], objects.map((o) => JSON.stringify(o)).join('\n'));
-}
+const apply = (...objects: Record<string, unknown>[]) => (env as Env).apply(...objects);
 
 const adminSecret = (username: string) => ({
   apiVersion: 'v1',
@@ -72,21 +61,7 @@ function store(slug: string): Record<string, unknown> {
   };
 }
 
-async function eventually<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 180_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${what} (${String(last)})\n--- operator logs ---\n${env?.operator.logs().slice(-6000)}`);
-    await sleep(250);
-  }
-}
+const eventually = <T>(what: string, probe: () => Promise<T | undefined>) => (env as Env).eventually(what, probe);
 
 type JobRow = { id: string; status: string; attempts: number; last_error: string | null; next_attempt_at: Date | null };
 

@@ -48,15 +48,12 @@ async function releaseAll(): Promise<void> {
 async function setUp(prefix: string): Promise<OperatorEnvironment> {
   const environment = await operatorEnvironment(prefix);
   res.environments.push(environment);
-  await kubectl(
-    ['-n', environment.namespace, 'apply', '-f', '-'],
-    JSON.stringify({
-      apiVersion: 'v1',
-      kind: 'Secret',
-      metadata: { name: 'pg-admin' },
-      stringData: { username: pgAdmin.user, password: 'trust-auth-ignores-it' },
-    }),
-  );
+  await environment.apply({
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name: 'pg-admin' },
+    stringData: { username: pgAdmin.user, password: 'trust-auth-ignores-it' },
+  });
   return environment;
 }
 

@@ -3,18 +3,17 @@
 // master, the environment on the embedded default), stores provisioned on the local PostgreSQL, and
 // everything checked from outside: HTTP answers, the master DB and the PostgreSQL catalogs read with
 // the test's own SQL.
-import { type ChildProcess, spawn } from 'node:child_process';
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type ApiProcess, killApiProcesses, sha256, startApiProcess, storeopFreeEnv } from '../support/api-process.js';
 import { createPostgresDatabase, postgresRows, type TempDatabase, uniqueName } from '../support/databases.js';
 import { runCli } from '../support/master.js';
-import { freePort } from '../support/operator.js';
-import { nodeBinary, repoRoot, storeopArgs } from '../support/paths.js';
+import { repoRoot } from '../support/paths.js';
 import {
   holdPostgresAdminLock,
   openPgliteFolder,
@@ -26,7 +25,6 @@ import {
   withStoreDb,
 } from '../support/store-db.js';
 
-const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 const TOKEN = randomBytes(24).toString('hex');
 const SECOND_TOKEN = randomBytes(24).toString('base64url');
 const ENV_TOKEN = randomBytes(24).toString('hex');
@@ -37,68 +35,10 @@ const server = postgresEndpoint();
 // ---------------------------------------------------------------------------------------------------
 // The API process
 
-interface ApiProcess {
-  url: string;
-  child: ChildProcess;
-  logs(): string;
-  /** Resolves with the exit code (null when killed by a signal). */
-  stop(signal?: NodeJS.Signals): Promise<number | null>;
-}
-
-const children = new Set<ChildProcess>();
-
-async function startApi(options: { cwd: string; args: string[]; env: NodeJS.ProcessEnv }): Promise<ApiProcess> {
-  const port = await freePort();
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const name of ['STOREOP_MASTER_DATABASE_URL', 'STOREOP_ENCRYPTION_KEYS', 'STOREOP_HOME', 'STOREOP_API_TOKEN_HASHES'])
-    delete env[name];
-  Object.assign(env, options.env);
-  // These tests poll every 40 ms from up to 50 clients sharing one token, far above the default rate limit
-  // for a real client; the limit has its own tests (test/security/api-limits.test.ts).
-  const args = ['api', '--bind-address', `127.0.0.1:${port}`, '--rate-limit', '1000000', ...options.args];
-  const child = spawn(nodeBinary, storeopArgs(args), {
-    cwd: options.cwd,
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.add(child);
-  let output = '';
-  for (const stream of [child.stdout, child.stderr]) stream?.on('data', (d: Buffer) => (output += d.toString()));
-  const exited = new Promise<number | null>((resolve) =>
-    child.once('exit', (code) => {
-      children.delete(child);
-      resolve(code);
-    }),
-  );
-  const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 90_000;
-  for (;;) {
-    const up = await fetch(`${url}/v1/openapi.json`).then(
-      (r) => r.ok,
-      () => false,
-    );
-    if (up) break;
-    if (child.exitCode !== null) throw new Error(`storeop api exited with ${child.exitCode}:\n${output}`);
-    if (Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`storeop api did not come up within 90s:\n${output}`);
-    }
-    await sleep(200);
-  }
-  return {
-    url,
-    child,
-    logs: () => output,
-    async stop(signal = 'SIGTERM') {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-      const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
-      try {
-        return await exited;
-      } finally {
-        clearTimeout(timer);
-      }
-    },
-  };
+// These tests poll every 40 ms from up to 50 clients sharing one token, far above the default rate limit
+// for a real client; the limit has its own tests (test/security/api-limits.test.ts).
+function startApi(options: { cwd: string; args: string[]; env: NodeJS.ProcessEnv }): Promise<ApiProcess> {
+  return startApiProcess({ cwd: options.cwd, args: ['--rate-limit', '1000000', ...options.args], env: storeopFreeEnv(options.env) });
 }
 
 interface Client {
@@ -345,7 +285,7 @@ describe('storeop api on a PostgreSQL master, tokens from a hashes file', () => 
   afterAll(async () => {
     for (const extra of extraApis) await extra.stop('SIGKILL').catch(() => {});
     await api?.stop().catch(() => {});
-    for (const child of children) child.kill('SIGKILL');
+    killApiProcesses();
     try {
       await dropPostgresObjects(databases, roles);
     } finally {

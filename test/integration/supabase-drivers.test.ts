@@ -2,17 +2,15 @@
 // through the engine's staged contract (created once, polled until healthy) against the Management API
 // stand-in (test/support/supabase-standin.ts), then provision the tables in the project's (real, local)
 // database, as the operator does (test/e2e/operator-supabase.test.ts).
-import { type ChildProcess, spawn } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { killApiProcesses, sha256, startApiProcess, storeopFreeEnv } from '../support/api-process.js';
 import { POSTGRES_URL, postgresRows, withDatabase } from '../support/databases.js';
 import { postgresMaster, runCli, type TestMaster } from '../support/master.js';
-import { freePort } from '../support/operator.js';
-import { nodeBinary, repoRoot, storeopArgs } from '../support/paths.js';
 import { STORE_TABLES } from '../support/store-db.js';
 import { type StandinProject, SupabaseStandin } from '../support/supabase-standin.js';
 
@@ -51,7 +49,6 @@ describe('Supabase through storeop apply and storeop api', () => {
   let standin: SupabaseStandin;
   let master: TestMaster;
   let dir: string;
-  const children = new Set<ChildProcess>();
 
   beforeAll(async () => {
     standin = new SupabaseStandin({ token: TOKEN, organizationSlug: ORG });
@@ -60,10 +57,7 @@ describe('Supabase through storeop apply and storeop api', () => {
     dir = mkdtempSync(join(tmpdir(), 'storeop-job-sb-'));
   });
 
-  afterEach(() => {
-    for (const child of children) child.kill('SIGKILL');
-    children.clear();
-  });
+  afterEach(killApiProcesses);
 
   afterAll(async () => {
     try {
@@ -174,42 +168,15 @@ describe('Supabase through storeop apply and storeop api', () => {
   it(
     'storeop api provisions Supabase stores in create mode (the job waits for the project) and connect mode; no secret is echoed',
     async () => {
-      const port = await freePort();
-      const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env() };
-      delete childEnv.STOREOP_MASTER_DATABASE_URL;
-      childEnv.STOREOP_API_TOKEN_HASHES = createHash('sha256').update(API_TOKEN).digest('hex');
-      const child = spawn(
-        nodeBinary,
-        storeopArgs([
-          'api',
-          '--bind-address',
-          `127.0.0.1:${port}`,
-          '--master-database-url',
-          master.url,
-          '--supabase-poll-interval',
-          '100ms',
-        ]),
-        { cwd: repoRoot, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] },
-      );
-      children.add(child);
-      let logs = '';
-      for (const stream of [child.stdout, child.stderr]) stream?.on('data', (d: Buffer) => (logs += d.toString()));
-      const url = `http://127.0.0.1:${port}`;
+      const api = await startApiProcess({
+        args: ['--master-database-url', master.url, '--supabase-poll-interval', '100ms'],
+        env: storeopFreeEnv({ ...env(), STOREOP_API_TOKEN_HASHES: sha256(API_TOKEN) }),
+      });
       const call = (path: string, init: RequestInit = {}) =>
-        fetch(`${url}${path}`, {
+        fetch(`${api.url}${path}`, {
           ...init,
           headers: { authorization: `Bearer ${API_TOKEN}`, 'content-type': 'application/json' },
         });
-      const upBy = Date.now() + 90_000;
-      while (
-        !(await fetch(`${url}/v1/openapi.json`).then(
-          (r) => r.ok,
-          () => false,
-        ))
-      ) {
-        if (child.exitCode !== null || Date.now() > upBy) throw new Error(`storeop api did not come up:\n${logs}`);
-        await sleep(200);
-      }
 
       /** Submits a store and polls its job to the end, the way a client does. */
       async function provision(slug: string, database: Record<string, unknown>, secrets: Record<string, Record<string, string>>) {
@@ -229,7 +196,7 @@ describe('Supabase through storeop apply and storeop api', () => {
           const status = (await (await call(`/v1/provision/${accepted.jobId}/status`)).json()) as (typeof seen)[number];
           seen.push(status);
           if (status.status === 'succeeded' || status.status === 'failed') break;
-          if (Date.now() > doneBy) throw new Error(`job still ${status.status}:\n${logs}`);
+          if (Date.now() > doneBy) throw new Error(`job still ${status.status}:\n${api.logs()}`);
           await sleep(100);
         }
         return seen;
@@ -237,7 +204,7 @@ describe('Supabase through storeop apply and storeop api', () => {
 
       // Create mode: the job waits for the new project, then provisions it.
       const created = await provision('job-sb-api', supabaseDatabase(standin), { 'supabase-token': { 'access-token': TOKEN } });
-      expect(created.at(-1), logs).toMatchObject({ status: 'succeeded', error: null });
+      expect(created.at(-1), api.logs()).toMatchObject({ status: 'succeeded', error: null });
       const project = standin.byName('storeop-job-sb-api')[0] as StandinProject;
       expect(standin.byName('storeop-job-sb-api')).toHaveLength(1);
       // It waited for the project: the stand-in answers COMING_UP to the first status reads.
@@ -264,13 +231,13 @@ describe('Supabase through storeop apply and storeop api', () => {
         },
         { 'supabase-token': { 'access-token': TOKEN }, 'supabase-db': { password: existing.dbPass } },
       );
-      expect(connected.at(-1), logs).toMatchObject({ status: 'succeeded', error: null });
+      expect(connected.at(-1), api.logs()).toMatchObject({ status: 'succeeded', error: null });
       expect(standin.createCalls).toBe(creates);
       expect(await projectTables(existing)).toEqual(expect.arrayContaining(STORE_TABLES));
 
-      const everything = `${logs}${JSON.stringify(created)}${JSON.stringify(connected)}`;
+      const everything = `${api.logs()}${JSON.stringify(created)}${JSON.stringify(connected)}`;
       for (const secret of [TOKEN, project.dbPass, existing.dbPass]) expect(everything).not.toContain(secret);
-      child.kill('SIGTERM');
+      api.child.kill('SIGTERM');
     },
     TIMEOUT,
   );

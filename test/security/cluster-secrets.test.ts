@@ -14,7 +14,7 @@ import { SECRET_CACHE_SELECTOR } from '../../src/controller/manager.js';
 import { TokenVerifier } from '../../src/http/auth.js';
 import { createLogger } from '../../src/log.js';
 import { adminKubeConfig, createTestNamespace } from '../support/kube.js';
-import { freePort, kubectl, type OperatorEnvironment, type OperatorProcess, operatorEnvironment } from '../support/operator.js';
+import { type ApiOperatorEnvironment, kubectl, type OperatorProcess, startApiOperatorEnvironment } from '../support/operator.js';
 
 interface Secret {
   metadata: { name: string; labels?: Record<string, string>; ownerReferences?: Array<{ kind: string; name: string; uid: string }> };
@@ -81,13 +81,19 @@ async function passwordCatcher(): Promise<{ port: number; connections: () => num
 
 describe('Secrets in cluster mode', () => {
   const token = 'bnd-cluster-secrets-token-0123456789';
-  let env: OperatorEnvironment | undefined;
+  let env: ApiOperatorEnvironment | undefined;
   let namespace: string;
   let operator: OperatorProcess;
   let api: string;
 
-  const secretJson = (name: string, data: Record<string, string>, labels?: Record<string, string>) =>
-    JSON.stringify({ apiVersion: 'v1', kind: 'Secret', metadata: { name, ...(labels ? { labels } : {}) }, type: 'Opaque', data });
+  const secret = (name: string, data: Record<string, string>, labels?: Record<string, string>) => ({
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name, ...(labels ? { labels } : {}) },
+    type: 'Opaque',
+    data,
+  });
+  const secretJson = (...args: Parameters<typeof secret>) => JSON.stringify(secret(...args));
   const readSecret = async (name: string): Promise<Secret | undefined> => {
     const { stdout } = await kubectl(['-n', namespace, 'get', 'secret', name, '-o', 'json', '--ignore-not-found']);
     return stdout.trim() ? (JSON.parse(stdout) as Secret) : undefined;
@@ -102,24 +108,16 @@ describe('Secrets in cluster mode', () => {
     });
 
   beforeAll(async () => {
-    env = await operatorEnvironment('bnd-secrets');
-    namespace = env.namespace;
-    // Secrets the operator must never overwrite or hand out: the master's and the API tokens' (sharing the
-    // namespace), and a database password someone keeps for their own app.
-    await kubectl(
-      ['-n', namespace, 'apply', '-f', '-'],
-      [
-        secretJson('storeop-master', { url: b64('postgres://master:master-password@db/master'), 'encryption-keys': b64('k:abc') }),
-        secretJson('storeop-api-tokens', { 'token-hashes': b64(TokenVerifier.hash(token)) }),
-        secretJson('bnd-app-db', { username: b64('app'), password: b64('bnd-app-db-password-never-leaves') }),
-      ].join('\n'),
-    );
-    const port = await freePort();
-    api = `http://127.0.0.1:${port}`;
-    operator = await env.start({
-      args: ['--api-bind-address', `127.0.0.1:${port}`, '--pglite-home', env.home],
-      env: { STOREOP_API_TOKEN_HASHES: TokenVerifier.hash(token) },
+    env = await startApiOperatorEnvironment('bnd-secrets', token, {
+      // Secrets the operator must never overwrite or hand out: the master's and the API tokens' (sharing the
+      // namespace), and a database password someone keeps for their own app.
+      objects: [
+        secret('storeop-master', { url: b64('postgres://master:master-password@db/master'), 'encryption-keys': b64('k:abc') }),
+        secret('storeop-api-tokens', { 'token-hashes': b64(TokenVerifier.hash(token)) }),
+        secret('bnd-app-db', { username: b64('app'), password: b64('bnd-app-db-password-never-leaves') }),
+      ],
     });
+    ({ namespace, operator, apiUrl: api } = env);
   });
 
   afterAll(async () => {

@@ -5,8 +5,7 @@
 // destination now reads the same generic error, link-local and metadata addresses are refused without a
 // connection, the resolved addresses of a name are what is checked, allow/deny lists are configurable by
 // flag and environment, and the server log keeps the detail.
-import { type ChildProcess, spawn } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -14,10 +13,10 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cidrList, EgressPolicy, GENERIC_CONNECTION_ERROR } from '../../src/engines/egress.js';
+import { type ApiProcess, killApiProcesses, sha256, startApiProcess, storeopFreeEnv } from '../support/api-process.js';
 import { createPostgresDatabase, POSTGRES_URL, type TempDatabase, withDatabase, withPostgres } from '../support/databases.js';
 import { runCli } from '../support/master.js';
 import { freePort } from '../support/operator.js';
-import { nodeBinary, repoRoot, storeopArgs } from '../support/paths.js';
 import {
   dropStoreLeftovers,
   mysqlEndpoint,
@@ -29,7 +28,6 @@ import {
   withStoreDb,
 } from '../support/store-db.js';
 
-const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 const TOKEN = randomBytes(24).toString('hex');
 const ADMIN_PASSWORD = `egr-pw-${randomBytes(12).toString('hex')}`; // trust auth: never checked, must never show up
 const ENCRYPTION_KEYS = `egr:${randomBytes(32).toString('base64')}`;
@@ -40,58 +38,19 @@ const egrSlug = () => `egr-${randomBytes(5).toString('hex')}`;
 // ---------------------------------------------------------------------------------------------------
 // A storeop api process
 
-interface Api {
-  url: string;
-  logs(): string;
-  stop(): Promise<void>;
-}
-
-const children = new Set<ChildProcess>();
-
-async function startApi(masterUrl: string, args: string[], env: Record<string, string> = {}): Promise<Api> {
-  const port = await freePort();
-  const childEnv: NodeJS.ProcessEnv = { ...process.env };
-  for (const name of ['STOREOP_MASTER_DATABASE_URL', 'STOREOP_HOME', 'STOREOP_EGRESS_ALLOW', 'STOREOP_EGRESS_DENY']) delete childEnv[name];
-  Object.assign(childEnv, { STOREOP_ENCRYPTION_KEYS: ENCRYPTION_KEYS, STOREOP_API_TOKEN_HASHES: sha256(TOKEN) }, env);
-  const child = spawn(
-    nodeBinary,
-    storeopArgs(['api', '--bind-address', `127.0.0.1:${port}`, '--master-database-url', masterUrl, ...args]),
-    { cwd: repoRoot, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  children.add(child);
-  let output = '';
-  for (const stream of [child.stdout, child.stderr]) stream?.on('data', (d: Buffer) => (output += d.toString()));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 120_000;
-  while (
-    !(await fetch(`${url}/v1/openapi.json`).then(
-      (r) => r.ok,
-      () => false,
-    ))
-  ) {
-    if (child.exitCode !== null) throw new Error(`storeop api exited with ${child.exitCode}:\n${output}`);
-    if (Date.now() > deadline) throw new Error(`storeop api did not come up within 120s:\n${output}`);
-    await sleep(200);
-  }
-  return {
-    url,
-    logs: () => output,
-    async stop() {
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-      await exited;
-      clearTimeout(timer);
-      children.delete(child);
-    },
-  };
+/** `storeop api` on `masterUrl`, accepting TOKEN. */
+function startApi(masterUrl: string, args: string[], env: Record<string, string> = {}): Promise<ApiProcess> {
+  return startApiProcess({
+    args: ['--master-database-url', masterUrl, ...args],
+    env: storeopFreeEnv({ STOREOP_ENCRYPTION_KEYS: ENCRYPTION_KEYS, STOREOP_API_TOKEN_HASHES: sha256(TOKEN), ...env }),
+  });
 }
 
 type JobStatus = { status: string; step: string | null; progress: number; message: string | null; error: string | null };
 
 /** Submits a create job (PostgreSQL unless told) for host:port and polls it to its end. */
 async function provision(
-  api: Api,
+  api: ApiProcess,
   slug: string,
   host: string,
   port: number,
@@ -126,7 +85,7 @@ async function provision(
 /** What a caller can compare between two failed jobs: everything but the timestamps. */
 const visible = (s: JobStatus) => ({ status: s.status, step: s.step, progress: s.progress, message: s.message, error: s.error });
 
-async function waitForLog(api: Api, pattern: RegExp): Promise<string> {
+async function waitForLog(api: ApiProcess, pattern: RegExp): Promise<string> {
   const deadline = Date.now() + 30_000;
   while (!pattern.test(api.logs())) {
     if (Date.now() > deadline) throw new Error(`log never matched ${pattern}:\n${api.logs().slice(-3000)}`);
@@ -158,9 +117,9 @@ const closedPort = () => freePort();
 // ---------------------------------------------------------------------------------------------------
 
 let master: TempDatabase;
-let open: Api; // default policy
-let noLoopback: Api; // --egress-deny 127.0.0.0/8,::1
-let allowOnly: Api; // STOREOP_EGRESS_ALLOW=127.0.0.1/32
+let open: ApiProcess; // default policy
+let noLoopback: ApiProcess; // --egress-deny 127.0.0.0/8,::1
+let allowOnly: ApiProcess; // STOREOP_EGRESS_ALLOW=127.0.0.1/32
 const createdStores: Array<['postgresql' | 'mysql', string]> = [];
 
 beforeAll(async () => {
@@ -175,7 +134,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all([open, noLoopback, allowOnly].filter(Boolean).map((a) => a.stop().catch(() => {})));
-  for (const child of children) child.kill('SIGKILL');
+  killApiProcesses();
   for (const socket of sockets) socket.destroy();
   await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
   try {

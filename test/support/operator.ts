@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
 import { inject } from 'vitest';
+import { TokenVerifier } from '../../src/http/auth.js';
 import { runEveryStep } from './cleanup.js';
 import { installOperatorPrerequisites as install, kubectlWith } from './cluster-setup.js';
 import { createPostgresDatabase, type TempDatabase } from './databases.js';
@@ -159,6 +160,8 @@ export interface OperatorEnvironment {
   namespace: string;
   master: TempDatabase;
   home: string;
+  /** `kubectl apply` of `objects` in the namespace. */
+  apply(...objects: Record<string, unknown>[]): Promise<void>;
   /** Starts `storeop run --namespace` on this environment's namespace, master and home. */
   start(options?: {
     args?: string[];
@@ -181,6 +184,9 @@ export async function operatorEnvironment(prefix: string): Promise<OperatorEnvir
     namespace,
     master,
     home,
+    async apply(...objects) {
+      await kubectl(['-n', namespace, 'apply', '-f', '-'], objects.map((o) => JSON.stringify(o)).join('\n'));
+    },
     async start(options = {}) {
       const operator = await startOperator({ ...options, masterUrl: master.url, home, namespace });
       operators.push(operator);
@@ -195,6 +201,98 @@ export async function operatorEnvironment(prefix: string): Promise<OperatorEnvir
       ]);
     },
   };
+}
+
+/** An operator environment whose `storeop run` is up: what most operator tests start from. */
+export interface RunningOperatorEnvironment extends OperatorEnvironment {
+  operator: OperatorProcess;
+  /** Polls `probe` until it returns a value; fails with the last error seen and the operator's recent logs. */
+  eventually<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs?: number): Promise<T>;
+  /**
+   * Deletes the Stores while the operator still runs (so it applies their deletion policy and drops its
+   * finalizers), tears the environment down, then runs `leftovers`; every step is tried.
+   */
+  cleanUp(leftovers?: Iterable<() => unknown>): Promise<void>;
+}
+
+type StartOptions = Parameters<OperatorEnvironment['start']>[0];
+
+export interface OperatorEnvironmentOptions {
+  /** Applied in the namespace before the operator starts (admin Secrets, say). */
+  objects?: Record<string, unknown>[];
+  /** How the operator starts; a function when that depends on the environment (its home, say). */
+  start?: StartOptions | ((environment: OperatorEnvironment) => StartOptions);
+}
+
+/**
+ * A fresh operator environment with its objects applied and its operator started; torn down again when
+ * that fails, so a failed set-up leaves nothing behind.
+ */
+export async function startOperatorEnvironment(
+  prefix: string,
+  options: OperatorEnvironmentOptions = {},
+): Promise<RunningOperatorEnvironment> {
+  const environment = await operatorEnvironment(prefix);
+  const { namespace } = environment;
+  let operator: OperatorProcess;
+  try {
+    if (options.objects?.length) await environment.apply(...options.objects);
+    operator = await environment.start(typeof options.start === 'function' ? options.start(environment) : options.start);
+  } catch (error) {
+    await environment.tearDown().catch(() => {}); // the set-up's error is the one worth reporting
+    throw error;
+  }
+  return {
+    ...environment,
+    operator,
+    async eventually(what, probe, timeoutMs = 180_000) {
+      const deadline = Date.now() + timeoutMs;
+      let last: unknown;
+      for (;;) {
+        try {
+          const value = await probe();
+          if (value !== undefined) return value;
+        } catch (error) {
+          last = error;
+        }
+        if (Date.now() > deadline)
+          throw new Error(`timed out waiting for ${what} (${String(last)})\n--- operator logs ---\n${operator.logs().slice(-6000)}`);
+        await sleep(250);
+      }
+    },
+    async cleanUp(leftovers = []) {
+      await runEveryStep(`could not clean up the operator environment ${namespace}`, [
+        () => kubectl(['-n', namespace, 'delete', 'stores', '--all', '--wait=true', '--timeout=90s']),
+        () => environment.tearDown(),
+        ...leftovers,
+      ]);
+    },
+  };
+}
+
+/** A running operator environment whose operator also serves the provisioning API, at `apiUrl`. */
+export interface ApiOperatorEnvironment extends RunningOperatorEnvironment {
+  apiUrl: string;
+}
+
+/**
+ * `startOperatorEnvironment` with `storeop run --api-bind-address` on a free port, accepting `token`; the
+ * environment's home is the PGlite volume, for API requests that ask for embedded stores.
+ */
+export async function startApiOperatorEnvironment(
+  prefix: string,
+  token: string,
+  options: Pick<OperatorEnvironmentOptions, 'objects'> = {},
+): Promise<ApiOperatorEnvironment> {
+  const port = await freePort();
+  const environment = await startOperatorEnvironment(prefix, {
+    ...options,
+    start: ({ home }) => ({
+      args: ['--api-bind-address', `127.0.0.1:${port}`, '--pglite-home', home],
+      env: { STOREOP_API_TOKEN_HASHES: TokenVerifier.hash(token) },
+    }),
+  });
+  return { ...environment, apiUrl: `http://127.0.0.1:${port}` };
 }
 
 /**

@@ -1,17 +1,18 @@
 // The three drivers of the store service, each behind one small adapter, for the parity suite: the same
 // Store (and Secret) given to `storeop apply`/`storeop delete`, to the standalone API (`storeop api`),
 // or to the controller (`storeop run` on the test cluster), and its outcome read back the same way.
-import { type ChildProcess, spawn } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { stringify } from 'yaml';
+import { sha256, startApiProcess, storeopFreeEnv } from './api-process.js';
 import { runStoreop } from './cli.js';
 import { createPostgresDatabase, postgresRows, type TempDatabase } from './databases.js';
-import { freePort, kubectl, type OperatorEnvironment, type OperatorProcess, operatorEnvironment } from './operator.js';
-import { nodeBinary, repoRoot, storeopArgs } from './paths.js';
+import { kubectl, type OperatorEnvironment, type OperatorProcess, operatorEnvironment } from './operator.js';
+import { nodeBinary, storeopArgs } from './paths.js';
 
 export type DriverName = 'apply' | 'api' | 'controller';
 
@@ -133,45 +134,15 @@ export async function applyDriver(): Promise<Driver> {
 // ---------------------------------------------------------------------------------------------------
 // storeop api (standalone)
 
-interface ApiProcess {
-  url: string;
-  child: ChildProcess;
-  exited: Promise<unknown>;
-}
-
 export async function apiDriver(): Promise<Driver> {
   const master = await createPostgresDatabase('svc_master');
   const home = mkdtempSync(join(tmpdir(), 'svc-parity-'));
   const token = randomBytes(24).toString('hex');
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const name of ['STOREOP_MASTER_DATABASE_URL', 'STOREOP_HOME', 'STOREOP_API_TOKEN_HASHES']) delete env[name];
-  Object.assign(env, {
+  const env = storeopFreeEnv({
     STOREOP_ENCRYPTION_KEYS: ENCRYPTION_KEYS,
-    STOREOP_API_TOKEN_HASHES: createHash('sha256').update(token).digest('hex'),
+    STOREOP_API_TOKEN_HASHES: sha256(token),
   });
-  const start = async (): Promise<ApiProcess> => {
-    const port = await freePort();
-    const args = ['api', '--bind-address', `127.0.0.1:${port}`, '--master-database-url', master.url, '--home', home];
-    const child = spawn(nodeBinary, storeopArgs(args), { cwd: repoRoot, env, stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    const url = `http://127.0.0.1:${port}`;
-    await until(
-      'storeop api to listen',
-      async () => {
-        if (child.exitCode !== null) throw new Error(`storeop api exited with ${child.exitCode}: ${stderr}`);
-        return (
-          (await fetch(`${url}/v1/openapi.json`).then(
-            (r) => r.ok,
-            () => false,
-          )) || undefined
-        );
-      },
-      90_000,
-    );
-    return { url, child, exited };
-  };
+  const start = () => startApiProcess({ args: ['--master-database-url', master.url, '--home', home], env });
   let api = await start();
   const call = (path: string, init: RequestInit = {}) =>
     fetch(`${api.url}${path}`, {
@@ -215,15 +186,13 @@ export async function apiDriver(): Promise<Driver> {
       try {
         await until('the API job to be mid-way', async () => ((await running()) ? true : undefined));
       } finally {
-        api.child.kill('SIGKILL');
-        await api.exited;
+        await api.stop('SIGKILL');
         api = await start();
       }
     },
     sql: masterSql(master.url),
     async close() {
-      api.child.kill('SIGTERM');
-      await api.exited;
+      await api.stop();
       await master.drop();
       rmSync(home, { recursive: true, force: true });
     },
