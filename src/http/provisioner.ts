@@ -8,7 +8,7 @@ import { isStoreopError, redactSecrets, StoreopError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { findStore } from '../master/stores.js';
 import { IdentityChangedError } from '../stores/identity.js';
-import { buildIntent, type StoreIntent } from '../stores/intent.js';
+import { buildIntent, knownTarget, type StoreIntent } from '../stores/intent.js';
 import type { StagedTargetOptions } from '../stores/prepare-store.js';
 import type { MasterContext, PreparedJob } from '../stores/provision-store.js';
 import { applyIntent, checkClaim, claimStore, type DeleteOutcome, deleteStore, openJobOf } from '../stores/service.js';
@@ -95,7 +95,13 @@ export class LocalProvisioner implements Provisioner {
     const intent = body.database
       ? await this.#intent({ store: { slug, displayName: existing.name }, ...body } as ProvisionRequestBody)
       : undefined;
-    return deleteStore(this.ctx, { slug, source: API_SOURCE, policy: intent?.deletionPolicy, intent, home: this.home });
+    return deleteStore(this.ctx, {
+      slug,
+      source: API_SOURCE,
+      policy: intent?.deletionPolicy,
+      intent: intent && { identity: intent.identity, target: knownTarget(intent) },
+      home: this.home,
+    });
   }
 
   #intent(body: ProvisionRequestBody): Promise<StoreIntent> {
@@ -160,6 +166,7 @@ export class LocalProvisioner implements Provisioner {
           ...(this.egress ? { egress: this.egress } : {}),
         });
       } catch (error) {
+        const target = knownTarget(intent);
         // The log keeps the reason (already free of secrets); API callers only see a generic one for
         // connection failures (publicJobError), so a job's error is no port scanner.
         this.log.warn(
@@ -167,7 +174,7 @@ export class LocalProvisioner implements Provisioner {
             jobId: job.jobId,
             store: job.store.slug,
             code: (error as StoreopError).code,
-            reason: redactSecrets((error as Error).message, intent.target ? secretsOf(intent.target) : []),
+            reason: redactSecrets((error as Error).message, target ? secretsOf(target) : []),
           },
           'provisioning job failed',
         );
