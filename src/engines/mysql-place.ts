@@ -6,9 +6,8 @@ import { StoreopError } from '../errors.js';
 import { assertIdentifier, storeNames } from '../naming.js';
 import { createHistoryTable, HISTORY_TABLE } from '../schema/history.js';
 import { type AnyKysely, type Placement, storeMark } from './engine.js';
+import { connectionLimit, createTargetOf, publicAddress } from './place.js';
 import type { CreateTarget, DatabaseTarget } from './target.js';
-
-export const DEFAULT_CONNECTION_LIMIT = 50;
 
 export interface MysqlLayout {
   slug: string;
@@ -21,9 +20,7 @@ export const ident = (name: string) => `\`${name.replaceAll('`', '``')}\``;
 export const grantName = (database: string) => database.replace(/[_%\\]/g, (c) => `\\${c}`);
 
 export function createTarget(target: DatabaseTarget, what: string): CreateTarget {
-  if (target.engine !== 'mysql' || target.mode !== 'create')
-    throw new StoreopError('InvalidSpec', `${what} needs a MySQL target in create mode`);
-  return target;
+  return createTargetOf('mysql', target, what);
 }
 
 export function layout(target: CreateTarget, slug: string): MysqlLayout {
@@ -38,13 +35,7 @@ export function mysqlPlacement(target: DatabaseTarget, slug: string): Placement 
     return { engine: 'mysql', host: c.host, port: c.port, database: c.database, role: c.user };
   }
   const l = layout(target, slug);
-  return {
-    engine: 'mysql',
-    host: target.publicHost ?? target.admin.host,
-    port: target.publicPort ?? target.admin.port,
-    database: l.database,
-    role: l.user,
-  };
+  return { engine: 'mysql', ...publicAddress(target), database: l.database, role: l.user };
 }
 
 /** Compiles Kysely builders to MySQL text without a connection. */
@@ -68,7 +59,7 @@ export interface Statement {
  */
 export function adminSql(target: CreateTarget, l: MysqlLayout, password?: string) {
   const secret = password ?? '<generated>';
-  const limit = Number(target.connectionLimit ?? DEFAULT_CONNECTION_LIMIT);
+  const limit = connectionLimit(target);
   const statement = (sql: string, ...params: string[]): Statement => ({ sql, params });
   return {
     createDatabase: statement(`CREATE DATABASE IF NOT EXISTS ${ident(l.database)} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`),

@@ -5,11 +5,11 @@ import pg from 'pg';
 import { StoreopError } from '../errors.js';
 import { assertIdentifier, storeNames } from '../naming.js';
 import { type Placement, storeMark } from './engine.js';
+import { connectionLimit, createTargetOf, publicAddress } from './place.js';
 import { scramSha256Verifier } from './scram.js';
 import type { CreateTarget, DatabaseTarget, Isolation } from './target.js';
 
 export const DEFAULT_SHARED_DATABASE = 'storeop_stores';
-export const DEFAULT_CONNECTION_LIMIT = 50;
 /** The comment of a shared database that may hold store schemas (storeop's own, or one an admin marked). */
 export const SHARED_DATABASE_MARK = 'storeop:shared-store-database';
 /** Server databases that never hold a store, whatever the spec says. */
@@ -28,9 +28,7 @@ export interface Layout {
 }
 
 export function createTarget(target: DatabaseTarget, what: string): CreateTarget {
-  if (target.engine !== 'postgresql' || target.mode !== 'create')
-    throw new StoreopError('InvalidSpec', `${what} needs a PostgreSQL target in create mode`);
-  return target;
+  return createTargetOf('postgresql', target, what);
 }
 
 export function layout(target: CreateTarget, slug: string): Layout {
@@ -63,8 +61,7 @@ export function postgresPlacement(target: DatabaseTarget, slug: string): Placeme
   const l = layout(target, slug);
   return {
     engine: 'postgresql',
-    host: target.publicHost ?? target.admin.host,
-    port: target.publicPort ?? target.admin.port,
+    ...publicAddress(target),
     database: l.database,
     schema: l.schema,
     role: l.role,
@@ -81,7 +78,7 @@ export function adminSql(target: CreateTarget, l: Layout, password?: string) {
   const database = ident(l.database);
   const schema = ident(l.schema);
   const secret = password === undefined ? `'<generated>'` : literal(scramSha256Verifier(password));
-  const limit = Number(target.connectionLimit ?? DEFAULT_CONNECTION_LIMIT);
+  const limit = connectionLimit(target);
   const owner = l.isolation === 'database' ? role : ident(target.admin.user);
   const mark = l.isolation === 'database' ? storeMark(l.slug) : SHARED_DATABASE_MARK;
   return {

@@ -8,7 +8,7 @@ import { isStoreopError, redactSecrets, StoreopError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { findStore } from '../master/stores.js';
 import { IdentityChangedError } from '../stores/identity.js';
-import { buildIntent, type StoreIntent } from '../stores/intent.js';
+import { buildIntent, knownTarget, type StoreIntent } from '../stores/intent.js';
 import type { StagedTargetOptions } from '../stores/prepare-store.js';
 import type { MasterContext, PreparedJob } from '../stores/provision-store.js';
 import { applyIntent, checkClaim, claimStore, type DeleteOutcome, deleteStore, openJobOf } from '../stores/service.js';
@@ -34,6 +34,22 @@ export interface Provisioner {
   drain(): Promise<void>;
 }
 
+export interface LocalProvisionerOptions {
+  /** The master DB, keyring and actor the jobs run with. */
+  master: MasterContext;
+  log: Logger;
+  /** storeop's local folder: where an embedded (PGlite) store lives when its path is not set. */
+  home: string;
+  /** Jobs run at once; default 4. */
+  concurrency?: number;
+  /** Jobs that may wait for a slot, default 100; beyond, submit throws TooManyRequests (HTTP 429) instead of queueing in memory. */
+  maxQueued?: number;
+  /** How a staged engine (Supabase) is waited for inside a job; default: the store service's (a 15-minute deadline). */
+  staged?: StagedTargetOptions;
+  /** Where API callers may point jobs (checked and pinned per job); default: anywhere. */
+  egress?: EgressPolicy;
+}
+
 export class LocalProvisioner implements Provisioner {
   readonly #queue: Array<() => Promise<void>> = [];
   readonly #running = new Set<Promise<void>>();
@@ -41,19 +57,23 @@ export class LocalProvisioner implements Provisioner {
   readonly #submitting = new Map<string, Promise<unknown>>();
   /** Submissions past the queue check that have not reached the queue yet (their job row is being written). */
   #admitting = 0;
+  private readonly ctx: MasterContext;
+  private readonly log: Logger;
+  private readonly home: string;
+  private readonly concurrency: number;
+  private readonly maxQueued: number;
+  private readonly staged: StagedTargetOptions | undefined;
+  private readonly egress: EgressPolicy | undefined;
 
-  constructor(
-    private readonly ctx: MasterContext,
-    private readonly log: Logger,
-    private readonly home: string,
-    private readonly concurrency = 4,
-    /** How a staged engine (Supabase) is waited for inside a job. */
-    private readonly staged: StagedTargetOptions = { deadlineMs: 15 * 60_000 },
-    /** Where API callers may point jobs (checked and pinned per job); none = anywhere. */
-    private readonly egress?: EgressPolicy,
-    /** Jobs that may wait for a slot; beyond, submit throws TooManyRequests (HTTP 429) instead of queueing in memory. */
-    private readonly maxQueued = 100,
-  ) {}
+  constructor(options: LocalProvisionerOptions) {
+    this.ctx = options.master;
+    this.log = options.log;
+    this.home = options.home;
+    this.concurrency = options.concurrency ?? 4;
+    this.maxQueued = options.maxQueued ?? 100;
+    this.staged = options.staged;
+    this.egress = options.egress;
+  }
 
   async submit(body: ProvisionRequestBody): Promise<{ jobId: string; storeId: string }> {
     const intent = await this.#intent(body);
@@ -75,7 +95,13 @@ export class LocalProvisioner implements Provisioner {
     const intent = body.database
       ? await this.#intent({ store: { slug, displayName: existing.name }, ...body } as ProvisionRequestBody)
       : undefined;
-    return deleteStore(this.ctx, { slug, source: API_SOURCE, policy: intent?.deletionPolicy, intent, home: this.home });
+    return deleteStore(this.ctx, {
+      slug,
+      source: API_SOURCE,
+      policy: intent?.deletionPolicy,
+      intent: intent && { identity: intent.identity, target: knownTarget(intent) },
+      home: this.home,
+    });
   }
 
   #intent(body: ProvisionRequestBody): Promise<StoreIntent> {
@@ -88,7 +114,7 @@ export class LocalProvisioner implements Provisioner {
       source: API_SOURCE,
       readSecret: async (name, key) => ownValue(ownValue(secrets, name), key),
       home: this.home,
-      defaults: this.staged.defaults,
+      defaults: this.staged?.defaults,
     });
   }
 
@@ -134,8 +160,13 @@ export class LocalProvisioner implements Provisioner {
   #enqueue(job: PreparedJob, intent: StoreIntent): void {
     this.#queue.push(async () => {
       try {
-        await applyIntent(this.ctx, intent, { job, staged: this.staged, ...(this.egress ? { egress: this.egress } : {}) });
+        await applyIntent(this.ctx, intent, {
+          job,
+          ...(this.staged ? { staged: this.staged } : {}),
+          ...(this.egress ? { egress: this.egress } : {}),
+        });
       } catch (error) {
+        const target = knownTarget(intent);
         // The log keeps the reason (already free of secrets); API callers only see a generic one for
         // connection failures (publicJobError), so a job's error is no port scanner.
         this.log.warn(
@@ -143,7 +174,7 @@ export class LocalProvisioner implements Provisioner {
             jobId: job.jobId,
             store: job.store.slug,
             code: (error as StoreopError).code,
-            reason: redactSecrets((error as Error).message, intent.target ? secretsOf(intent.target) : []),
+            reason: redactSecrets((error as Error).message, target ? secretsOf(target) : []),
           },
           'provisioning job failed',
         );

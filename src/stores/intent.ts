@@ -33,8 +33,16 @@ export interface StoreDescription {
  */
 export interface StoreIntent extends StoreDescription {
   resolution: Resolution;
-  /** Known up front for every engine but a staged one. */
-  target?: DatabaseTarget;
+}
+
+/** The intent for a store whose database target is known: its resolution and identity both follow from it. */
+export function intentForTarget(description: StoreDescription, target: DatabaseTarget): StoreIntent {
+  return { ...description, resolution: { kind: 'target', target }, identity: identityOf(description.database, target) };
+}
+
+/** The intent's database target when it is known up front: for every engine but a staged one. */
+export function knownTarget(intent: Pick<StoreIntent, 'resolution'>): DatabaseTarget | undefined {
+  return intent.resolution.kind === 'target' ? intent.resolution.target : undefined;
 }
 
 export interface IntentInput {
@@ -119,7 +127,5 @@ export async function buildIntent(
     if (!isStoreopError(error, 'InvalidSpec')) throw error;
     throw new StoreopError('InvalidSpec', error.message.replace(/^spec\./, `${databasePath}.`), { retryable: error.retryable });
   }
-  if (resolution.kind === 'staged') return { ...description, resolution };
-  const { target } = resolution;
-  return { ...description, resolution, target, identity: identityOf(description.database, target) };
+  return resolution.kind === 'staged' ? { ...description, resolution } : intentForTarget(description, resolution.target);
 }

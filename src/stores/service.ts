@@ -15,7 +15,7 @@ import type { MasterDB } from '../master/types.js';
 import type { ProvisionResult } from '../provisioning/pipeline.js';
 import type { Progress } from '../provisioning/progress.js';
 import { assertSameIdentity, type DatabaseIdentity, IdentityChangedError, identityChanges } from './identity.js';
-import type { DeletionPolicy, StoreDescription, StoreIntent } from './intent.js';
+import { type DeletionPolicy, knownTarget, type StoreIntent } from './intent.js';
 import { describePlacement, type Placement, placement } from './placement.js';
 import { type StagedTargetOptions, targetFor } from './prepare-store.js';
 import { type MasterContext, type PreparedJob, prepareStoreJob, runStoreJob } from './provision-store.js';
@@ -29,17 +29,15 @@ const PGLITE_DEFAULTS = storeDatabaseTemplateSpec.parse({ engine: 'pglite' });
  * Checks, without writing anything, that the intent may act on its slug: no other source declared it,
  * and its database is the one recorded for the store. Returns the store's row when it exists.
  */
-export async function checkClaim(
-  db: Kysely<MasterDB>,
-  intent: StoreDescription & { target?: DatabaseTarget },
-): Promise<StoreRow | undefined> {
+export async function checkClaim(db: Kysely<MasterDB>, intent: StoreIntent): Promise<StoreRow | undefined> {
   const existing = await findStore(db, intent.slug);
   if (!existing) return undefined;
+  const target = knownTarget(intent);
   if (existing.source && existing.source !== intent.declaration.source)
     throw new StoreopError('Conflict', `store slug ${intent.slug} already belongs to ${existing.source}`, { retryable: false });
   if (existing.database_identity) {
     assertSameIdentity(intent.slug, existing.database_identity, intent.identity);
-  } else if (intent.target) {
+  } else if (target) {
     // Provisioned before identities were recorded: the registered connection tells where its database is.
     const active = await db
       .selectFrom('integration_configs')
@@ -48,7 +46,7 @@ export async function checkClaim(
       .where('is_active', '=', true)
       .executeTakeFirst();
     const has = active ? describePlacement(active.config_data.connection as Placement) : undefined;
-    const wants = describePlacement(placement(intent.target, intent.slug));
+    const wants = describePlacement(placement(target, intent.slug));
     if (has && has !== wants) throw new IdentityChangedError(intent.slug, [`database (was ${has}, now ${wants})`]);
   }
   return existing;
@@ -109,7 +107,7 @@ export async function applyIntent(ctx: MasterContext, intent: StoreIntent, optio
   }
   if (job.store.database_status === 'suspended') await resumeStore(ctx, intent, job.store);
   // A staged engine's target is known once its project is ready; every other engine's already is.
-  const target = intent.target ?? (await stagedTarget(ctx, job, intent, options));
+  const target = knownTarget(intent) ?? (await stagedTarget(ctx, job, intent, options));
   const run = () =>
     runStoreJob(ctx, job, {
       target,
@@ -171,8 +169,7 @@ export async function suspendStore(ctx: MasterContext, intent: StoreIntent, job?
   await tracker?.start();
   try {
     if (row.database_status !== 'suspended') {
-      if (intent.target && createsStoreRole(intent.target) && row.database_type)
-        await engineFor(intent.target.engine).setLoginEnabled(intent.target, intent.slug, false);
+      await setStoreLogin(intent, row, false);
       await setDatabaseFacts(db, row.id, { status: 'suspended' });
       await recordAudit(db, { storeId: row.id, actor: ctx.actor, action: 'store.suspended', targetType: 'store', targetId: intent.slug });
     }
@@ -186,8 +183,7 @@ export async function suspendStore(ctx: MasterContext, intent: StoreIntent, job?
 
 /** Re-enables a suspended store's login; provisioning then marks it active again. */
 export async function resumeStore(ctx: MasterContext, intent: StoreIntent, row: StoreRow): Promise<void> {
-  if (intent.target && createsStoreRole(intent.target) && row.database_type)
-    await engineFor(intent.target.engine).setLoginEnabled(intent.target, intent.slug, true);
+  await setStoreLogin(intent, row, true);
   await recordAudit(ctx.master.db, {
     storeId: row.id,
     actor: ctx.actor,
@@ -197,6 +193,12 @@ export async function resumeStore(ctx: MasterContext, intent: StoreIntent, row: 
   });
 }
 
+/** Enables or disables the store role's login: only a create-mode store has one, once it has a database. */
+async function setStoreLogin(intent: StoreIntent, row: StoreRow, enabled: boolean): Promise<void> {
+  const target = knownTarget(intent);
+  if (target && createsStoreRole(target) && row.database_type) await engineFor(target.engine).setLoginEnabled(target, intent.slug, enabled);
+}
+
 export interface DeleteRequest {
   slug: string;
   /** Who deletes: only the source that declared the store may (a store without a source: anyone). */
@@ -204,7 +206,7 @@ export interface DeleteRequest {
   /** The policy of the manifest; without one, the policy recorded for the store (default Retain). */
   policy?: DeletionPolicy | undefined;
   /** The database as the manifest describes it now: required to drop a create-mode server database. */
-  intent?: Pick<StoreIntent, 'identity' | 'target'> | undefined;
+  intent?: { identity: DatabaseIdentity; target: DatabaseTarget | undefined } | undefined;
   /** storeop's local folder: where an embedded (PGlite) store lives when its path was not set. */
   home?: string | undefined;
 }

@@ -126,7 +126,7 @@ describe('the standalone HTTP API and embedded paths', () => {
     master = await testMaster.open();
     const ctx = { master, keyring: testMaster.keyring, actor: 'api' };
     const log = createLogger({ level: 'silent' });
-    provisioner = new LocalProvisioner(ctx, log, testMaster.home);
+    provisioner = new LocalProvisioner({ master: ctx, log, home: testMaster.home });
     app = createApi({ master: ctx, tokens: new TokenVerifier([TokenVerifier.hash(token)]), provisioner, log });
   });
   afterAll(async () => {

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { withRemovals } from '../../src/controller/store-reconciler.js';
 import type { CreateTarget } from '../../src/engines/target.js';
 import { assertSameIdentity, IdentityChangedError, identityChanges, identityOf } from '../../src/stores/identity.js';
-import { buildIntent, DEFAULT_SETTINGS, describeStore } from '../../src/stores/intent.js';
+import { buildIntent, DEFAULT_SETTINGS, describeStore, intentForTarget, knownTarget } from '../../src/stores/intent.js';
 import { describePlacement, placement } from '../../src/stores/placement.js';
 
 const admin = { name: 'pg-admin', usernameKey: 'username', passwordKey: 'password' };
@@ -74,7 +74,7 @@ describe('describeStore / buildIntent', () => {
       readSecret,
       home: '/tmp/h',
     });
-    expect(intent.target).toMatchObject({
+    expect(knownTarget(intent)).toMatchObject({
       engine: 'postgresql',
       mode: 'create',
       admin: { host: 'db.example', port: 5432, user: 'svc_admin' },
@@ -101,7 +101,38 @@ describe('describeStore / buildIntent', () => {
       readSecret,
       home: '/tmp/h',
     });
-    expect(intent.target).toEqual({ engine: 'pglite', mode: 'create', dataDir: '/tmp/h/stores/svc-p', storesRoot: '/tmp/h/stores' });
+    expect(knownTarget(intent)).toEqual({ engine: 'pglite', mode: 'create', dataDir: '/tmp/h/stores/svc-p', storesRoot: '/tmp/h/stores' });
+  });
+
+  it('intentForTarget derives the resolution and the identity from one target (a connect URL Secret shows in the identity)', () => {
+    const description = describeStore({
+      name: 'svc-c',
+      spec: { displayName: 'C' },
+      database: { engine: 'mysql', mode: 'connect', connection: { urlSecretRef: { name: 'u', key: 'url' } } },
+      source: 'apply',
+    });
+    const target = { engine: 'mysql', mode: 'connect', connection: { host: 'h1', port: 3307, user: 'u', database: 'd1' } } as const;
+    const intent = intentForTarget(description, target);
+    expect(intent.resolution).toEqual({ kind: 'target', target });
+    expect(knownTarget(intent)).toBe(target);
+    expect(intent.identity).toMatchObject({ 'connection.host': 'h1', 'connection.port': 3307, 'connection.database': 'd1' });
+    expect(description.identity).toMatchObject({ 'connection.host': null, 'connection.database': null });
+  });
+
+  it('knows no target up front for a staged engine (Supabase: the project comes first)', async () => {
+    const intent = await buildIntent({
+      name: 'svc-sb',
+      spec: { displayName: 'SB' },
+      database: {
+        engine: 'supabase',
+        supabase: { organizationSlug: 'org', accessTokenSecretRef: { name: 'sb', key: 'token' } },
+      },
+      source: 'apply',
+      readSecret: async (name, key) => (name === 'sb' && key === 'token' ? 'sbp-token' : undefined),
+      home: '/tmp/h',
+    });
+    expect(intent.resolution.kind).toBe('staged');
+    expect(knownTarget(intent)).toBeUndefined();
   });
 });
 

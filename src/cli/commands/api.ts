@@ -94,19 +94,19 @@ export async function apiCommand(argv: string[]): Promise<number> {
   const ctx = { master, keyring, actor: 'api' };
   const abandoned = await failAbandonedJobs(master.db, runnerAlive);
   if (abandoned) log.warn({ jobs: abandoned }, 'marked jobs of a stopped server as failed');
-  const provisioner = new LocalProvisioner(
-    ctx,
+  const provisioner = new LocalProvisioner({
+    master: ctx,
     log,
     home,
-    f['max-concurrent-jobs'],
-    {
+    concurrency: f['max-concurrent-jobs'],
+    maxQueued: f['max-queued-jobs'],
+    staged: {
       defaults: { supabaseApiUrl: f['supabase-api-url'] },
       pollMs: f['supabase-poll-interval'],
       deadlineMs: f['supabase-timeout'],
     },
     egress,
-    f['max-queued-jobs'],
-  );
+  });
   const app = createApi({ master: ctx, tokens, provisioner, log, rateLimitPerMinute: f['rate-limit'] });
   const at = f['bind-address'].lastIndexOf(':');
   const host = f['bind-address'].slice(0, at) || '0.0.0.0';

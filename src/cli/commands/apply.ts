@@ -13,7 +13,7 @@ import { openMaster, storeopHome } from '../../master/database.js';
 import { loadKeyring } from '../../master/keyring.js';
 import { planProvisioning, planStatements } from '../../provisioning/dry-run.js';
 import { describeConflicts } from '../../schema/plan.js';
-import { buildIntent, type StoreIntent } from '../../stores/intent.js';
+import { buildIntent, knownTarget, type StoreIntent } from '../../stores/intent.js';
 import { applyIntent } from '../../stores/service.js';
 import { parseFlags } from '../args.js';
 import { durationSchema } from '../duration.js';
@@ -143,12 +143,13 @@ export async function applyCommand(argv: string[]): Promise<number> {
   if (f['dry-run']) {
     let conflicts = false;
     for (const unit of units) {
-      const { target, seed } = intents.get(unit.name) as StoreIntent;
+      const intent = intents.get(unit.name) as StoreIntent;
+      const target = knownTarget(intent);
       if (!target) {
         out.write(`# store ${unit.slug}: ${unit.database.engine}: the project comes first; its statements are known once it exists\n`);
         continue;
       }
-      const plan = await planProvisioning(target, { slug: unit.slug, seed: seed ? {} : false });
+      const plan = await planProvisioning(target, { slug: unit.slug, seed: intent.seed ? {} : false });
       const statements = planStatements(plan);
       out.write(
         `# store ${unit.slug}: ${describeTarget(targetSummary(target))}${plan.databaseExists ? '' : ' (database to be created)'}\n`,
@@ -179,7 +180,7 @@ export async function applyCommand(argv: string[]): Promise<number> {
     const ctx = { master, keyring, actor: 'storeop-apply' };
     outcomes = await mapLimit(units, f.concurrency, async (unit): Promise<Outcome> => {
       const intent = intents.get(unit.name) as StoreIntent;
-      const target = intent.target;
+      const target = knownTarget(intent);
       const engine = target?.engine ?? unit.database.engine;
       const where = target ? describeTarget(targetSummary(target)) : `${engine} project`;
       const started = performance.now();

@@ -8,6 +8,7 @@ import { isStoreopError } from '../../errors.js';
 import { openMaster, storeopHome } from '../../master/database.js';
 import { loadKeyring } from '../../master/keyring.js';
 import { slugSchema } from '../../naming.js';
+import { knownTarget } from '../../stores/intent.js';
 import { type DeleteOutcome, type DeleteRequest, deleteStore } from '../../stores/service.js';
 import { parseFlags, UsageError } from '../args.js';
 import { formatTable } from '../output.js';
@@ -48,7 +49,13 @@ export async function deleteCommand(argv: string[]): Promise<number> {
     requests = [];
     for (const unit of units) {
       const intent = await intentOf(unit, set, home);
-      requests.push({ slug: intent.slug, source: APPLY_SOURCE, policy: intent.deletionPolicy, intent, home });
+      requests.push({
+        slug: intent.slug,
+        source: APPLY_SOURCE,
+        policy: intent.deletionPolicy,
+        intent: { identity: intent.identity, target: knownTarget(intent) },
+        home,
+      });
     }
   } else {
     const [what, slug, ...rest] = positionals;

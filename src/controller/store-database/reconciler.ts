@@ -7,8 +7,7 @@ import type { StoreDatabase, StoreDatabaseSpec } from '../../api/store-database.
 import { storeDatabaseSpec } from '../../api/store-database.js';
 import { StoreopError } from '../../errors.js';
 import { SecretConflictError } from '../../kube/client.js';
-import { identityOf } from '../../stores/identity.js';
-import { describeStore, type StoreDescription, type StoreIntent } from '../../stores/intent.js';
+import { describeStore, intentForTarget, type StoreDescription } from '../../stores/intent.js';
 import { getCondition } from '../conditions.js';
 import { type ControllerContext, jitter, type ReconcileResult } from '../context.js';
 import { findSecretConflict, passwordFromConnectionSecret, reportSecretConflict, writeConnectionSecret } from './connection-secret.js';
@@ -69,12 +68,7 @@ export class StoreDatabaseReconciler {
     const resolved = await resolveStoreTarget(ctx, sdb, spec, description, upToDate);
     if ('requeue' in resolved) return resolved.requeue;
     const { target, preparedJob, supabase } = resolved;
-    const intent: StoreIntent = {
-      ...description,
-      resolution: { kind: 'target', target },
-      target,
-      identity: identityOf(description.database, target),
-    };
+    const intent = intentForTarget(description, target);
     if (intent.suspend) return suspend(ctx, sdb, intent);
 
     // A connection Secret storeop may not write is reported before anything is provisioned for it.
