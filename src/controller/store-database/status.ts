@@ -16,8 +16,11 @@ import { adoptWritten } from './written.js';
 /** How soon something missing (a Store, a Secret) or foreign (a connection Secret) is looked at again. */
 export const NOT_FOUND_RETRY_MS = 30_000;
 
-/** Progress is written at most this often (and not before this long into a job): a fast job writes none. */
-const PROGRESS_INTERVAL_MS = 5_000;
+/**
+ * The first progress write comes this long into a job (a fast job writes none), each later one after twice
+ * the previous wait: a long job reports every few seconds at first, and its status writes stay few.
+ */
+const FIRST_PROGRESS_MS = 5_000;
 
 /** Whether writing `status` (a JSON merge patch) would change the object's status. */
 export function statusDiffers(current: StoreDatabaseStatus | undefined, status: Partial<StoreDatabaseStatus>): boolean {
@@ -124,16 +127,19 @@ export async function reportStoreMissing(
 }
 
 /**
- * Mirrors job progress to status every few seconds at most (none for a job shorter than that), never
- * blocking the pipeline on it; the final progress is part of the Ready report.
+ * Mirrors job progress to status every few seconds at most (none for a job shorter than that, backing off
+ * for a long one), only when it changed, never blocking the pipeline on it; the final progress is part of
+ * the Ready report.
  */
 export function progressMirror(ctx: ControllerContext, sdb: StoreDatabase): (p: Progress) => void {
-  let last = Date.now();
+  let next = Date.now() + FIRST_PROGRESS_MS;
+  let wait = FIRST_PROGRESS_MS;
   let inFlight: Promise<void> | undefined;
   return (p) => {
     const now = Date.now();
-    if (inFlight || p.percent >= 100 || now - last < PROGRESS_INTERVAL_MS) return;
-    last = now;
+    if (inFlight || p.percent >= 100 || now < next) return;
+    wait *= 2;
+    next = now + wait;
     inFlight = patchStatus(ctx, sdb, {
       progress: { step: p.step, percent: p.percent, tablesCreated: p.tablesCreated, totalTables: p.totalTables },
       message: p.message,
