@@ -6,8 +6,8 @@ import type { KubeClient } from '../kube/client.js';
 import type { Logger } from '../log.js';
 import type { MasterContext } from '../stores/provision-store.js';
 import type { EventRecorder } from './events.js';
-import type { ResilientInformer } from './informer.js';
 import type { ControllerMetrics } from './metrics.js';
+import type { ObjectCache } from './object-cache.js';
 
 export const FINALIZER = 'storeop.dev/cleanup';
 /** Annotation recording the identity a StoreDatabase was provisioned with, to refuse changes to immutable fields. */
@@ -29,11 +29,17 @@ export interface ControllerContext {
   /** Folder (a volume) for PGlite stores, in `<pgliteHome>/stores/<slug>`; undefined: pglite StoreDatabases are refused. */
   pgliteHome: string | undefined;
   resyncPeriodMs: number;
+  /** Every read of these kinds comes from the informer caches (with the reconcilers' own writes), never a GET or LIST. */
   caches: {
-    stores: ResilientInformer<Store>;
-    databases: ResilientInformer<StoreDatabase>;
-    secrets: ResilientInformer<V1Secret>;
+    stores: ObjectCache<Store>;
+    databases: ObjectCache<StoreDatabase>;
+    secrets: ObjectCache<V1Secret>;
   };
+  /**
+   * Whether the Secret cache holds every Secret a reconcile may read (--namespace: the whole namespace), so a
+   * miss means absent; cluster-wide it holds only storeop's labelled Secrets, and a miss is one GET.
+   */
+  secretCacheHoldsAll: boolean;
   metrics: ControllerMetrics;
   /** Supabase Management API base URL (--supabase-api-url); a StoreDatabase may override it. */
   supabaseApiUrl?: string | undefined;
@@ -44,6 +50,9 @@ export interface ControllerContext {
 export interface ReconcileResult {
   requeueAfterMs?: number;
 }
+
+/** How soon a reconcile looks again when its cache lags behind the API server (a create met AlreadyExists). */
+export const CACHE_LAG_RETRY_MS = 1_000;
 
 /** An error that retrying the same input cannot fix: reported in status, not retried until something changes. */
 export class TerminalError extends Error {

@@ -3,6 +3,7 @@
 // requested, restarts when the watch goes silent (watchdog), and its handlers only enqueue, never throw.
 import { type KubeConfig, type KubernetesListObject, type KubernetesObject, ListWatch, Watch } from '@kubernetes/client-node';
 import type { Logger } from '../log.js';
+import { CacheIndex, type IndexFunction } from './cache-index.js';
 
 export interface InformerOptions<T extends KubernetesObject> {
   name: string;
@@ -16,6 +17,8 @@ export interface InformerOptions<T extends KubernetesObject> {
   labelSelector?: string;
   /** Server-side watch timeout; the watch is re-opened from the last resourceVersion after it. */
   watchTimeoutSeconds?: number;
+  /** Indexes kept over the cache (updated before onChange runs), looked up with byIndex. */
+  indexes?: Record<string, IndexFunction<T>>;
 }
 
 const MAX_RESTART_DELAY_MS = 30_000;
@@ -30,9 +33,11 @@ export class ResilientInformer<T extends KubernetesObject> {
   #watchdog: NodeJS.Timeout | undefined;
   #stopped = false;
   readonly #timeoutSeconds: number;
+  readonly #indexes = new Map<string, CacheIndex<T>>();
 
   constructor(private readonly options: InformerOptions<T>) {
     this.#timeoutSeconds = options.watchTimeoutSeconds ?? 300;
+    for (const [name, fn] of Object.entries(options.indexes ?? {})) this.#indexes.set(name, new CacheIndex(fn));
     const path = `${options.path}?allowWatchBookmarks=true&timeoutSeconds=${this.#timeoutSeconds}`;
     const list = async () => {
       const result = await options.list();
@@ -45,6 +50,7 @@ export class ResilientInformer<T extends KubernetesObject> {
       this.#listWatch.on(event, (object: T) => {
         this.#activity();
         try {
+          for (const index of this.#indexes.values()) index.observe(object, event);
           options.onChange(object, event);
         } catch (error) {
           options.log.error({ err: error, informer: options.name }, 'informer handler failed');
@@ -85,6 +91,13 @@ export class ResilientInformer<T extends KubernetesObject> {
 
   get(name: string, namespace?: string): T | undefined {
     return this.#listWatch.get(name, namespace);
+  }
+
+  /** The cached objects of `namespace` that the named index files under `value`. */
+  byIndex(index: string, namespace: string | undefined, value: string | undefined): T[] {
+    const found = this.#indexes.get(index);
+    if (!found) throw new Error(`informer ${this.options.name} has no index ${index}`);
+    return found.names(namespace, value).flatMap((name) => this.#listWatch.get(name, namespace) ?? []);
   }
 
   #activity(): void {

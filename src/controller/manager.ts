@@ -1,19 +1,21 @@
 // The operator process: informers feed two controller loops (Store, StoreDatabase); leader election
 // gates reconciling; /metrics, /healthz and /readyz are served; SIGTERM drains within a grace period.
 import { createServer, type Server } from 'node:http';
-import { CoreV1Api, type KubeConfig, type KubernetesListObject, type KubernetesObject, type V1Secret } from '@kubernetes/client-node';
+import { CoreV1Api, type KubeConfig, type KubernetesListObject, type V1Secret } from '@kubernetes/client-node';
 import type { Store } from '../api/store.js';
 import type { StoreDatabase } from '../api/store-database.js';
 import { KubeClient } from '../kube/client.js';
 import type { Logger } from '../log.js';
 import type { MasterContext } from '../stores/provision-store.js';
 import { referencedSecrets } from '../stores/resolve-target.js';
+import { type InformerEvent, mirroredChanges, storeChanges, storeDatabaseChanges } from './change-filter.js';
 import type { ControllerContext } from './context.js';
 import { ControllerLoop } from './controller-loop.js';
 import { EventRecorder } from './events.js';
 import { ResilientInformer } from './informer.js';
 import { LeaderElector } from './leader-election.js';
 import { ControllerMetrics } from './metrics.js';
+import { ObjectCache } from './object-cache.js';
 import { StoreDatabaseReconciler } from './store-database/reconciler.js';
 import { StoreReconciler } from './store-reconciler.js';
 
@@ -37,34 +39,19 @@ export interface ManagerOptions {
   supabasePollMs?: number | undefined;
 }
 
-type InformerEvent = 'add' | 'update' | 'delete';
-
 /** The Secrets a cluster-wide operator caches: those storeop labels (connection and API Secrets). */
 export const SECRET_CACHE_SELECTOR = 'app.kubernetes.io/managed-by=storeop';
 
-/** Tells updates that change what a reconcile acts on (spec generation, metadata, deletion) from status-only ones. */
-class MetadataChangeFilter {
-  readonly #seen = new Map<string, string>();
+/** Index names over the caches: the cross-object lookups of event handlers. */
+const BY_STORE = 'storeRef';
+const BY_DATABASE = 'databaseRef';
+const BY_SECRET = 'secret';
 
-  changed(object: KubernetesObject, event: InformerEvent): boolean {
-    const m = object.metadata ?? {};
-    const key = `${m.namespace}/${m.name}`;
-    if (event === 'delete') {
-      this.#seen.delete(key);
-      return true;
-    }
-    const fingerprint = JSON.stringify([
-      m.uid,
-      m.generation,
-      m.deletionTimestamp ?? null,
-      m.finalizers ?? [],
-      m.annotations ?? {},
-      m.labels ?? {},
-    ]);
-    const before = this.#seen.get(key);
-    this.#seen.set(key, fingerprint);
-    return event === 'add' || before !== fingerprint;
-  }
+/** The Secrets a StoreDatabase reads or writes. */
+function secretsOf(db: StoreDatabase): string[] {
+  if (!db.spec) return [];
+  const written = db.spec.writeConnectionSecretToRef?.name;
+  return [...referencedSecrets(db.spec), ...(written ? [written] : [])];
 }
 
 function listen(server: Server, address: string): Promise<string> {
@@ -87,6 +74,9 @@ export class Manager {
   readonly #stores: ResilientInformer<Store>;
   readonly #databases: ResilientInformer<StoreDatabase>;
   readonly #secrets: ResilientInformer<V1Secret>;
+  readonly #storeCache: ObjectCache<Store>;
+  readonly #databaseCache: ObjectCache<StoreDatabase>;
+  readonly #secretCache: ObjectCache<V1Secret>;
   readonly #storeLoop: ControllerLoop;
   readonly #databaseLoop: ControllerLoop;
   readonly #elector: LeaderElector | undefined;
@@ -103,33 +93,34 @@ export class Manager {
     const { kubeConfig, log, namespace } = options;
     this.#kube = new KubeClient(kubeConfig);
     const core = kubeConfig.makeApiClient(CoreV1Api);
-    // Status-only updates (our own status patches) must not re-enqueue a StoreDatabase: a failing one
-    // writes a new jobId into its status and its Store's on every attempt, so those updates would retry
-    // it at once, in a tight loop that bypasses the per-key backoff (like controller-runtime's
-    // GenerationChangedPredicate, but metadata changes such as annotations and deletion still count).
-    const storeChanges = new MetadataChangeFilter();
-    const databaseChanges = new MetadataChangeFilter();
+    // Which events run a reconcile (see change-filter.ts): status-only updates and storeop's own
+    // bookkeeping do not run the same object again, and a Store follows only what it mirrors of its
+    // StoreDatabase. A failing StoreDatabase that rewrote its status on every attempt would otherwise retry
+    // at once, in a tight loop that bypasses the per-key backoff. Cross-object lookups go through indexes.
+    const storeFilter = storeChanges();
+    const databaseFilter = storeDatabaseChanges();
+    const mirrorFilter = mirroredChanges();
     const onStore = (s: Store, event: InformerEvent) => {
+      const own = this.#storeCache.observe(s, event);
+      if (!storeFilter.changed(s, event) || own) return;
       this.#storeLoop.enqueue(s.metadata.namespace, s.metadata.name);
-      if (!storeChanges.changed(s, event)) return;
-      for (const db of this.#databases.list(s.metadata.namespace)) {
-        if (db.spec?.storeRef?.name === s.metadata.name) this.#databaseLoop.enqueue(db.metadata.namespace, db.metadata.name);
-      }
+      for (const db of this.#databases.byIndex(BY_STORE, s.metadata.namespace, s.metadata.name))
+        this.#databaseLoop.enqueue(db.metadata.namespace, db.metadata.name);
     };
     const onDatabase = (d: StoreDatabase, event: InformerEvent) => {
-      if (databaseChanges.changed(d, event)) this.#databaseLoop.enqueue(d.metadata.namespace, d.metadata.name);
-      // The Store mirrors its database's status: it does follow status-only updates (and converges).
+      const own = this.#databaseCache.observe(d, event);
+      if (databaseFilter.changed(d, event) && !own) this.#databaseLoop.enqueue(d.metadata.namespace, d.metadata.name);
+      if (!mirrorFilter.changed(d, event)) return;
+      // Its Store, and a Store that references it (a new StoreDatabase wakes the Pending Store that waits for it).
       this.#storeLoop.enqueue(d.metadata.namespace, d.spec?.storeRef?.name);
+      for (const store of this.#stores.byIndex(BY_DATABASE, d.metadata.namespace, d.metadata.name))
+        this.#storeLoop.enqueue(store.metadata.namespace, store.metadata.name);
     };
-    const onSecret = (secret: V1Secret) => {
-      const ns = secret.metadata?.namespace;
-      const name = secret.metadata?.name;
-      for (const db of this.#databases.list(ns)) {
-        const uses = db.spec
-          ? referencedSecrets(db.spec).includes(name as string) || db.spec.writeConnectionSecretToRef?.name === name
-          : false;
-        if (uses) this.#databaseLoop.enqueue(db.metadata.namespace, db.metadata.name);
-      }
+    const onSecret = (secret: V1Secret, event: InformerEvent) => {
+      // The connection Secret a reconcile just wrote does not run that reconcile again.
+      if (this.#secretCache.observe(secret, event)) return;
+      for (const db of this.#databases.byIndex(BY_SECRET, secret.metadata?.namespace, secret.metadata?.name))
+        this.#databaseLoop.enqueue(db.metadata.namespace, db.metadata.name);
     };
     this.#stores = new ResilientInformer<Store>({
       name: 'stores',
@@ -137,6 +128,8 @@ export class Manager {
       path: this.#kube.collectionPath('Store', namespace),
       list: () => this.#kube.list<Store>('Store', namespace),
       onChange: onStore,
+      // An inline database is the StoreDatabase of the Store's own name.
+      indexes: { [BY_DATABASE]: (s) => [s.spec?.databaseRef?.name ?? (s.spec?.database ? s.metadata.name : '')] },
       log,
     });
     this.#databases = new ResilientInformer<StoreDatabase>({
@@ -145,6 +138,7 @@ export class Manager {
       path: this.#kube.collectionPath('StoreDatabase', namespace),
       list: () => this.#kube.list<StoreDatabase>('StoreDatabase', namespace),
       onChange: onDatabase,
+      indexes: { [BY_STORE]: (d) => [d.spec?.storeRef?.name ?? ''], [BY_SECRET]: secretsOf },
       log,
     });
     // Which Secrets are cached: with --namespace, every Secret of that namespace (the admin Secrets users
@@ -164,6 +158,9 @@ export class Manager {
       onChange: onSecret,
       log,
     });
+    this.#storeCache = new ObjectCache(this.#stores);
+    this.#databaseCache = new ObjectCache(this.#databases);
+    this.#secretCache = new ObjectCache(this.#secrets);
     const context: ControllerContext = {
       kube: this.#kube,
       events: new EventRecorder(core, log),
@@ -171,7 +168,8 @@ export class Manager {
       log,
       pgliteHome: options.pgliteHome,
       resyncPeriodMs: options.resyncPeriodMs,
-      caches: { stores: this.#stores, databases: this.#databases, secrets: this.#secrets },
+      caches: { stores: this.#storeCache, databases: this.#databaseCache, secrets: this.#secretCache },
+      secretCacheHoldsAll: namespace !== undefined,
       metrics: this.metrics,
       supabaseApiUrl: options.supabaseApiUrl,
       supabasePollMs: options.supabasePollMs,

@@ -1,33 +1,65 @@
 // Reconciles a Store: its master DB row and subscription, its StoreDatabase (created and owned when
-// inline, checked when referenced), and a status that mirrors the database's.
-import { randomUUID } from 'node:crypto';
+// inline, checked when referenced), and a status that mirrors the database's. Reads come from the
+// informer caches; the StoreDatabase's events wake the Store (see manager.ts), so nothing is polled.
+import { createHash, randomUUID } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import type { Store, StoreStatus } from '../api/store.js';
 import { storeSpec } from '../api/store.js';
 import { type StoreDatabase, type StoreDatabaseSpec, storeDatabaseSpec } from '../api/store-database.js';
 import { isStoreopError, StoreopError } from '../errors.js';
-import { describeApiError } from '../kube/client.js';
+import { describeApiError, isAlreadyExists, isNotFound } from '../kube/client.js';
+import type { Logger } from '../log.js';
 import { recordAudit } from '../master/audit.js';
-import { upsertStore } from '../master/stores.js';
+import { type StoreDeclaration, upsertStore } from '../master/stores.js';
 import { storeDeclaration, storeSlug } from '../stores/intent.js';
 import { getCondition } from './conditions.js';
-import { type ControllerContext, FINALIZER, MANAGED_BY_LABELS, type ReconcileResult, TerminalError } from './context.js';
+import {
+  CACHE_LAG_RETRY_MS,
+  type ControllerContext,
+  FINALIZER,
+  jitter,
+  MANAGED_BY_LABELS,
+  type ReconcileResult,
+  TerminalError,
+} from './context.js';
+import { newerVersion } from './object-cache.js';
 import { applyConditions } from './status.js';
 
-const WAIT_MS = 2_000;
-const NOT_FOUND_RETRY_MS = 30_000;
-
 export class StoreReconciler {
+  /**
+   * What the last successful upsert of each Store wrote to the master DB in this process (a hash of the
+   * declaration) and the row it gave: a reconcile that would write the same declaration again skips it.
+   */
+  readonly #upserted = new Map<string, { declaration: string; storeId: string }>();
+
   constructor(private readonly ctx: ControllerContext) {}
 
   async reconcile(namespace: string, name: string): Promise<ReconcileResult> {
-    const { kube } = this.ctx;
-    const store = await kube.get<Store>('Store', namespace, name);
+    const store = this.ctx.caches.stores.get(namespace, name);
     if (!store) return {};
     const log = this.ctx.log.child({ controller: 'store', namespace, name, reconcileID: randomUUID() });
+    try {
+      return await this.#reconcile(store, log);
+    } catch (error) {
+      if (!isAlreadyExists(error)) throw error;
+      // The StoreDatabase exists but the cache does not show it yet: look again once it does.
+      log.debug({ err: (error as Error).message }, 'cache behind the API server; requeueing');
+      return { requeueAfterMs: CACHE_LAG_RETRY_MS };
+    }
+  }
+
+  /** A long safety net only: the StoreDatabase's own events wake a waiting Store. */
+  #safetyRequeue(): ReconcileResult {
+    return { requeueAfterMs: jitter(this.ctx.resyncPeriodMs) };
+  }
+
+  async #reconcile(store: Store, log: Logger): Promise<ReconcileResult> {
+    const { kube } = this.ctx;
+    const namespace = store.metadata.namespace as string;
+    const name = store.metadata.name;
     if (store.metadata.deletionTimestamp) return this.#finalize(store);
     if (!store.metadata.finalizers?.includes(FINALIZER)) {
-      await kube.setFinalizers('Store', store.metadata, [...(store.metadata.finalizers ?? []), FINALIZER]);
+      this.#adopt(store, await kube.setFinalizers<Store>('Store', store.metadata, [...(store.metadata.finalizers ?? []), FINALIZER]));
     }
     const parsed = storeSpec.safeParse(store.spec);
     if (!parsed.success) {
@@ -51,7 +83,7 @@ export class StoreReconciler {
 
     let storeId: string;
     try {
-      storeId = (await upsertStore(this.ctx.master.master.db, storeDeclaration(slug, spec, source))).id;
+      storeId = await this.#upsert(`${namespace}/${name}`, storeDeclaration(slug, spec, source));
     } catch (error) {
       if (isStoreopError(error, 'Conflict')) return this.#invalid(store, error.message);
       throw error;
@@ -60,9 +92,10 @@ export class StoreReconciler {
     let database: StoreDatabase | undefined;
     if (spec.database) {
       const desired: StoreDatabaseSpec = { ...spec.database, storeRef: { name } };
-      database = await kube.get<StoreDatabase>('StoreDatabase', namespace, name);
+      database = this.ctx.caches.databases.get(namespace, name);
       if (!database) {
         database = await kube.createStoreDatabase(namespace, name, desired, store, { ...MANAGED_BY_LABELS, 'storeop.dev/store': name });
+        this.ctx.caches.databases.wrote(database, 'other');
         await this.ctx.events.record(store, 'Normal', 'StoreDatabaseCreated', `created StoreDatabase ${name}`);
       } else if (!database.metadata.ownerReferences?.some((o) => o.uid === store.metadata.uid)) {
         return this.#invalid(
@@ -72,21 +105,26 @@ export class StoreReconciler {
       } else if (!isDeepStrictEqual(normalize(database.spec), normalize(desired))) {
         // A merge patch keeps fields it does not name: a field removed from the inline database (a reverted
         // databaseName) is removed from the StoreDatabase with an explicit null.
-        await kube.patchSpec('StoreDatabase', database.metadata, withRemovals(database.spec, desired));
+        database = await kube.patchSpec<StoreDatabase>('StoreDatabase', database.metadata, withRemovals(database.spec, desired));
+        this.ctx.caches.databases.wrote(database, 'other');
       }
     } else {
       const refName = spec.databaseRef?.name as string;
-      database = await kube.get<StoreDatabase>('StoreDatabase', namespace, refName);
+      database = this.ctx.caches.databases.get(namespace, refName);
       if (!database) {
         await this.#status(store, { phase: 'Pending', slug, storeId, databaseName: refName }, [
           { type: 'Ready', status: 'False', reason: 'DatabaseNotFound', message: `StoreDatabase ${refName} does not exist` },
         ]);
-        return { requeueAfterMs: NOT_FOUND_RETRY_MS };
+        // Its creation wakes this Store (the StoreDatabase watch, through the databaseRef index).
+        return this.#safetyRequeue();
       }
       if (database.spec.storeRef?.name !== name)
         return this.#invalid(store, `StoreDatabase ${refName} belongs to Store ${database.spec.storeRef?.name}, not ${name}`);
     }
 
+    // A StoreDatabase that has reported nothing yet (just created) is about to: its first status wakes the
+    // Store, which then writes one status instead of a Pending replaced a moment later.
+    if (!database.status?.phase) return {};
     const dbReady = getCondition(database.status?.conditions, 'Ready');
     const phase = database.status?.phase ?? 'Pending';
     await this.#status(
@@ -121,15 +159,17 @@ export class StoreReconciler {
     const namespace = store.metadata.namespace as string;
     const name = store.metadata.name;
     // Delete the owned StoreDatabase first and wait for its cleanup: tests and some clusters have no
-    // garbage collector, and GitOps tools may delete both at once.
-    const owned = await this.ctx.kube.get<StoreDatabase>('StoreDatabase', namespace, name);
+    // garbage collector, and GitOps tools may delete both at once. Its deletion (a watch event) wakes the Store.
+    const owned = this.ctx.caches.databases.get(namespace, name);
     if (owned?.metadata.ownerReferences?.some((o) => o.uid === store.metadata.uid)) {
       if (!owned.metadata.deletionTimestamp) {
         await this.ctx.kube.delete('StoreDatabase', namespace, name);
-        await this.ctx.events.record(store, 'Normal', 'Deleting', `deleting StoreDatabase ${name} first`);
+        if (store.status?.phase !== 'Deleting')
+          await this.ctx.events.record(store, 'Normal', 'Deleting', `deleting StoreDatabase ${name} first`);
       }
-      if (store.status?.phase !== 'Deleting') await this.ctx.kube.patchStatus('Store', store.metadata, { phase: 'Deleting' });
-      return { requeueAfterMs: WAIT_MS };
+      if (store.status?.phase !== 'Deleting')
+        this.#adopt(store, await this.ctx.kube.patchStatus<Store>('Store', store.metadata, { phase: 'Deleting' }));
+      return this.#safetyRequeue();
     }
     const slug = store.status?.slug;
     if (slug && store.status?.storeId) {
@@ -141,12 +181,37 @@ export class StoreReconciler {
         targetId: slug,
       }).catch(() => {});
     }
-    await this.ctx.kube.setFinalizers(
-      'Store',
-      store.metadata,
-      (store.metadata.finalizers ?? []).filter((f) => f !== FINALIZER),
-    );
+    // Guarded by the resourceVersion of this process's own last write (the cache serves it), not an older one.
+    const finalizers = (store.metadata.finalizers ?? []).filter((f) => f !== FINALIZER);
+    this.#upserted.delete(`${namespace}/${name}`);
+    let written: Store;
+    try {
+      written = await this.ctx.kube.setFinalizers<Store>('Store', store.metadata, finalizers);
+    } catch (error) {
+      if (isNotFound(error)) return {}; // already gone
+      throw error;
+    }
+    if (finalizers.length === 0) this.ctx.caches.stores.removed(written);
+    else this.#adopt(store, written);
     return {};
+  }
+
+  /** The master DB row for the declaration: upserted, unless this process already wrote the same declaration. */
+  async #upsert(key: string, declaration: StoreDeclaration): Promise<string> {
+    const digest = createHash('sha256').update(JSON.stringify(declaration)).digest('base64');
+    const known = this.#upserted.get(key);
+    if (known?.declaration === digest) return known.storeId;
+    const storeId = (await upsertStore(this.ctx.master.master.db, declaration)).id;
+    this.#upserted.set(key, { declaration: digest, storeId });
+    return storeId;
+  }
+
+  /** The object a write returned: the next guarded write carries its resourceVersion, the cache serves it. */
+  #adopt(store: Store, written: Store): void {
+    if (newerVersion(store.metadata.resourceVersion, written.metadata.resourceVersion)) return;
+    store.metadata = written.metadata;
+    store.status = written.status;
+    this.ctx.caches.stores.wrote(written);
   }
 
   async #invalid(store: Store, message: string): Promise<ReconcileResult> {
@@ -161,11 +226,12 @@ export class StoreReconciler {
       observedGeneration: store.metadata.generation,
       conditions: applyConditions(store.status?.conditions, conditions, store.metadata.generation),
     };
-    const current = { ...store.status };
-    const changed = Object.entries(next).some(([k, v]) => !isDeepStrictEqual((current as Record<string, unknown>)[k], v));
+    const current = { ...store.status } as Record<string, unknown>;
+    const plain = (v: unknown) => (v === undefined ? undefined : JSON.parse(JSON.stringify(v)));
+    const changed = Object.entries(next).some(([k, v]) => !isDeepStrictEqual(plain(current[k]), plain(v)));
     if (!changed) return;
     try {
-      await this.ctx.kube.patchStatus('Store', store.metadata, next);
+      this.#adopt(store, await this.ctx.kube.patchStatus<Store>('Store', store.metadata, next));
     } catch (error) {
       throw new StoreopError('ProvisioningFailed', `could not update Store status: ${describeApiError(error)}`);
     }

@@ -36,6 +36,22 @@ export function isConflict(error: unknown): boolean {
   return error instanceof ApiException && error.code === 409;
 }
 
+/** A create refused because the object exists: to a reader of a lagging cache, "exists, look again shortly". */
+export function isAlreadyExists(error: unknown): boolean {
+  if (!isConflict(error)) return false;
+  const body = (error as ApiException<unknown>).body;
+  const parsed = typeof body === 'string' ? safeJson(body) : body;
+  return (parsed as { reason?: string } | undefined)?.reason === 'AlreadyExists';
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
 /** A short description of a Kubernetes API error, without the response body (which can echo input). */
 export function describeApiError(error: unknown): string {
   if (error instanceof ApiException) {
@@ -77,28 +93,31 @@ export class KubeClient {
     }
   }
 
-  async patchStatus(kind: Kind, meta: ObjectMeta, status: StoreStatus | StoreDatabaseStatus): Promise<void> {
-    await this.custom.patchNamespacedCustomObjectStatus(
+  // Writes return the object as written: its resourceVersion guards the next write of the same reconcile,
+  // and a cached reader uses it until the informer has caught up (read-your-writes).
+
+  async patchStatus<T extends Store | StoreDatabase>(kind: Kind, meta: ObjectMeta, status: StoreStatus | StoreDatabaseStatus): Promise<T> {
+    return (await this.custom.patchNamespacedCustomObjectStatus(
       { ...objectRef(kind, meta.namespace as string, meta.name), body: { status }, fieldManager: FIELD_MANAGER },
       mergePatch,
-    );
+    )) as T;
   }
 
   /** Replaces the finalizers list, guarded by resourceVersion (a concurrent change gives 409 and a retry). */
-  async setFinalizers(kind: Kind, meta: ObjectMeta, finalizers: string[]): Promise<void> {
-    await this.#mergePatch(kind, meta, { metadata: { finalizers, resourceVersion: meta.resourceVersion } });
+  async setFinalizers<T extends Store | StoreDatabase>(kind: Kind, meta: ObjectMeta, finalizers: string[]): Promise<T> {
+    return this.#mergePatch<T>(kind, meta, { metadata: { finalizers, resourceVersion: meta.resourceVersion } });
   }
 
-  async annotate(kind: Kind, meta: ObjectMeta, annotations: Record<string, string | null>): Promise<void> {
-    await this.#mergePatch(kind, meta, { metadata: { annotations } });
+  async annotate<T extends Store | StoreDatabase>(kind: Kind, meta: ObjectMeta, annotations: Record<string, string | null>): Promise<T> {
+    return this.#mergePatch<T>(kind, meta, { metadata: { annotations } });
   }
 
   /** A merge patch of the object itself (not its status), as storeop's field manager. */
-  async #mergePatch(kind: Kind, meta: ObjectMeta, body: object): Promise<void> {
-    await this.custom.patchNamespacedCustomObject(
+  async #mergePatch<T>(kind: Kind, meta: ObjectMeta, body: object): Promise<T> {
+    return (await this.custom.patchNamespacedCustomObject(
       { ...objectRef(kind, meta.namespace as string, meta.name), body, fieldManager: FIELD_MANAGER },
       mergePatch,
-    );
+    )) as T;
   }
 
   async createStoreDatabase(
@@ -124,8 +143,8 @@ export class KubeClient {
     })) as StoreDatabase;
   }
 
-  async patchSpec(kind: Kind, meta: ObjectMeta, spec: unknown): Promise<void> {
-    await this.#mergePatch(kind, meta, { spec });
+  async patchSpec<T extends Store | StoreDatabase>(kind: Kind, meta: ObjectMeta, spec: unknown): Promise<T> {
+    return this.#mergePatch<T>(kind, meta, { spec });
   }
 
   async delete(kind: Kind, namespace: string, name: string): Promise<void> {
@@ -148,6 +167,7 @@ export class KubeClient {
   /**
    * Creates or updates a Secret owned by `owner`; leaves it alone when its data already matches. A Secret
    * storeop does not own (its label and an ownerReference to `owner`) is never written: SecretConflictError.
+   * `read` finds the current Secret (a GET unless the caller has it cached); `written` receives what was written.
    */
   async applySecret(
     namespace: string,
@@ -155,24 +175,26 @@ export class KubeClient {
     data: Record<string, string>,
     owner: StoreDatabase,
     labels: Record<string, string>,
+    options: { read?: () => Promise<V1Secret | undefined>; written?: (secret: V1Secret) => void } = {},
   ): Promise<'created' | 'updated' | 'unchanged'> {
     const encoded = Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v).toString('base64')]));
-    const existing = await this.getSecret(namespace, name);
+    const existing = await (options.read ?? (() => this.getSecret(namespace, name)))();
     const body = { metadata: { name, namespace, labels, ownerReferences: [ownerReference(owner)] }, type: 'Opaque', data: encoded };
     if (!existing) {
-      await this.core.createNamespacedSecret({ namespace, body, fieldManager: FIELD_MANAGER });
+      options.written?.(await this.core.createNamespacedSecret({ namespace, body, fieldManager: FIELD_MANAGER }));
       return 'created';
     }
     if (!ownedSecret(existing, owner)) throw new SecretConflictError(name, owner);
     const same = JSON.stringify(Object.entries(existing.data ?? {}).sort()) === JSON.stringify(Object.entries(encoded).sort());
     if (same) return 'unchanged';
-    await this.core.replaceNamespacedSecret({
+    const replaced = await this.core.replaceNamespacedSecret({
       namespace,
       name,
       // The resourceVersion turns a change made since the check above into a 409 and a retry.
       body: { ...body, metadata: { ...body.metadata, resourceVersion: existing.metadata?.resourceVersion } },
       fieldManager: FIELD_MANAGER,
     });
+    options.written?.(replaced);
     return 'updated';
   }
 }

@@ -6,7 +6,7 @@ import { connectionUrl } from '../../engines/url.js';
 import { ownedSecret, SecretConflictError } from '../../kube/client.js';
 import { type ControllerContext, MANAGED_BY_LABELS, type ReconcileResult } from '../context.js';
 import { applyConditions } from '../status.js';
-import { ownedSecretValue } from './secrets.js';
+import { cachedSecretAccess, findSecret, ownedSecretValue } from './secrets.js';
 import { NOT_FOUND_RETRY_MS, patchStatus } from './status.js';
 
 /** A connection Secret that exists and is not this StoreDatabase's: reported before anything is provisioned for it. */
@@ -16,7 +16,7 @@ export async function findSecretConflict(
   secretName: string | undefined,
 ): Promise<SecretConflictError | undefined> {
   if (!secretName) return undefined;
-  const existing = await ctx.kube.getSecret(sdb.metadata.namespace as string, secretName);
+  const existing = await findSecret(ctx, sdb.metadata.namespace as string, secretName);
   return existing && !ownedSecret(existing, sdb) ? new SecretConflictError(secretName, sdb) : undefined;
 }
 
@@ -53,10 +53,15 @@ export async function writeConnectionSecret(
   if (connection.anonKey) data.anonKey = connection.anonKey;
   // The service-role key bypasses row-level security: only when asked for explicitly.
   if (exposeServiceRoleKey && connection.serviceRoleKey) data.serviceRoleKey = connection.serviceRoleKey;
-  const outcome = await ctx.kube.applySecret(sdb.metadata.namespace as string, name, data, sdb, {
-    ...MANAGED_BY_LABELS,
-    'storeop.dev/storedatabase': sdb.metadata.name,
-  });
+  const namespace = sdb.metadata.namespace as string;
+  const outcome = await ctx.kube.applySecret(
+    namespace,
+    name,
+    data,
+    sdb,
+    { ...MANAGED_BY_LABELS, 'storeop.dev/storedatabase': sdb.metadata.name },
+    cachedSecretAccess(ctx, namespace, name),
+  );
   if (outcome !== 'unchanged') await ctx.events.record(sdb, 'Normal', 'ConnectionSecretWritten', `connection Secret ${name} ${outcome}`);
 }
 

@@ -6,7 +6,7 @@ import { engineFor } from '../../engines/index.js';
 import { resolveSupabaseSettings } from '../../engines/supabase/prepare.js';
 import { supabaseDeprovisionTarget } from '../../engines/supabase/stage.js';
 import { isStoreopError, redactSecrets, StoreopError } from '../../errors.js';
-import { describeApiError } from '../../kube/client.js';
+import { describeApiError, isNotFound } from '../../kube/client.js';
 import type { Logger } from '../../log.js';
 import { identityOf } from '../../stores/identity.js';
 import { resolveTarget } from '../../stores/resolve-target.js';
@@ -16,12 +16,13 @@ import { applyConditions } from '../status.js';
 import { appliedIdentity, cleanupIdentity, type RecordedIdentity, recordedChanges } from './identity.js';
 import { readSecret } from './secrets.js';
 import { patchStatus } from './status.js';
+import { adoptWritten } from './written.js';
 
 /** Adds the finalizer, so that a deletion waits for cleanup. */
 export async function ensureFinalizer(ctx: ControllerContext, sdb: StoreDatabase): Promise<void> {
   if (sdb.metadata.finalizers?.includes(FINALIZER)) return;
-  await ctx.kube.setFinalizers('StoreDatabase', sdb.metadata, [...(sdb.metadata.finalizers ?? []), FINALIZER]);
-  sdb.metadata.finalizers = [...(sdb.metadata.finalizers ?? []), FINALIZER];
+  const finalizers = [...(sdb.metadata.finalizers ?? []), FINALIZER];
+  adoptWritten(ctx, sdb, await ctx.kube.setFinalizers<StoreDatabase>('StoreDatabase', sdb.metadata, finalizers));
 }
 
 export async function finalize(ctx: ControllerContext, sdb: StoreDatabase, log: Logger): Promise<ReconcileResult> {
@@ -119,11 +120,20 @@ async function cleanup(ctx: ControllerContext, sdb: StoreDatabase, applied: Reco
 
 type DeletionPolicy = NonNullable<StoreDatabaseSpec['deletionPolicy']>;
 
+/**
+ * Guarded by the resourceVersion of this reconcile's own last write (the Deleting status above), so it
+ * conflicts only with someone else's change. Without finalizers the object is gone.
+ */
 async function removeFinalizer(ctx: ControllerContext, sdb: StoreDatabase): Promise<ReconcileResult> {
-  await ctx.kube.setFinalizers(
-    'StoreDatabase',
-    sdb.metadata,
-    (sdb.metadata.finalizers ?? []).filter((f) => f !== FINALIZER),
-  );
+  const finalizers = (sdb.metadata.finalizers ?? []).filter((f) => f !== FINALIZER);
+  let written: StoreDatabase;
+  try {
+    written = await ctx.kube.setFinalizers<StoreDatabase>('StoreDatabase', sdb.metadata, finalizers);
+  } catch (error) {
+    if (isNotFound(error)) return {}; // already gone
+    throw error;
+  }
+  if (finalizers.length === 0) ctx.caches.databases.removed(written);
+  else adoptWritten(ctx, sdb, written);
   return {};
 }

@@ -3,6 +3,7 @@
 import type { StoreDatabase } from '../../api/store-database.js';
 import { type DatabaseIdentity, identityChanges } from '../../stores/identity.js';
 import { APPLIED_ANNOTATION, ATTEMPTED_ANNOTATION, type ControllerContext } from '../context.js';
+import { adoptWritten } from './written.js';
 
 /** What the applied/attempted annotations hold: the slug and the database identity (src/stores/identity.ts). */
 export type RecordedIdentity = DatabaseIdentity & { slug: string };
@@ -26,13 +27,18 @@ export function cleanupIdentity(sdb: StoreDatabase): string | undefined {
 /** Records the identity of an attempt before anything is created, so a deletion can clean up after it. */
 export async function recordAttempt(ctx: ControllerContext, sdb: StoreDatabase, identity: RecordedIdentity): Promise<void> {
   if (sdb.metadata.annotations?.[ATTEMPTED_ANNOTATION] !== JSON.stringify(identity))
-    await ctx.kube.annotate('StoreDatabase', sdb.metadata, { [ATTEMPTED_ANNOTATION]: JSON.stringify(identity) });
+    adoptWritten(
+      ctx,
+      sdb,
+      await ctx.kube.annotate<StoreDatabase>('StoreDatabase', sdb.metadata, { [ATTEMPTED_ANNOTATION]: JSON.stringify(identity) }),
+    );
 }
 
 /** Records the identity the database was provisioned with; the attempt record is no longer needed. */
 export async function recordApplied(ctx: ControllerContext, sdb: StoreDatabase, identity: RecordedIdentity): Promise<void> {
-  await ctx.kube.annotate('StoreDatabase', sdb.metadata, {
+  const written = await ctx.kube.annotate<StoreDatabase>('StoreDatabase', sdb.metadata, {
     [APPLIED_ANNOTATION]: JSON.stringify(identity),
     [ATTEMPTED_ANNOTATION]: null,
   });
+  adoptWritten(ctx, sdb, written);
 }

@@ -6,10 +6,11 @@ import type { Store } from '../../api/store.js';
 import type { StoreDatabase, StoreDatabaseSpec } from '../../api/store-database.js';
 import { storeDatabaseSpec } from '../../api/store-database.js';
 import { StoreopError } from '../../errors.js';
-import { SecretConflictError } from '../../kube/client.js';
+import { isAlreadyExists, SecretConflictError } from '../../kube/client.js';
+import type { Logger } from '../../log.js';
 import { describeStore, intentForTarget, type StoreDescription } from '../../stores/intent.js';
 import { getCondition } from '../conditions.js';
-import { type ControllerContext, jitter, type ReconcileResult } from '../context.js';
+import { CACHE_LAG_RETRY_MS, type ControllerContext, jitter, type ReconcileResult } from '../context.js';
 import { findSecretConflict, passwordFromConnectionSecret, reportSecretConflict, writeConnectionSecret } from './connection-secret.js';
 import { ensureFinalizer, finalize } from './finalize.js';
 import { appliedIdentity, type RecordedIdentity, recordApplied, recordAttempt, recordedChanges } from './identity.js';
@@ -22,11 +23,24 @@ import { resolveStoreTarget } from './target.js';
 export class StoreDatabaseReconciler {
   constructor(private readonly ctx: ControllerContext) {}
 
+  /** Every read comes from the informer caches (with this process's own writes): a no-op resync reads nothing from the API server. */
   async reconcile(namespace: string, name: string): Promise<ReconcileResult> {
-    const ctx = this.ctx;
-    const sdb = await ctx.kube.get<StoreDatabase>('StoreDatabase', namespace, name);
+    const sdb = this.ctx.caches.databases.get(namespace, name);
     if (!sdb) return {};
-    const log = ctx.log.child({ controller: 'storedatabase', namespace, name, reconcileID: randomUUID() });
+    const log = this.ctx.log.child({ controller: 'storedatabase', namespace, name, reconcileID: randomUUID() });
+    try {
+      return await this.#reconcile(sdb, log);
+    } catch (error) {
+      if (!isAlreadyExists(error)) throw error;
+      // A create met an object the cache does not show yet: it exists; look again once the cache has it.
+      log.debug({ err: (error as Error).message }, 'cache behind the API server; requeueing');
+      return { requeueAfterMs: CACHE_LAG_RETRY_MS };
+    }
+  }
+
+  async #reconcile(sdb: StoreDatabase, log: Logger): Promise<ReconcileResult> {
+    const ctx = this.ctx;
+    const namespace = sdb.metadata.namespace as string;
     if (sdb.metadata.deletionTimestamp) return finalize(ctx, sdb, log);
     await ensureFinalizer(ctx, sdb);
     const generation = sdb.metadata.generation;
@@ -38,7 +52,7 @@ export class StoreDatabaseReconciler {
       return fail(ctx, sdb, new StoreopError('InvalidSpec', `spec.${issue?.path.join('.')}: ${issue?.message}`, { retryable: false }));
     }
     const spec = parsed.data;
-    const store = await ctx.kube.get<Store>('Store', namespace, spec.storeRef.name);
+    const store = ctx.caches.stores.get(namespace, spec.storeRef.name);
     if (!store || store.metadata.deletionTimestamp) return reportStoreMissing(ctx, sdb, spec.storeRef.name, store, generation);
     let description: StoreDescription;
     try {

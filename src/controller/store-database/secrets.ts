@@ -1,16 +1,33 @@
-// Reads Secrets: those a spec names (credentials, through the informer cache) and those storeop owns.
+// Reads Secrets: those a spec names (credentials) and those storeop owns, from the informer cache; a Secret
+// the cache cannot hold (cluster-wide, an unlabelled user Secret) is one GET.
+import type { V1Secret } from '@kubernetes/client-node';
 import type { StoreDatabase } from '../../api/store-database.js';
 import { ownedSecret, secretValue } from '../../kube/client.js';
 import type { ControllerContext } from '../context.js';
 
-/** A key of a Secret the spec refers to; the cache first, the API server for one not seen yet. */
+/** The Secret, or undefined when it does not exist. */
+export async function findSecret(ctx: ControllerContext, namespace: string, name: string): Promise<V1Secret | undefined> {
+  const cached = ctx.caches.secrets.get(namespace, name);
+  if (cached || ctx.secretCacheHoldsAll) return cached;
+  return ctx.kube.getSecret(namespace, name);
+}
+
+/** A key of a Secret the spec refers to. */
 export async function readSecret(ctx: ControllerContext, namespace: string, name: string, key: string): Promise<string | undefined> {
-  const secret = ctx.caches.secrets.get(name, namespace) ?? (await ctx.kube.getSecret(namespace, name));
+  const secret = await findSecret(ctx, namespace, name);
   return secret ? secretValue(secret, key) : undefined;
 }
 
 /** A key of a Secret this StoreDatabase owns; a Secret someone else owns reads as absent. */
 export async function ownedSecretValue(ctx: ControllerContext, sdb: StoreDatabase, name: string, key: string): Promise<string | undefined> {
-  const secret = await ctx.kube.getSecret(sdb.metadata.namespace as string, name);
+  const secret = await findSecret(ctx, sdb.metadata.namespace as string, name);
   return secret && ownedSecret(secret, sdb) ? secretValue(secret, key) : undefined;
+}
+
+/** How applySecret reads the current Secret and records what it wrote: through the cache. */
+export function cachedSecretAccess(ctx: ControllerContext, namespace: string, name: string) {
+  return {
+    read: () => findSecret(ctx, namespace, name),
+    written: (secret: V1Secret) => ctx.caches.secrets.wrote(secret),
+  };
 }

@@ -1,5 +1,6 @@
-// StoreDatabase status: patches, failures (status, event, retry scheduling), the progress mirror and the
-// Ready report.
+// StoreDatabase status: patches (only of what changed), failures (status, event, retry scheduling), the
+// progress mirror and the Ready report.
+import { isDeepStrictEqual } from 'node:util';
 import type { Store } from '../../api/store.js';
 import type { StoreDatabase, StoreDatabaseStatus } from '../../api/store-database.js';
 import { isStoreopError } from '../../errors.js';
@@ -10,14 +11,47 @@ import type { Progress } from '../../provisioning/progress.js';
 import { type ControllerContext, type ReconcileResult, TerminalError } from '../context.js';
 import { applyConditions, failedConditionType } from '../status.js';
 import { backoffDelayMs } from '../workqueue.js';
+import { adoptWritten } from './written.js';
 
 /** How soon something missing (a Store, a Secret) or foreign (a connection Secret) is looked at again. */
 export const NOT_FOUND_RETRY_MS = 30_000;
 
-/** Patches status and keeps the in-memory object in step, so later steps build on what was written. */
+/**
+ * The first progress write comes this long into a job (a fast job writes none), each later one after twice
+ * the previous wait: a long job reports every few seconds at first, and its status writes stay few.
+ */
+const FIRST_PROGRESS_MS = 5_000;
+
+/** Whether writing `status` (a JSON merge patch) would change the object's status. */
+export function statusDiffers(current: StoreDatabaseStatus | undefined, status: Partial<StoreDatabaseStatus>): boolean {
+  const before = plain(current ?? {});
+  return !isDeepStrictEqual(mergePatched(before, plain(status)), before);
+}
+
+/** JSON as the API server stores it: undefined fields dropped. */
+function plain(value: unknown): unknown {
+  return JSON.parse(JSON.stringify(value));
+}
+
+/** RFC 7386: objects merge key by key, null removes, anything else replaces. */
+function mergePatched(target: unknown, patch: unknown): unknown {
+  const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+  if (!isObject(patch)) return patch;
+  const result: Record<string, unknown> = isObject(target) ? { ...target } : {};
+  for (const [key, value] of Object.entries(patch)) {
+    if (value === null) delete result[key];
+    else result[key] = mergePatched(result[key], value);
+  }
+  return result;
+}
+
+/**
+ * Patches status when it changes anything (a resync that changes nothing writes nothing), and keeps the
+ * in-memory object in step, so later steps build on what was written.
+ */
 export async function patchStatus(ctx: ControllerContext, sdb: StoreDatabase, status: Partial<StoreDatabaseStatus>): Promise<void> {
-  await ctx.kube.patchStatus('StoreDatabase', sdb.metadata, status);
-  sdb.status = { ...sdb.status, ...status };
+  if (!statusDiffers(sdb.status, status)) return;
+  adoptWritten(ctx, sdb, await ctx.kube.patchStatus<StoreDatabase>('StoreDatabase', sdb.metadata, status));
 }
 
 export async function failStatus(
@@ -92,14 +126,20 @@ export async function reportStoreMissing(
   return store ? {} : { requeueAfterMs: NOT_FOUND_RETRY_MS };
 }
 
-/** Mirrors job progress to status, at most once a second, never blocking the pipeline on it. */
+/**
+ * Mirrors job progress to status every few seconds at most (none for a job shorter than that, backing off
+ * for a long one), only when it changed, never blocking the pipeline on it; the final progress is part of
+ * the Ready report.
+ */
 export function progressMirror(ctx: ControllerContext, sdb: StoreDatabase): (p: Progress) => void {
-  let last = 0;
+  let next = Date.now() + FIRST_PROGRESS_MS;
+  let wait = FIRST_PROGRESS_MS;
   let inFlight: Promise<void> | undefined;
   return (p) => {
     const now = Date.now();
-    if (inFlight || (now - last < 1000 && p.percent < 100)) return;
-    last = now;
+    if (inFlight || p.percent >= 100 || now < next) return;
+    wait *= 2;
+    next = now + wait;
     inFlight = patchStatus(ctx, sdb, {
       progress: { step: p.step, percent: p.percent, tablesCreated: p.tablesCreated, totalTables: p.totalTables },
       message: p.message,
@@ -122,11 +162,15 @@ export interface ReadyReport {
   announce: boolean;
 }
 
-/** Status of a provisioned store: connection, schema, all conditions True; and the Ready event. */
+/**
+ * Status of a provisioned store: connection, schema, all conditions True; and the Ready event. Written only
+ * when it differs from what status says: lastSyncTime is the time the synced status last changed, so a
+ * periodic check that finds nothing to do leaves the object (and its resourceVersion) as it is.
+ */
 export async function reportReady(ctx: ControllerContext, sdb: StoreDatabase, report: ReadyReport): Promise<void> {
   const { generation, storeId, jobId, result, secretName, seed } = report;
   const message = `${result.tablesCreated}/${result.totalTables} tables, schema ${result.schemaVersion}`;
-  await patchStatus(ctx, sdb, {
+  const status: Partial<StoreDatabaseStatus> = {
     phase: 'Ready',
     observedGeneration: generation,
     storeId,
@@ -143,7 +187,6 @@ export async function reportReady(ctx: ControllerContext, sdb: StoreDatabase, re
       user: result.connection.user,
       ...(secretName ? { secretName } : {}),
     },
-    lastSyncTime: new Date().toISOString(),
     message,
     conditions: applyConditions(
       sdb.status?.conditions,
@@ -171,6 +214,7 @@ export async function reportReady(ctx: ControllerContext, sdb: StoreDatabase, re
       ],
       generation,
     ),
-  });
+  };
+  if (statusDiffers(sdb.status, status)) await patchStatus(ctx, sdb, { ...status, lastSyncTime: new Date().toISOString() });
   if (report.announce) await ctx.events.record(sdb, 'Normal', 'Ready', `store database ready: ${message}`);
 }

@@ -11,7 +11,7 @@ import { type StoreDeclaration, setDatabaseFacts, setStorageFacts } from '../../
 import { type PreparedJob, prepareStoreJob } from '../../stores/provision-store.js';
 import { type ControllerContext, MANAGED_BY_LABELS, type ReconcileResult } from '../context.js';
 import { applyConditions } from '../status.js';
-import { ownedSecretValue, readSecret } from './secrets.js';
+import { cachedSecretAccess, ownedSecretValue, readSecret } from './secrets.js';
 import { fail, patchStatus } from './status.js';
 
 /**
@@ -46,10 +46,14 @@ export async function prepareSupabase(
     carry: knownRef ? { projectRef: knownRef } : {},
     knownSecret: (key) => ownedSecretValue(ctx, sdb, passwordSecret, key),
     keepSecret: async (key, value) => {
-      await ctx.kube.applySecret(namespace, passwordSecret, { [key]: value }, sdb, {
-        ...MANAGED_BY_LABELS,
-        'storeop.dev/storedatabase': sdb.metadata.name,
-      });
+      await ctx.kube.applySecret(
+        namespace,
+        passwordSecret,
+        { [key]: value },
+        sdb,
+        { ...MANAGED_BY_LABELS, 'storeop.dev/storedatabase': sdb.metadata.name },
+        cachedSecretAccess(ctx, namespace, passwordSecret),
+      );
     },
     record: async (carry) => {
       const ref = String(carry.projectRef);

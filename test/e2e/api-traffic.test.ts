@@ -1,0 +1,240 @@
+// What the control loop asks of the API server, counted at a recording proxy between the operator and
+// kube-apiserver (issue 19): no LIST after the informers' initial lists, a bounded number of status writes
+// and events per object while a small fleet is provisioned, nothing written on a periodic check that finds
+// nothing to do, and deletion whose finalizer removals do not conflict with the operator's own writes.
+// Not timed: the counts are the contract, whatever the machine's speed.
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { POSTGRES_URL } from '../support/databases.js';
+import { kubectl, type OperatorEnvironment, type OperatorProcess, operatorEnvironment } from '../support/operator.js';
+import { type RecordingProxy, startRecordingProxy } from '../support/recording-proxy.js';
+import { dropStoreLeftovers, postgresAdmin, storeName } from '../support/store-db.js';
+
+const FLEET = 5;
+const RESYNC_SECONDS = 15;
+const WORKERS = 4;
+const pgUrl = new URL(POSTGRES_URL);
+
+interface KubeObject {
+  metadata: { name: string; resourceVersion: string };
+}
+
+interface KubeEvent {
+  involvedObject: { kind: string; name: string };
+  reason: string;
+  count?: number;
+}
+
+function storeManifest(name: string): string {
+  return JSON.stringify({
+    apiVersion: 'storeop.dev/v1alpha1',
+    kind: 'Store',
+    metadata: { name },
+    spec: {
+      displayName: `Store ${name}`,
+      owner: `${name}@example.com`,
+      plan: 'starter',
+      database: {
+        engine: 'postgresql',
+        mode: 'create',
+        isolation: 'database',
+        seed: true,
+        server: { host: pgUrl.hostname, port: Number(pgUrl.port || 5432), adminSecretRef: { name: 'pg-admin' } },
+        writeConnectionSecretToRef: { name: `${name}-conn` },
+        deletionPolicy: 'Delete',
+      },
+    },
+  });
+}
+
+/** Sums a counter of the operator's /metrics over the samples whose labels include `labels`. */
+async function metric(operator: OperatorProcess, name: string, labels: Record<string, string>): Promise<number> {
+  const text = await (await fetch(operator.metricsUrl)).text();
+  let total = 0;
+  for (const line of text.split('\n')) {
+    const m = /^(\w+)\{([^}]*)\} (\S+)$/.exec(line);
+    if (m?.[1] !== name) continue;
+    const has = Object.entries(labels).every(([k, v]) => (m[2] as string).includes(`${k}="${v}"`));
+    if (has) total += Number(m[3]);
+  }
+  return total;
+}
+
+describe('API traffic of the control loop', () => {
+  let env: OperatorEnvironment | undefined;
+  let proxy: RecordingProxy | undefined;
+  let operator: OperatorProcess;
+  let namespace: string;
+  const names = Array.from({ length: FLEET }, (_, i) => `traffic-${i}-${Math.random().toString(36).slice(2, 7)}`);
+
+  async function eventually<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 240_000): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    let last: unknown;
+    for (;;) {
+      try {
+        const value = await probe();
+        if (value !== undefined) return value;
+      } catch (error) {
+        last = error;
+      }
+      if (Date.now() > deadline)
+        throw new Error(`timed out waiting for ${what} (${String(last)})\n--- operator logs ---\n${operator.logs().slice(-6000)}`);
+      await sleep(250);
+    }
+  }
+
+  async function objects(kind: string): Promise<KubeObject[]> {
+    const { stdout } = await kubectl(['-n', namespace, 'get', kind, '-o', 'json']);
+    return (JSON.parse(stdout) as { items: KubeObject[] }).items;
+  }
+
+  async function versions(): Promise<Record<string, string>> {
+    const found: Record<string, string> = {};
+    for (const kind of ['stores.storeop.dev', 'storedatabases.storeop.dev', 'secrets']) {
+      for (const o of await objects(kind)) found[`${kind}/${o.metadata.name}`] = o.metadata.resourceVersion;
+    }
+    return found;
+  }
+
+  /** What the operator wrote (anything but get, list and watch), as "verb resource/name[/subresource]". */
+  function writes(): string[] {
+    return (proxy as RecordingProxy).requests
+      .filter((r) => !['get', 'list', 'watch'].includes(r.verb))
+      .map((r) => `${r.verb} ${r.resource}/${r.name ?? ''}${r.subresource ? `/${r.subresource}` : ''}`);
+  }
+
+  beforeAll(async () => {
+    proxy = await startRecordingProxy({ server: inject('kubeServer'), caData: inject('kubeCaData') });
+    env = await operatorEnvironment('traffic');
+    namespace = env.namespace;
+    await kubectl(
+      ['-n', namespace, 'apply', '-f', '-'],
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name: 'pg-admin' },
+        stringData: { username: pgUrl.username || 'postgres', password: 'trust-auth-ignores-it' },
+      }),
+    );
+    operator = await env.start({
+      server: proxy.url,
+      args: ['--resync-period', `${RESYNC_SECONDS}s`, '--max-concurrent-reconciles', String(WORKERS)],
+    });
+    // The informers have listed once their caches are synced.
+    await eventually('the caches to sync', async () => ((await fetch(`${operator.healthUrl}/readyz`)).ok ? true : undefined));
+  });
+
+  afterAll(async () => {
+    try {
+      await env?.tearDown();
+      await proxy?.stop();
+    } finally {
+      for (const name of names) await dropStoreLeftovers('postgresql', name);
+    }
+  });
+
+  it('provisions a fleet with one list per informer, bounded status writes and events, a quiet resync, and conflict-free deletion', async () => {
+    const p = proxy as RecordingProxy;
+    // Start-up: the CLI checks the cluster (its version, and that the Store CRD answers a list), then each
+    // informer lists once. From here on, nothing is listed again.
+    const startup = p.requests.filter((r) => r.verb === 'list').map((r) => r.resource);
+    for (const resource of ['secrets', 'storedatabases', 'stores']) expect(startup).toContain(resource);
+    p.reset();
+
+    // Provisioning: 5 Stores at once.
+    await kubectl(['-n', namespace, 'apply', '-f', '-'], names.map(storeManifest).join('\n'));
+    for (const name of names) {
+      await kubectl(['-n', namespace, 'wait', '--for=condition=Ready', '--timeout=240s', `store/${name}`]).catch((error) => {
+        throw new Error(`${error.message}\n${operator.logs().slice(-6000)}`);
+      });
+    }
+
+    // (a) Every read came from the caches: no LIST after the initial ones, and no GET of these kinds.
+    expect(p.count({ verb: 'list' }), 'LIST requests after start-up').toBe(0);
+    for (const resource of ['stores', 'storedatabases', 'secrets']) expect(p.count({ verb: 'get', resource }), `GET ${resource}`).toBe(0);
+
+    // (b) Status writes per object, from creation to Ready: Provisioning, maybe one progress, Ready.
+    for (const name of names) {
+      const store = p.count({ verb: 'patch', resource: 'stores', name, subresource: 'status' });
+      const database = p.count({ verb: 'patch', resource: 'storedatabases', name, subresource: 'status' });
+      expect(store, `status writes of Store ${name}`).toBeGreaterThanOrEqual(1);
+      expect(store, `status writes of Store ${name}`).toBeLessThanOrEqual(3);
+      expect(database, `status writes of StoreDatabase ${name}`).toBeGreaterThanOrEqual(1);
+      expect(database, `status writes of StoreDatabase ${name}`).toBeLessThanOrEqual(3);
+    }
+
+    // (c) Events on transitions only: each reason once per object, none repeated (no count bumps).
+    const { stdout } = await kubectl(['-n', namespace, 'get', 'events', '-o', 'json']);
+    const events = (JSON.parse(stdout) as { items: KubeEvent[] }).items;
+    for (const name of names) {
+      const of = (kind: string) => events.filter((e) => e.involvedObject.kind === kind && e.involvedObject.name === name);
+      const store = of('Store');
+      const database = of('StoreDatabase');
+      expect(store.map((e) => e.reason)).toEqual(['StoreDatabaseCreated']);
+      expect(database.map((e) => e.reason).sort()).toEqual(['ConnectionSecretWritten', 'Provisioning', 'Ready']);
+      for (const e of [...store, ...database]) expect(e.count ?? 1, `${e.involvedObject.kind} ${name} ${e.reason}`).toBe(1);
+    }
+    expect(p.count({ verb: 'patch', resource: 'events' }), 'event count bumps').toBe(0);
+
+    // (d) A no-op resync writes nothing. Settled: every StoreDatabase has had its first periodic check
+    // (the first check after Ready may still have had something to do while other stores were provisioning).
+    const reconciled = () =>
+      metric(operator, 'controller_runtime_reconcile_total', { controller: 'storedatabase', result: 'requeue_after' });
+    const failed = () => metric(operator, 'controller_runtime_reconcile_errors_total', { controller: 'storedatabase' });
+    const afterReady = await reconciled();
+    await eventually('a first periodic check of every StoreDatabase', async () =>
+      (await reconciled()) >= afterReady + 2 * FLEET ? true : undefined,
+    );
+    const before = await versions();
+    const [checksBefore, errorsBefore] = [await reconciled(), await failed()];
+    p.reset();
+    // Each StoreDatabase is checked again every 13.5–16.5 s (the period ±10%): 2 checks per StoreDatabase in
+    // all cannot happen before every one of them was checked at least once (one missed would leave the others
+    // at most 2 each, 2×(FLEET−1) in all).
+    await eventually('every StoreDatabase checked again', async () =>
+      (await reconciled()) >= checksBefore + 2 * FLEET ? true : undefined,
+    );
+    expect(await failed(), 'failed reconciles during the resync window').toBe(errorsBefore);
+    expect(writes(), 'writes during a no-op resync').toEqual([]);
+    expect(p.count({ verb: 'list' }), 'LIST requests during the resync window').toBe(0);
+    expect(p.count({ verb: 'get' }), 'GET requests during the resync window').toBe(0);
+    expect(await versions()).toEqual(before);
+
+    // (e) Deletion with deletionPolicy Delete: every database and role dropped; each finalizer removed by
+    // one patch (no 409 on the operator's own Deleting status write, no retries).
+    p.reset();
+    const errorsBeforeDelete = await failed();
+    await kubectl(['-n', namespace, 'delete', 'stores.storeop.dev', '--all', '--wait=false']);
+    await eventually('every Store and StoreDatabase to be gone', async () => {
+      const left = [...(await objects('stores.storeop.dev')), ...(await objects('storedatabases.storeop.dev'))];
+      return left.length === 0 ? true : undefined;
+    });
+    for (const name of names) {
+      const warnings = () =>
+        [
+          ...operator
+            .logs()
+            .split('\n')
+            .filter((l) => l.includes('"level":"warn"')),
+          ...p.requests.filter((r) => r.name === name).map((r) => `${r.at} ${r.verb} ${r.resource} ${r.subresource ?? ''}`),
+        ].join('\n');
+      const metadataPatches = (resource: string) =>
+        p.requests.filter((r) => r.verb === 'patch' && r.resource === resource && r.name === name && !r.subresource).length;
+      expect(metadataPatches('storedatabases'), `metadata patches of StoreDatabase ${name}\n${warnings()}`).toBe(1);
+      expect(metadataPatches('stores'), `metadata patches of Store ${name}\n${warnings()}`).toBe(1);
+      const facts = await postgresAdmin(
+        async (c) =>
+          (
+            await c.query(
+              `select exists(select 1 from pg_database where datname = $1) as database,
+                      exists(select 1 from pg_roles where rolname = $1) as role`,
+              [storeName(name)],
+            )
+          ).rows[0],
+      );
+      expect(facts, `database and role of ${name}`).toEqual({ database: false, role: false });
+    }
+    expect(await failed(), 'failed reconciles during deletion').toBe(errorsBeforeDelete);
+    expect(operator.logs()).not.toMatch(/Operation cannot be fulfilled|the object has been modified/);
+  });
+});

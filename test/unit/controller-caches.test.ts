@@ -1,0 +1,96 @@
+// The pieces the control loop's quiet API traffic rests on, on their own (no cluster needed): the cache
+// index, which events run a reconcile, resourceVersion order and when a status patch would change anything.
+import { describe, expect, it } from 'vitest';
+import type { StoreDatabase } from '../../src/api/store-database.js';
+import { CacheIndex } from '../../src/controller/cache-index.js';
+import { mirroredChanges, storeDatabaseChanges } from '../../src/controller/change-filter.js';
+import { APPLIED_ANNOTATION, FINALIZER } from '../../src/controller/context.js';
+import { newerVersion } from '../../src/controller/object-cache.js';
+import { statusDiffers } from '../../src/controller/store-database/status.js';
+
+function database(name: string, overrides: { storeRef?: string; metadata?: object; status?: object } = {}): StoreDatabase {
+  return {
+    apiVersion: 'storeop.dev/v1alpha1',
+    kind: 'StoreDatabase',
+    metadata: { name, namespace: 'ns', uid: `uid-${name}`, generation: 1, resourceVersion: '10', ...overrides.metadata },
+    spec: { storeRef: { name: overrides.storeRef ?? name } },
+    ...(overrides.status ? { status: overrides.status } : {}),
+  } as StoreDatabase;
+}
+
+describe('CacheIndex', () => {
+  it('finds objects by value per namespace, and follows updates and deletes', () => {
+    const index = new CacheIndex<StoreDatabase>((d) => [d.spec.storeRef.name]);
+    index.observe(database('a', { storeRef: 'shop' }), 'add');
+    index.observe(database('b', { storeRef: 'shop' }), 'add');
+    expect(index.names('ns', 'shop').sort()).toEqual(['a', 'b']);
+    expect(index.names('other', 'shop')).toEqual([]);
+
+    index.observe(database('a', { storeRef: 'elsewhere' }), 'update');
+    expect(index.names('ns', 'shop')).toEqual(['b']);
+    expect(index.names('ns', 'elsewhere')).toEqual(['a']);
+
+    index.observe(database('b', { storeRef: 'shop' }), 'delete');
+    expect(index.names('ns', 'shop')).toEqual([]);
+    expect(index.names('ns', undefined)).toEqual([]);
+  });
+});
+
+describe('change filters', () => {
+  it('a StoreDatabase runs again for spec and metadata changes, not for its status or storeop’s own finalizer and identity annotations', () => {
+    const filter = storeDatabaseChanges();
+    expect(filter.changed(database('a'), 'add')).toBe(true);
+    expect(filter.changed(database('a', { status: { phase: 'Ready' }, metadata: { resourceVersion: '11' } }), 'update')).toBe(false);
+    expect(filter.changed(database('a', { metadata: { finalizers: [FINALIZER] } }), 'update')).toBe(false);
+    expect(
+      filter.changed(database('a', { metadata: { finalizers: [FINALIZER], annotations: { [APPLIED_ANNOTATION]: '{}' } } }), 'update'),
+    ).toBe(false);
+    expect(filter.changed(database('a', { metadata: { finalizers: [FINALIZER], generation: 2 } }), 'update')).toBe(true);
+    expect(
+      filter.changed(
+        database('a', { metadata: { finalizers: [FINALIZER], generation: 2, annotations: { 'storeop.dev/skip-cleanup': 'true' } } }),
+        'update',
+      ),
+    ).toBe(true);
+    expect(filter.changed(database('a'), 'delete')).toBe(true);
+  });
+
+  it('a Store follows its StoreDatabase only when what it mirrors changes', () => {
+    const filter = mirroredChanges();
+    const ready = { type: 'Ready', status: 'False', reason: 'Provisioning', message: 'job 1', lastTransitionTime: 't1' };
+    expect(filter.changed(database('a'), 'add')).toBe(true);
+    expect(filter.changed(database('a', { status: { phase: 'Provisioning', conditions: [ready] } }), 'update')).toBe(true);
+    // Conditions the Store does not mirror, and schema facts, do not wake it.
+    const connected = { type: 'Connected', status: 'True', reason: 'Connected', message: 'pg', lastTransitionTime: 't2' };
+    expect(
+      filter.changed(database('a', { status: { phase: 'Provisioning', conditions: [ready, connected], schemaHash: 'h' } }), 'update'),
+    ).toBe(false);
+    expect(filter.changed(database('a', { status: { phase: 'Ready', conditions: [{ ...ready, status: 'True' }] } }), 'update')).toBe(true);
+  });
+});
+
+describe('resourceVersion order', () => {
+  it('compares kube-apiserver revisions as numbers, and never calls an opaque version newer', () => {
+    expect(newerVersion('100', '99')).toBe(true);
+    expect(newerVersion('99', '100')).toBe(false);
+    expect(newerVersion('100', '100')).toBe(false);
+    expect(newerVersion('abc', '1')).toBe(false);
+    expect(newerVersion(undefined, '1')).toBe(false);
+  });
+});
+
+describe('statusDiffers', () => {
+  const current = { phase: 'Ready', connection: { host: 'h', port: 5432, secretName: 's' }, message: 'm' } as const;
+
+  it('is false when the merge patch would leave status as it is (undefined fields and nested objects included)', () => {
+    expect(statusDiffers(current, { phase: 'Ready', message: 'm', jobId: undefined })).toBe(false);
+    // A merge patch keeps nested fields it does not name.
+    expect(statusDiffers(current, { connection: { host: 'h', port: 5432 } } as never)).toBe(false);
+  });
+
+  it('is true when anything would change', () => {
+    expect(statusDiffers(current, { phase: 'Failed' })).toBe(true);
+    expect(statusDiffers(current, { connection: { host: 'other', port: 5432 } } as never)).toBe(true);
+    expect(statusDiffers(undefined, { phase: 'Pending' })).toBe(true);
+  });
+});
