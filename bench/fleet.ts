@@ -255,7 +255,9 @@ function fleetRows(run: WorkerRun, stores: number): Row[] {
     rows.push(row('operator / floor', `${ratio.toFixed(2)}x`, `<= ${TARGET.overheadRatio}x`, atMost(ratio, TARGET.overheadRatio, 'x')));
   }
   const t = fleet.traffic;
+  const reconciles = (r: Record<string, number>) => `${fmt(per(r.store ?? 0), 2)} / ${fmt(per(r.storedatabase ?? 0), 2)}`;
   rows.push(
+    row('reconciles per store (Store / StoreDatabase)', reconciles(fleet.reconciles)),
     row('operator CPU', `${fmt(fleet.cpu.operator)} s`, '', `${fmt((fleet.cpu.operator * 1000) / stores)} ms per store`),
     row('kube-apiserver CPU', fleet.cpu.apiserver === undefined ? 'n/a (not started by the bench)' : `${fmt(fleet.cpu.apiserver)} s`),
     row('LIST calls after start-up', String(t.lists), '0', atMost(t.lists, TARGET.listsAfterStart)),
@@ -305,13 +307,11 @@ function fleetRows(run: WorkerRun, stores: number): Row[] {
       atMost(deletion.seconds, deleteTarget, ' s'),
     ),
     row('deletion: databases + roles left', `${deletion.left.databases} + ${deletion.left.roles}`, '0', atMost(left, 0)),
-    row(
-      'deletion: operator CPU',
-      `${fmt(deletion.cpu.operator)} s`,
-      '',
-      `${deletion.traffic.total} API requests, ${deletion.traffic.byVerb['patch stores/status'] ?? 0} Store status patches`,
-    ),
+    row('deletion: operator CPU', `${fmt(deletion.cpu.operator)} s`, '', `${deletion.traffic.total} API requests`),
+    row('deletion: reconciles per store (Store / StoreDatabase)', reconciles(deletion.reconciles)),
   );
+  for (const [key, n] of Object.entries(deletion.traffic.byVerb).sort(([, a], [, b]) => b - a))
+    rows.push(row(`  deletion: ${key}`, `${fmt(per(n), 2)} /store`, '', `${n} total`));
   return rows;
 }
 
@@ -446,7 +446,7 @@ async function main(): Promise<void> {
     cleanups.push({ what: 'drop the master DB', step: () => dropFleetObjects(adminUrl, `${DATABASE_PREFIX}${rid}_`) });
     const sampler = await ConnectionSampler.start(adminUrl, new URL(masterUrl).pathname.slice(1), process.pid);
     cleanups.push({ what: 'stop the connection sampler', step: () => sampler.stop() });
-    log(`cluster: ${cluster.description}; master DB ${new URL(masterUrl).pathname.slice(1)}`);
+    log(`master DB ${new URL(masterUrl).pathname.slice(1)}`);
 
     for (const [i, workers] of opts.workers.entries()) {
       const run = await benchWorkers(cluster, opts, rid, workers, masterUrl, sampler, i === 0);

@@ -20,8 +20,12 @@ export interface ConnectionPeaks {
   samples: number;
 }
 
-/** Local TCP ports of the process's sockets. */
-function localPorts(pid: number): Set<number> {
+/**
+ * Local ports of the process's TCP connections to `serverPort`. The remote port matters: Linux reuses an
+ * ephemeral port for connections to different destinations, so another process's connection to the
+ * database server can have the same local port as one of ours to the API server.
+ */
+function localPorts(pid: number, serverPort: number): Set<number> {
   const inodes = new Set<string>();
   for (const fd of readdirSync(`/proc/${pid}/fd`)) {
     try {
@@ -42,7 +46,8 @@ function localPorts(pid: number): Set<number> {
     for (const line of text.split('\n').slice(1)) {
       const cols = line.trim().split(/\s+/);
       if (cols.length < 10 || !inodes.has(cols[9] as string)) continue;
-      ports.add(Number.parseInt((cols[1] as string).split(':')[1] as string, 16));
+      const port = (address: string) => Number.parseInt(address.split(':').at(-1) as string, 16);
+      if (port(cols[2] as string) === serverPort) ports.add(port(cols[1] as string));
     }
   }
   return ports;
@@ -65,6 +70,7 @@ export class ConnectionSampler {
     readonly adminUser: string,
     readonly adminDb: string,
     readonly masterDb: string,
+    readonly serverPort: number,
   ) {
     this.#client = client;
     this.#pid = pid;
@@ -81,6 +87,7 @@ export class ConnectionSampler {
       decodeURIComponent(url.username || 'postgres'),
       url.pathname.slice(1) || 'postgres',
       masterDb,
+      Number(url.port || 5432),
     );
   }
 
@@ -94,7 +101,7 @@ export class ConnectionSampler {
     if (this.#busy) return;
     this.#busy = true;
     try {
-      const ports = localPorts(this.#pid);
+      const ports = localPorts(this.#pid, this.serverPort);
       const { rows } = await this.#client.query<{ usename: string | null; datname: string | null; app: string; port: number | null }>(
         "SELECT usename, datname, application_name AS app, client_port AS port FROM pg_stat_activity WHERE backend_type = 'client backend'",
       );
