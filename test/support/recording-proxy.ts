@@ -82,6 +82,8 @@ export async function startRecordingProxy(target: { server: string; caData: stri
       },
       (upstreamRes) => {
         res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.headers);
+        // Send the headers now: a watch's body may not start for a long time, and the client waits for them.
+        res.flushHeaders();
         upstreamRes.pipe(res);
       },
     );

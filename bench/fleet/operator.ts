@@ -1,0 +1,198 @@
+// The operator under test: `node dist/cli/main.js run` as a child process with its defaults (plus the
+// flags a phase names), its CPU and RSS read from /proc, its reconcile counts from its /metrics.
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { nodeBinary, repoRoot } from '../../test/support/paths.js';
+
+/** storeop run's --max-concurrent-reconciles default. */
+export const DEFAULT_WORKERS = 4;
+const CLI = join(repoRoot, 'dist/cli/main.js');
+// The master DB keeps store credentials encrypted; a fresh key per bench run (its master DB is dropped after).
+const ENCRYPTION_KEYS = `fleet:${randomBytes(32).toString('base64')}`;
+const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+
+/** Builds dist/ from src/ so the operator measured is the code in this tree. */
+export function buildOperator(): void {
+  execFileSync(join(repoRoot, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.build.json'], { cwd: repoRoot, stdio: 'inherit' });
+}
+
+export function assertBuilt(): void {
+  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build (or drop --no-build)`);
+}
+
+/** CPU seconds (user + system) a process has used so far. */
+export function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // Fields 14 and 15 of stat (utime, stime) are the 12th and 13th after the command name.
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+}
+
+/** Resident set size in MB. */
+export function rssMb(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  return kb / 1024;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolvePort(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+export interface MetricsSnapshot {
+  /** controller_runtime_reconcile_total summed over results, per controller (store, storedatabase). */
+  reconciles: Record<string, number>;
+  /** workqueue_depth per queue. */
+  depth: Record<string, number>;
+  /** storeop_stores summed over phases: the Stores in the operator's cache. */
+  cachedStores: number;
+}
+
+export function parseMetrics(text: string): MetricsSnapshot {
+  const snapshot: MetricsSnapshot = { reconciles: {}, depth: {}, cachedStores: 0 };
+  for (const line of text.split('\n')) {
+    const m = /^(\w+)(?:\{([^}]*)\})?\s+(\S+)/.exec(line);
+    if (!m) continue;
+    const [, name, labels = '', raw] = m;
+    const value = Number(raw);
+    const label = (key: string) => new RegExp(`${key}="([^"]*)"`).exec(labels)?.[1] ?? '';
+    if (name === 'controller_runtime_reconcile_total') {
+      const c = label('controller');
+      snapshot.reconciles[c] = (snapshot.reconciles[c] ?? 0) + value;
+    } else if (name === 'workqueue_depth') {
+      snapshot.depth[label('name')] = value;
+    } else if (name === 'storeop_stores') {
+      snapshot.cachedStores += value;
+    }
+  }
+  return snapshot;
+}
+
+export interface Operator {
+  pid: number;
+  workers: number;
+  metrics(): Promise<MetricsSnapshot>;
+  cpu(): number;
+  rss(): number;
+  logTail(lines?: number): string;
+  stop(): Promise<void>;
+}
+
+export async function startOperator(options: {
+  kubeconfig: string;
+  masterUrl: string;
+  /** --max-concurrent-reconciles; unset: the operator's default. */
+  workers?: number;
+  resyncPeriodMs?: number;
+  /** Appends the operator's log to this file (else only its tail is kept, for errors). */
+  logFile?: string;
+}): Promise<Operator> {
+  const home = mkdtempSync(join(tmpdir(), 'storeop-fleet-home-'));
+  const [metricsPort, healthPort] = [await freePort(), await freePort()];
+  const args = [
+    CLI,
+    'run',
+    '--kubeconfig',
+    options.kubeconfig,
+    '--master-database-url',
+    options.masterUrl,
+    '--home',
+    home,
+    '--metrics-bind-address',
+    `127.0.0.1:${metricsPort}`,
+    '--health-probe-bind-address',
+    `127.0.0.1:${healthPort}`,
+    ...(options.workers ? ['--max-concurrent-reconciles', String(options.workers)] : []),
+    ...(options.resyncPeriodMs ? ['--resync-period', `${options.resyncPeriodMs}ms`] : []),
+  ];
+  const child: ChildProcess = spawn(nodeBinary, args, {
+    cwd: repoRoot,
+    env: { ...process.env, STOREOP_ENCRYPTION_KEYS: ENCRYPTION_KEYS },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  // Keep only the tail of the log: a fleet run can log a lot.
+  let output = '';
+  const keep = (d: Buffer) => {
+    output = (output + d.toString()).slice(-200_000);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  if (options.logFile) {
+    const file = createWriteStream(options.logFile, { flags: 'a' });
+    child.stdout?.pipe(file);
+    child.stderr?.pipe(file);
+  }
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+      await exited;
+      clearTimeout(timer);
+    }
+    rmSync(home, { recursive: true, force: true });
+  };
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (child.exitCode !== null) {
+      await stop();
+      throw new Error(`the operator exited with ${child.exitCode}:\n${output.slice(-4000)}`);
+    }
+    const ready = await fetch(`http://127.0.0.1:${healthPort}/readyz`).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ready) break;
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error(`the operator's caches did not sync within 60s:\n${output.slice(-4000)}`);
+    }
+    await sleep(200);
+  }
+  const pid = child.pid as number;
+  return {
+    pid,
+    workers: options.workers ?? DEFAULT_WORKERS,
+    metrics: async () => parseMetrics(await (await fetch(metricsUrl)).text()),
+    cpu: () => cpuSeconds(pid),
+    rss: () => rssMb(pid),
+    logTail: (lines = 20) => output.trimEnd().split('\n').slice(-lines).join('\n'),
+    stop,
+  };
+}
+
+/**
+ * Waits until the operator is idle: every queue empty and no reconcile counted over `quietMs` (Pending
+ * objects that requeue every 30 s can break the quiet; then the timeout ends the wait, reported).
+ */
+export async function settle(operator: Operator, quietMs: number, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  let quietSince = Date.now();
+  while (Date.now() < deadline) {
+    const m = await operator.metrics();
+    const busy = Object.values(m.depth).some((d) => d > 0);
+    const key = JSON.stringify(m.reconciles);
+    if (busy || key !== last) {
+      last = key;
+      quietSince = Date.now();
+    } else if (Date.now() - quietSince >= quietMs) {
+      return true;
+    }
+    await sleep(250);
+  }
+  return false;
+}
