@@ -41,11 +41,12 @@ export class ResilientInformer<T extends KubernetesObject> {
     const path = `${options.path}?allowWatchBookmarks=true&timeoutSeconds=${this.#timeoutSeconds}`;
     const list = async () => {
       const result = await options.list();
+      for (const item of result.items) trimForCache(item);
       this.#synced = true;
       this.#activity();
       return result;
     };
-    this.#listWatch = new ListWatch<T>(path, new Watch(options.kubeConfig), list, false, options.labelSelector);
+    this.#listWatch = new ListWatch<T>(path, new TrimmingWatch(options.kubeConfig), list, false, options.labelSelector);
     for (const event of ['add', 'update', 'delete'] as const) {
       this.#listWatch.on(event, (object: T) => {
         this.#activity();
@@ -137,5 +138,40 @@ export class ResilientInformer<T extends KubernetesObject> {
       this.#lastActivity = Date.now();
       this.#scheduleRestart();
     }
+  }
+}
+
+/** kubectl's copy of the last applied manifest: a second copy of the spec that no reconcile reads. */
+const LAST_APPLIED_ANNOTATION = 'kubectl.kubernetes.io/last-applied-configuration';
+
+/**
+ * What the cache keeps of an object: everything but managedFields and kubectl's last-applied copy, which no
+ * reconcile reads and which are often most of an object's size (memory with thousands of objects cached).
+ */
+export function trimForCache<T extends KubernetesObject>(object: T): T {
+  const metadata = object.metadata;
+  if (!metadata) return object;
+  delete metadata.managedFields;
+  if (metadata.annotations && LAST_APPLIED_ANNOTATION in metadata.annotations) {
+    const { [LAST_APPLIED_ANNOTATION]: _dropped, ...rest } = metadata.annotations;
+    metadata.annotations = rest;
+  }
+  return object;
+}
+
+/** A Watch whose objects are trimmed for the cache before the ListWatch stores them. */
+class TrimmingWatch extends Watch {
+  override watch(
+    path: string,
+    queryParams: Record<string, string | number | boolean | undefined>,
+    callback: (phase: string, apiObj: KubernetesObject, watchObj?: unknown) => void,
+    done: (err: unknown) => void,
+  ): Promise<AbortController> {
+    return super.watch(
+      path,
+      queryParams,
+      (phase, object: KubernetesObject, watchObject) => callback(phase, trimForCache(object), watchObject),
+      done,
+    );
   }
 }

@@ -5,6 +5,7 @@ import type { StoreDatabase } from '../../src/api/store-database.js';
 import { CacheIndex } from '../../src/controller/cache-index.js';
 import { mirroredChanges, storeDatabaseChanges } from '../../src/controller/change-filter.js';
 import { APPLIED_ANNOTATION, FINALIZER } from '../../src/controller/context.js';
+import { trimForCache } from '../../src/controller/informer.js';
 import { newerVersion } from '../../src/controller/object-cache.js';
 import { statusDiffers } from '../../src/controller/store-database/status.js';
 
@@ -92,5 +93,21 @@ describe('statusDiffers', () => {
     expect(statusDiffers(current, { phase: 'Failed' })).toBe(true);
     expect(statusDiffers(current, { connection: { host: 'other', port: 5432 } } as never)).toBe(true);
     expect(statusDiffers(undefined, { phase: 'Pending' })).toBe(true);
+  });
+});
+
+describe('what the informer caches keep', () => {
+  it("drops managedFields and kubectl's last-applied copy, and keeps every other annotation and the spec", () => {
+    const object = database('a', {
+      metadata: {
+        managedFields: [{ manager: 'kubectl', operation: 'Apply', fieldsV1: { 'f:spec': {} } }],
+        annotations: { 'kubectl.kubernetes.io/last-applied-configuration': '{"spec":{}}', [APPLIED_ANNOTATION]: '{"slug":"a"}' },
+      },
+    });
+    const trimmed = trimForCache(object);
+    expect('managedFields' in trimmed.metadata).toBe(false);
+    expect(trimmed.metadata.annotations).toEqual({ [APPLIED_ANNOTATION]: '{"slug":"a"}' });
+    expect(trimmed.spec).toEqual({ storeRef: { name: 'a' } });
+    expect(trimmed.metadata.resourceVersion).toBe('10');
   });
 });
