@@ -2,6 +2,9 @@
 // store's role and one read-only query, counted on the wire by a relay the store's public host/port point at;
 // any drift (a dropped table, a changed column, a lost history row, a login that no longer works) is found,
 // and the full pipeline that follows repairs it and records a fingerprint the next check accepts.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DatabaseTarget } from '../../src/engines/target.js';
 import { provision } from '../../src/provisioning/pipeline.js';
@@ -14,6 +17,7 @@ import {
   mysqlCreateTarget,
   mysqlEndpoint,
   openMysql,
+  openPgliteFolder,
   openPostgres,
   postgresAdmin,
   postgresCreateTarget,
@@ -177,5 +181,32 @@ describe.each(CASES)('on $name', (c) => {
     }
     const next = await verifyStore({ connection: result.connection, fingerprint: result.fingerprint, seeded: true });
     expect(next.kind).toBe('unchanged');
+  });
+});
+
+describe('on PGlite', () => {
+  let root: string;
+  const cleanup = new StoreCleanup();
+  beforeAll(() => {
+    root = mkdtempSync(join(tmpdir(), 'storeop-fastpath-'));
+  });
+  afterAll(async () => {
+    await runEveryStep('PGlite fast path cleanup failed', [() => cleanup.run(), () => rmSync(root, { recursive: true, force: true })]);
+  });
+
+  it('checks the embedded store in place (no login to prove), finds a dropped table, and accepts the repaired one', async () => {
+    const slug = uniqueSlug();
+    const target = cleanup.track({ engine: 'pglite', mode: 'create', dataDir: join(root, slug), storesRoot: root }, slug);
+    const result = await provision({ slug, target, seed: SEED });
+    expect(await verifyStore({ connection: result.connection, fingerprint: result.fingerprint, seeded: true })).toMatchObject({
+      kind: 'unchanged',
+    });
+    await withStoreDb(openPgliteFolder(join(root, slug)), (db) => db.query('drop table seo_settings'));
+    expect((await verifyStore({ connection: result.connection, fingerprint: result.fingerprint, seeded: true })).kind).toBe('drifted');
+    const repaired = await provision({ slug, target, seed: SEED });
+    expect(repaired.changed).toBe(true);
+    expect((await verifyStore({ connection: repaired.connection, fingerprint: repaired.fingerprint, seeded: true })).kind).toBe(
+      'unchanged',
+    );
   });
 });
