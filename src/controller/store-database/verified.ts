@@ -13,8 +13,12 @@ import type { StoreIntent } from '../../stores/intent.js';
 import type { ControllerContext } from '../context.js';
 
 export interface Verified {
-  /** checkKey() of the inputs the full run had: other inputs (a new password, a new spec) need a full run. */
+  /** checkKey() of the inputs the full run had: other inputs (a new spec or target) need a full run. */
   key: string;
+  /**
+   * What the full run returned. Its connection holds the store's password, which the check logs in with: a
+   * secret this process already holds (the connection Secret, the master DB); never logged or written.
+   */
   result: ProvisionResult;
 }
 
