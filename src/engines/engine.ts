@@ -1,6 +1,7 @@
 // One interface over the database engines: the pipeline never branches on the engine itself.
 import type { StoreDatabaseTemplateSpec } from '../api/store-database.js';
 import type { SqlDialect } from '../schema/dialect.js';
+import type { Fingerprint } from '../schema/fingerprint.js';
 import type { AnyKysely } from '../schema/kysely.js';
 import type { PrepareContext, Stage } from './staged.js';
 import type { DatabaseTarget, EngineName, Isolation, TenantConnection } from './target.js';
@@ -65,6 +66,12 @@ export interface Engine {
    */
   ensureDatabase(target: DatabaseTarget, slug: string, password: string): Promise<TenantConnection>;
   openTenant(connection: TenantConnection, options?: TenantOptions): Promise<Tenant>;
+  /**
+   * The periodic check's one session: logs in as the store's own role/user with `connection` (which proves the
+   * database and the login exist and the password is right) and fingerprints the store's tables in one query.
+   * No admin connection, nothing written.
+   */
+  fingerprint(connection: TenantConnection, tables: readonly string[]): Promise<Fingerprint>;
   /** Create mode only: drops the database/schema and the role/user after ending their sessions; idempotent. */
   deprovision(target: DatabaseTarget, slug: string): Promise<void>;
   /** Create mode only: enables or disables the store role's login (store suspension). */

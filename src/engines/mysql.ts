@@ -5,7 +5,9 @@ import { Kysely, MysqlDialect, sql } from 'kysely';
 import { createPool, type PoolOptions, type TypeCastField, type TypeCastNext } from 'mysql2';
 import mysql from 'mysql2/promise';
 import { type ErrorTarget, StoreopError } from '../errors.js';
+import { type Fingerprint, fingerprintQuery, parseFingerprint } from '../schema/fingerprint.js';
 import { HISTORY_TABLE } from '../schema/history.js';
+import { withAdminSlot } from './admin-limit.js';
 import { toStoreopError } from './driver-errors.js';
 import { type AnyKysely, type Engine, type LockOptions, type Placement, storeMark, type Tenant, type TenantOptions } from './engine.js';
 import {
@@ -51,7 +53,17 @@ function errorTarget(endpoint: ServerEndpoint, database?: string): ErrorTarget {
   return { engine: 'mysql', host: endpoint.host, port: endpoint.port, ...(database ? { database } : {}) };
 }
 
-async function withConnection<T>(
+/** One admin session (or connect mode's given user), within the per-server bound of admin-limit.ts. */
+function withConnection<T>(
+  endpoint: ServerEndpoint,
+  database: string | undefined,
+  doing: string,
+  fn: (conn: mysql.Connection) => Promise<T>,
+): Promise<T> {
+  return withAdminSlot(endpoint.host, endpoint.port, () => withSession(endpoint, database, doing, fn));
+}
+
+async function withSession<T>(
   endpoint: ServerEndpoint,
   database: string | undefined,
   doing: string,
@@ -263,6 +275,14 @@ export class MysqlEngine implements Engine {
 
   async openTenant(connection: TenantConnection, options: TenantOptions = {}): Promise<Tenant> {
     return new MysqlTenant(connection, options);
+  }
+
+  /** One session as the store's user: the login proves database, user and password; one query fingerprints. */
+  async fingerprint(connection: TenantConnection, tables: readonly string[]): Promise<Fingerprint> {
+    return withSession(tenantEndpoint(connection), connection.database, 'checking the store database', async (conn) => {
+      const [rows] = await conn.query<mysql.RowDataPacket[]>(fingerprintQuery('mysql', tables));
+      return parseFingerprint('mysql', rows[0]);
+    });
   }
 
   async deprovision(target: DatabaseTarget, slug: string): Promise<void> {

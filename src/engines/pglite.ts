@@ -3,6 +3,7 @@
 import { rmSync } from 'node:fs';
 import { sql } from 'kysely';
 import { StoreopError } from '../errors.js';
+import { type Fingerprint, readFingerprint } from '../schema/fingerprint.js';
 import { toStoreopError } from './driver-errors.js';
 import type { AnyKysely, Engine, LockOptions, Placement, Tenant } from './engine.js';
 import { assertStoreFolder } from './pglite-paths.js';
@@ -39,6 +40,19 @@ export class PgliteEngine implements Engine {
   async ensureDatabase(target: DatabaseTarget): Promise<TenantConnection> {
     const { host, port, database, schema } = this.placement(target);
     return { engine: 'pglite', host, port, database, dataDir: database, schema: schema as string, user: 'postgres' };
+  }
+
+  /** In-process: no login to prove; the same fingerprint query through the shared instance. */
+  async fingerprint(connection: TenantConnection, tables: readonly string[]): Promise<Fingerprint> {
+    const dataDir = connection.dataDir ?? connection.database;
+    const handle = await openPglite(dataDir);
+    try {
+      return await handle.exclusive(() => readFingerprint(handle.db, 'postgres', tables));
+    } catch (error) {
+      throw toStoreopError(error, { engine: 'pglite', database: dataDir }, [], 'checking the store database');
+    } finally {
+      await handle.release();
+    }
   }
 
   async openTenant(connection: TenantConnection): Promise<Tenant> {

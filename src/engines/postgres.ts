@@ -5,7 +5,9 @@ import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import { type ErrorTarget, StoreopError } from '../errors.js';
 import { assertIdentifier } from '../naming.js';
+import { type Fingerprint, fingerprintQuery, parseFingerprint } from '../schema/fingerprint.js';
 import { HISTORY_TABLE } from '../schema/history.js';
+import { withAdminSlot } from './admin-limit.js';
 import { toStoreopError } from './driver-errors.js';
 import { type AnyKysely, type Engine, type LockOptions, type Placement, storeMark, type Tenant, type TenantOptions } from './engine.js';
 import {
@@ -31,13 +33,18 @@ const types = {
     oid === 20 ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
 };
 
-function clientConfig(endpoint: ServerEndpoint, database: string): pg.ClientConfig {
+/** application_name of storeop's sessions, so that pg_stat_activity tells admin work from store connections. */
+const ADMIN_APPLICATION = 'storeop-admin';
+const STORE_APPLICATION = 'storeop';
+
+function clientConfig(endpoint: ServerEndpoint, database: string, application = STORE_APPLICATION): pg.ClientConfig {
   const { host, ssl } = pgAddressAndSsl(endpoint);
   return {
     host,
     port: endpoint.port,
     user: endpoint.user,
     database,
+    application_name: application,
     connectionTimeoutMillis: 10_000,
     types,
     ...(endpoint.password !== undefined ? { password: endpoint.password } : {}),
@@ -55,17 +62,37 @@ function errorTarget(endpoint: ServerEndpoint, database?: string, schema?: strin
   };
 }
 
-async function withClient<T>(endpoint: ServerEndpoint, database: string, doing: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client(clientConfig(endpoint, database));
+/** One admin session (or connect mode's given user), within the per-server bound of admin-limit.ts. */
+function withClient<T>(endpoint: ServerEndpoint, database: string, doing: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  return withAdminSlot(endpoint.host, endpoint.port, () =>
+    withSession(clientConfig(endpoint, database, ADMIN_APPLICATION), endpoint, doing, fn),
+  );
+}
+
+async function withSession<T>(
+  config: pg.ClientConfig,
+  endpoint: ServerEndpoint,
+  doing: string,
+  fn: (client: pg.Client) => Promise<T>,
+): Promise<T> {
+  const client = new pg.Client(config);
   client.on('error', () => {}); // a dropped idle connection surfaces on the next query instead
   try {
     await client.connect();
     return await fn(client);
   } catch (error) {
-    throw toStoreopError(error, errorTarget(endpoint, database), [endpoint.password], doing);
+    throw toStoreopError(error, errorTarget(endpoint, config.database), [endpoint.password], doing);
   } finally {
     await client.end().catch(() => {});
   }
+}
+
+/** How the store's own role connects: its database, with the store's schema first on the search path. */
+function tenantClientConfig(connection: TenantConnection): pg.ClientConfig {
+  return {
+    ...clientConfig(tenantEndpoint(connection), connection.database),
+    ...(connection.schema && connection.schema !== 'public' ? { options: `-c search_path=${connection.schema}` } : {}),
+  };
 }
 
 /**
@@ -440,6 +467,14 @@ export class PostgresEngine implements Engine {
     return new PostgresTenant(connection, options);
   }
 
+  /** One session as the store's role: the login proves database, role and password; one query fingerprints. */
+  async fingerprint(connection: TenantConnection, tables: readonly string[]): Promise<Fingerprint> {
+    return withSession(tenantClientConfig(connection), tenantEndpoint(connection), 'checking the store database', async (client) => {
+      const result = await client.query<Record<string, unknown>>(fingerprintQuery('postgres', tables));
+      return parseFingerprint('postgres', result.rows[0]);
+    });
+  }
+
   async deprovision(target: DatabaseTarget, slug: string): Promise<void> {
     const t = createTarget(target, 'deprovision');
     const l = layout(t, slug);
@@ -516,12 +551,10 @@ class PostgresTenant implements Tenant {
 
   constructor(connection: TenantConnection, options: TenantOptions) {
     this.#connection = connection;
-    const endpoint = tenantEndpoint(connection);
     const pool = new pg.Pool({
-      ...clientConfig(endpoint, connection.database),
+      ...tenantClientConfig(connection),
       max: options.poolSize ?? 2,
       idleTimeoutMillis: options.idleTimeoutMs ?? 10_000,
-      ...(connection.schema && connection.schema !== 'public' ? { options: `-c search_path=${connection.schema}` } : {}),
     });
     keepDroppedConnectionsFromCrashing(pool);
     this.db = new Kysely({ dialect: new PostgresDialect({ pool }) });

@@ -29,7 +29,11 @@ export interface MasterOptions {
   home?: string | undefined;
   /** Run pending migrations on open (default true). */
   migrate?: boolean;
+  /** PostgreSQL master: connections in the pool, never more (default DEFAULT_MASTER_POOL_SIZE). */
+  poolSize?: number | undefined;
 }
+
+export const DEFAULT_MASTER_POOL_SIZE = 10;
 
 export function storeopHome(home?: string): string {
   return resolve(home ?? process.env.STOREOP_HOME ?? '.storeop');
@@ -58,7 +62,8 @@ export async function openMaster(options: MasterOptions = {}): Promise<MasterDat
       port: e.port,
       user: e.user,
       database: e.database ?? 'postgres',
-      max: 10,
+      max: options.poolSize ?? DEFAULT_MASTER_POOL_SIZE,
+      application_name: 'storeop-master',
       idleTimeoutMillis: 30_000,
       connectionTimeoutMillis: 10_000,
       types,

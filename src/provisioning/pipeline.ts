@@ -1,5 +1,6 @@
 // The provisioning pipeline: testConnection → createDatabase → listTables → plan → createMissing →
 // migrate → seed → register. Every step is idempotent, so a rerun after a failure at any point converges.
+import { createHash } from 'node:crypto';
 import { sql } from 'kysely';
 import { toStoreopError } from '../engines/driver-errors.js';
 import type { AnyKysely, LockOptions, Tenant } from '../engines/engine.js';
@@ -10,6 +11,7 @@ import { createsStoreRole, targetSummary } from '../engines/target.js';
 import { StoreopError } from '../errors.js';
 import { assertSlug } from '../naming.js';
 import type { SchemaDef } from '../schema/definition.js';
+import { readFingerprint } from '../schema/fingerprint.js';
 import { ensureHistoryTable, HISTORY_TABLE, type HistoryEntry, readHistory, recordHistory } from '../schema/history.js';
 import { introspect, tableHasRows } from '../schema/introspect.js';
 import { type Migration, migrationChecksum, STORE_MIGRATIONS } from '../schema/migrations.js';
@@ -60,6 +62,11 @@ export interface ProvisionResult {
   totalTables: number;
   /** Whether this run changed anything in the store database. */
   changed: boolean;
+  /**
+   * The store database's fingerprint as this run left it (see schema/fingerprint.ts): a later verifyStore()
+   * that finds the same one knows nothing changed since, without this run's work.
+   */
+  fingerprint: string;
   durationMs: number;
 }
 
@@ -150,7 +157,7 @@ interface SyncContext {
   stepDone: (step: StepName) => Promise<void>;
 }
 
-type SyncOutcome = Pick<ProvisionResult, 'applied' | 'migrationsApplied' | 'seedRowsInserted' | 'changed'>;
+type SyncOutcome = Pick<ProvisionResult, 'applied' | 'migrationsApplied' | 'seedRowsInserted' | 'changed' | 'fingerprint'>;
 
 /** Runs on one session holding the store's migration lock: listTables → plan → createMissing → migrate → seed. */
 async function syncSchema(ctx: SyncContext): Promise<SyncOutcome> {
@@ -214,12 +221,38 @@ async function syncSchema(ctx: SyncContext): Promise<SyncOutcome> {
   }
   await ctx.stepDone('seed');
 
+  // Still under the lock, so no other run's changes can slip between the sync and its fingerprint.
+  const fingerprint = await readFingerprint(session, dialect, tables);
   return {
     applied: plan.changes,
     migrationsApplied: pendingMigrations.map((m) => m.version),
     seedRowsInserted,
     changed: plan.changes.length > 0 || pendingMigrations.length > 0 || seedRowsInserted > 0,
+    fingerprint: `${expectationKey(schema, seed !== null)}/${fingerprint.value}`,
   };
+}
+
+const expectationKeys = new WeakMap<TargetSchema, Map<boolean, string>>();
+
+/**
+ * What a run is asked to make (schema version and definition, migrations, seed version): the prefix of
+ * ProvisionResult.fingerprint, so that a fingerprint recorded for other asks (an upgraded storeop, seeding
+ * turned on) never matches. Memoised per schema: a periodic check computes no hash of its own.
+ */
+export function expectationKey(schema: TargetSchema, seeded: boolean): string {
+  let keys = expectationKeys.get(schema);
+  if (!keys) {
+    keys = new Map();
+    expectationKeys.set(schema, keys);
+  }
+  let key = keys.get(seeded);
+  if (!key) {
+    const migrations = schema.migrations.map((m) => `${m.version}:${migrationChecksum(m)}`).sort();
+    const asked = JSON.stringify({ schema: schemaHash(schema.definition, schema.version), migrations, seed: seeded ? SEED_VERSION : null });
+    key = createHash('sha256').update(asked).digest('hex').slice(0, 16);
+    keys.set(seeded, key);
+  }
+  return key;
 }
 
 export function pendingOf(migrations: readonly Migration[], history: readonly HistoryEntry[]): Migration[] {

@@ -1,5 +1,6 @@
 // storeop api: the provisioning HTTP API on its own (no cluster): runs jobs in this process.
 import { z } from 'zod';
+import { setAdminConnectionLimit } from '../../engines/admin-limit.js';
 import { cidrList, EgressPolicy } from '../../engines/egress.js';
 import { createApi, DEFAULT_RATE_LIMIT_PER_MINUTE } from '../../http/app.js';
 import { TokenVerifier } from '../../http/auth.js';
@@ -94,6 +95,7 @@ export async function apiCommand(argv: string[]): Promise<number> {
   const ctx = { master, keyring, actor: 'api' };
   const abandoned = await failAbandonedJobs(master.db, runnerAlive);
   if (abandoned) log.warn({ jobs: abandoned }, 'marked jobs of a stopped server as failed');
+  setAdminConnectionLimit(f['max-concurrent-jobs']); // admin sessions per database server: one per job, +2
   const provisioner = new LocalProvisioner({
     master: ctx,
     log,

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { ownValue } from '../../api/common.js';
 import { ManifestError, type ManifestSet, parseManifests, readSources, type StoreUnit, storeUnits } from '../../apply/manifests.js';
+import { setAdminConnectionLimit } from '../../engines/admin-limit.js';
 import { cidrList, EgressPolicy } from '../../engines/egress.js';
 import { engineFor } from '../../engines/index.js';
 import { createsStoreRole, targetSummary } from '../../engines/target.js';
@@ -178,6 +179,7 @@ export async function applyCommand(argv: string[]): Promise<number> {
   try {
     const keyring = loadKeyring({ home, embedded: master.engine === 'pglite' });
     const ctx = { master, keyring, actor: 'storeop-apply' };
+    setAdminConnectionLimit(f.concurrency); // admin sessions per database server: one per store applied at once, +2
     outcomes = await mapLimit(units, f.concurrency, async (unit): Promise<Outcome> => {
       const intent = intents.get(unit.name) as StoreIntent;
       const target = knownTarget(intent);

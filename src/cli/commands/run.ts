@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { KubeConfig, VersionApi } from '@kubernetes/client-node';
 import { z } from 'zod';
 import { Manager } from '../../controller/manager.js';
+import { setAdminConnectionLimit } from '../../engines/admin-limit.js';
 import { StoreopError } from '../../errors.js';
 import { createApi } from '../../http/app.js';
 import { TokenVerifier } from '../../http/auth.js';
@@ -12,7 +13,7 @@ import { ClusterProvisioner } from '../../http/cluster-provisioner.js';
 import { listen } from '../../http/listen.js';
 import { describeApiError, isNotFound, KubeClient } from '../../kube/client.js';
 import { createLogger, LOG_LEVELS } from '../../log.js';
-import { openMaster } from '../../master/database.js';
+import { DEFAULT_MASTER_POOL_SIZE, openMaster } from '../../master/database.js';
 import { loadKeyring } from '../../master/keyring.js';
 import { parseFlags } from '../args.js';
 import { durationSchema } from '../duration.js';
@@ -29,7 +30,9 @@ Runs the operator: watches Store and StoreDatabase resources and reconciles them
   --leader-elect                     elect a leader on a Lease so only one replica reconciles
   --leader-election-namespace NS     namespace of the Lease (default: $POD_NAMESPACE, else default)
   --leader-election-id NAME          name of the Lease (default storeop-leader)
-  --max-concurrent-reconciles N      workers per controller (default 4)
+  --max-concurrent-reconciles N      workers per controller (default 4); also the bound on admin sessions
+                                     per database server (plus 2 for short nested lookups)
+  --master-pool-size N               connections to a PostgreSQL master database, at most (default 10)
   --resync-period DURATION           re-check every database for drift this often (default 10m)
   --grace-period DURATION            on SIGTERM, wait this long for in-flight reconciles (default 30s)
   --log-level LEVEL                  trace, debug, info, warn, error (default info)
@@ -56,6 +59,7 @@ const flags = z.object({
   'leader-election-namespace': z.string().optional(),
   'leader-election-id': z.string().default('storeop-leader'),
   'max-concurrent-reconciles': z.coerce.number().int().min(1).max(256).default(4),
+  'master-pool-size': z.coerce.number().int().min(1).max(256).default(DEFAULT_MASTER_POOL_SIZE),
   'resync-period': durationSchema.default(600_000),
   'grace-period': durationSchema.default(30_000),
   'log-level': z.enum(LOG_LEVELS).optional(), // unset: STOREOP_LOG_LEVEL, else info
@@ -78,6 +82,7 @@ const spec = {
   'leader-election-namespace': { type: 'string' },
   'leader-election-id': { type: 'string' },
   'max-concurrent-reconciles': { type: 'string' },
+  'master-pool-size': { type: 'string' },
   'resync-period': { type: 'string' },
   'grace-period': { type: 'string' },
   'log-level': { type: 'string' },
@@ -129,7 +134,9 @@ export async function runCommand(argv: string[]): Promise<number> {
   const log = createLogger({ level: f['log-level'] });
   const kubeConfig = loadKubeConfig(f.kubeconfig);
   await checkCluster(kubeConfig);
-  const master = await openMaster({ url: f['master-database-url'], home: f.home });
+  // Admin sessions per database server: one per worker, +2 (admin-limit.ts).
+  setAdminConnectionLimit(f['max-concurrent-reconciles']);
+  const master = await openMaster({ url: f['master-database-url'], home: f.home, poolSize: f['master-pool-size'] });
   const pgliteHome = f['pglite-home'] ?? (process.env.STOREOP_PGLITE_HOME || undefined);
   const keyring = loadKeyring({ home: f.home, embedded: master.engine === 'pglite' });
   log.info({ master: master.location }, 'master database ready');

@@ -1,18 +1,21 @@
 // Provisioning a StoreDatabase's store: a job in the master DB on the first run or after a change, the
 // same idempotent pipeline without a job row for the periodic drift check.
 import type { StoreDatabase, StoreDatabaseSpec } from '../../api/store-database.js';
-import type { DatabaseTarget } from '../../engines/target.js';
+import { createsStoreRole, type DatabaseTarget } from '../../engines/target.js';
 import { isStoreopError } from '../../errors.js';
 import type { Logger } from '../../log.js';
+import { knownPassword } from '../../master/integrations.js';
 import { getJob } from '../../master/jobs.js';
 import { setDatabaseFacts } from '../../master/stores.js';
 import { type ProvisionResult, provision } from '../../provisioning/pipeline.js';
+import { verifyStore } from '../../provisioning/verify.js';
 import type { StoreIntent } from '../../stores/intent.js';
 import type { PreparedJob } from '../../stores/provision-store.js';
 import { type ApplyOutcome, applyIntent, claimStore, recordIdentity } from '../../stores/service.js';
 import type { ControllerContext } from '../context.js';
 import { applyConditions } from '../status.js';
 import { fail, patchStatus, progressMirror } from './status.js';
+import { checkKey, verifiedStores } from './verified.js';
 
 export interface ProvisionRequest {
   intent: StoreIntent;
@@ -58,6 +61,11 @@ export async function provisionStoreDatabase(
       const applied = await runJob(ctx, sdb, job, request);
       if (applied.kind !== 'ready') return { kind: 'suspended' };
       result = applied.result;
+      // The job's run is a full check too: the next periodic check can compare with it.
+      verifiedStores(ctx).set(sdb.metadata.uid ?? `${sdb.metadata.namespace}/${sdb.metadata.name}`, {
+        key: checkKey(sdb, intent, request.target),
+        result,
+      });
     }
   } catch (error) {
     ctx.metrics.provisioningDuration.observe({ engine, result: 'error' }, (performance.now() - started) / 1000);
@@ -68,17 +76,52 @@ export async function provisionStoreDatabase(
   return { kind: 'ready', result, jobId, storeId };
 }
 
-/** Periodic drift check: the same idempotent pipeline, without a job row unless something changes. */
+/**
+ * Periodic drift check. After a full check in this process, one session as the store's role compares the
+ * store database's fingerprint with the one that check recorded: equal, nothing is run or written. Otherwise
+ * (or on the first check after start) the same idempotent pipeline, without a job row unless something changes.
+ */
 async function checkDrift(
   ctx: ControllerContext,
   sdb: StoreDatabase,
   { intent, target, password }: ProvisionRequest,
   storeId: string,
 ): Promise<ProvisionResult> {
+  const started = performance.now();
+  const memory = verifiedStores(ctx);
+  const uid = sdb.metadata.uid ?? `${sdb.metadata.namespace}/${sdb.metadata.name}`;
+  const key = checkKey(sdb, intent, target);
+  const known = memory.get(uid);
+  // A password in the connection Secret other than the one the store was checked with needs the full run.
+  if (known?.key === key && (password === undefined || password === known.result.connection.password)) {
+    const { result } = known;
+    const outcome = await verifyStore({ connection: result.connection, fingerprint: result.fingerprint, seeded: intent.seed !== false });
+    if (outcome.kind === 'unchanged') {
+      const durationMs = Math.round(performance.now() - started);
+      return {
+        ...result,
+        serverVersion: outcome.serverVersion,
+        applied: [],
+        migrationsApplied: [],
+        seedRowsInserted: 0,
+        changed: false,
+        durationMs,
+      };
+    }
+    ctx.log.info(
+      { namespace: sdb.metadata.namespace, name: sdb.metadata.name, reason: outcome.reason },
+      'drift check: running the full pipeline',
+    );
+  }
+  memory.delete(uid);
+  // Without a connection Secret the store's password is the one the master DB keeps (as for a job): a check
+  // must not rotate it away from what the master DB registered.
+  const stored =
+    password ?? (createsStoreRole(target) ? await knownPassword(ctx.master.master.db, ctx.master.keyring, storeId) : undefined);
   const result = await provision({
     slug: intent.slug,
     target,
-    ...(password ? { password } : {}),
+    ...(stored ? { password: stored } : {}),
     seed: intent.seed,
     register: async (r) => {
       if (r.changed) await setDatabaseFacts(ctx.master.master.db, storeId, { status: 'active' });
@@ -93,6 +136,7 @@ async function checkDrift(
       'DriftRepaired',
       `repaired ${result.applied.length} schema change(s) found by the periodic check`,
     );
+  memory.set(uid, { key, result });
   return result;
 }
 

@@ -2,6 +2,7 @@
 // direct (or session pooler) connection. Deleting a store can delete the project itself.
 import type { StoreDatabaseTemplateSpec } from '../../api/store-database.js';
 import { StoreopError } from '../../errors.js';
+import type { Fingerprint } from '../../schema/fingerprint.js';
 import type { Engine, Placement, Tenant, TenantOptions } from '../engine.js';
 import { PostgresEngine } from '../postgres.js';
 import type { PrepareContext, Stage } from '../staged.js';
@@ -51,6 +52,11 @@ export class SupabaseEngine implements Engine {
 
   openTenant(connection: TenantConnection, options?: TenantOptions): Promise<Tenant> {
     return this.#postgres.openTenant({ ...connection, engine: 'postgresql' }, options);
+  }
+
+  /** The project's database is PostgreSQL reached as its own user: the same one-session check. */
+  fingerprint(connection: TenantConnection, tables: readonly string[]): Promise<Fingerprint> {
+    return this.#postgres.fingerprint({ ...connection, engine: 'postgresql' }, tables);
   }
 
   /** Create mode: deletes the project (irreversible). Connect mode never gets here with Delete. */
