@@ -42,9 +42,9 @@ export function verifiedStores(ctx: ControllerContext): Map<string, Verified> {
     memory = { entries: new Map(), prunedAt: Date.now() };
     memories.set(ctx, memory);
   }
-  if (Date.now() - memory.prunedAt > ctx.resyncPeriodMs && ctx.caches.databases.synced) {
+  if (Date.now() - memory.prunedAt > ctx.resyncPeriodMs && ctx.caches.databases.informer.synced) {
     memory.prunedAt = Date.now();
-    const live = new Set(ctx.caches.databases.list().map((d) => d.metadata.uid));
+    const live = new Set(ctx.caches.databases.informer.list().map((d) => d.metadata.uid));
     for (const uid of memory.entries.keys()) if (!live.has(uid)) memory.entries.delete(uid);
   }
   return memory.entries;
