@@ -88,14 +88,16 @@ const conflict = (message: string, target?: ErrorTarget) =>
 
 const run = (conn: mysql.Connection, s: Statement) => conn.query(s.sql, s.params);
 
+/** The GET_LOCK name of withAdminLock() for a database or user (exported so tests can hold it to stop a run inside the engine). */
+export const mysqlAdminLockName = (kind: 'database' | 'user', name: string): string =>
+  `storeop:admin:${createHash('sha256').update(`${kind}:${name}`).digest('hex').slice(0, 40)}`;
+
 /**
  * Runs the admin work for one store one run at a time, server-wide: GET_LOCK on the database and on the
  * user (a lock name is at most 64 characters, so names are hashed). Always database first, then user.
  */
 async function withAdminLock<T>(conn: mysql.Connection, l: MysqlLayout, fn: () => Promise<T>): Promise<T> {
-  const names = [`database:${l.database}`, `user:${l.user}`].map(
-    (key) => `storeop:admin:${createHash('sha256').update(key).digest('hex').slice(0, 40)}`,
-  );
+  const names = [mysqlAdminLockName('database', l.database), mysqlAdminLockName('user', l.user)];
   const held: string[] = [];
   try {
     for (const name of names) {

@@ -9,6 +9,7 @@ import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { expect } from 'vitest';
 import { engineFor } from '../../src/engines/index.js';
+import { mysqlAdminLockName } from '../../src/engines/mysql.js';
 import { adminLockKey } from '../../src/engines/postgres.js';
 import type { CreateTarget, DatabaseTarget, TenantConnection } from '../../src/engines/target.js';
 import type { Progress } from '../../src/provisioning/progress.js';
@@ -203,6 +204,44 @@ export async function holdPostgresAdminLock(database: string): Promise<AdminLock
       return closed;
     },
   };
+}
+
+/**
+ * Takes the MySQL/MariaDB engine's per-database admin lock (GET_LOCK) from a connection of its own, so that
+ * a provisioning run for `database` stops inside the engine until release() or close().
+ */
+export async function holdMysqlAdminLock(database: string): Promise<AdminLockHold> {
+  const conn = await mysql.createConnection(MYSQL_URL);
+  const name = mysqlAdminLockName('database', database);
+  try {
+    const [rows] = await conn.query<mysql.RowDataPacket[]>('SELECT GET_LOCK(?, 10) AS locked', [name]);
+    if (Number(rows[0]?.locked) !== 1) throw new Error(`could not take the admin lock of ${database}`);
+  } catch (error) {
+    await conn.end();
+    throw error;
+  }
+  let closed: Promise<void> | undefined;
+  return {
+    async waiters() {
+      const [rows] = await conn.query<mysql.RowDataPacket[]>(
+        "SELECT count(*) AS n FROM information_schema.processlist WHERE info LIKE CONCAT('%GET_LOCK(%', ?, '%') AND id <> CONNECTION_ID()",
+        [name],
+      );
+      return Number(rows[0]?.n ?? 0);
+    },
+    async release() {
+      await conn.query('SELECT RELEASE_LOCK(?)', [name]);
+    },
+    close: () => {
+      closed ??= conn.end();
+      return closed;
+    },
+  };
+}
+
+/** The engine's admin lock for `database`, on PostgreSQL or MySQL/MariaDB. */
+export function holdAdminLock(engine: 'postgresql' | 'mysql', database: string): Promise<AdminLockHold> {
+  return engine === 'postgresql' ? holdPostgresAdminLock(database) : holdMysqlAdminLock(database);
 }
 
 export interface StoreSnapshot {
