@@ -1,8 +1,6 @@
 // storeop run: the operator. Connects to the cluster and the master DB, then reconciles until SIGTERM.
-import { existsSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { KubeConfig, VersionApi } from '@kubernetes/client-node';
+import { resolve } from 'node:path';
+import { type KubeConfig, VersionApi } from '@kubernetes/client-node';
 import { z } from 'zod';
 import { Manager } from '../../controller/manager.js';
 import { StoreopError } from '../../errors.js';
@@ -11,6 +9,7 @@ import { TokenVerifier } from '../../http/auth.js';
 import { ClusterProvisioner } from '../../http/cluster-provisioner.js';
 import { listen } from '../../http/listen.js';
 import { describeApiError, isNotFound, KubeClient } from '../../kube/client.js';
+import { loadKubeConfig } from '../../kube/kubeconfig.js';
 import { createLogger, LOG_LEVELS } from '../../log.js';
 import { openMaster } from '../../master/database.js';
 import { loadKeyring } from '../../master/keyring.js';
@@ -95,17 +94,6 @@ export function parseRunFlags(argv: string[]): z.infer<typeof flags> {
   return parseFlags(argv, spec, flags).flags;
 }
 
-function loadKubeConfig(path: string | undefined): KubeConfig {
-  const kc = new KubeConfig();
-  if (path) kc.loadFromFile(path);
-  else if (process.env.KUBERNETES_SERVICE_HOST) kc.loadFromCluster();
-  else if (process.env.KUBECONFIG) kc.loadFromFile(process.env.KUBECONFIG);
-  else if (existsSync(join(homedir(), '.kube/config'))) kc.loadFromFile(join(homedir(), '.kube/config'));
-  else
-    throw new StoreopError('ConnectionFailed', 'no Kubernetes cluster configured: pass --kubeconfig, set KUBECONFIG, or run in a cluster');
-  return kc;
-}
-
 async function checkCluster(kc: KubeConfig): Promise<void> {
   const server = kc.getCurrentCluster()?.server ?? '(unknown)';
   try {
@@ -169,6 +157,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   }
   const code = await manager.finished;
   await master.close().catch(() => {});
+  await kubeConfig.close();
   // Watch sockets and pools may linger; the operator's work is done, so leave now.
   process.exit(code);
 }
