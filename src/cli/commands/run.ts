@@ -4,10 +4,6 @@ import { type KubeConfig, VersionApi } from '@kubernetes/client-node';
 import { z } from 'zod';
 import { Manager } from '../../controller/manager.js';
 import { StoreopError } from '../../errors.js';
-import { createApi } from '../../http/app.js';
-import { TokenVerifier } from '../../http/auth.js';
-import { ClusterProvisioner } from '../../http/cluster-provisioner.js';
-import { listen } from '../../http/listen.js';
 import { describeApiError, isNotFound, KubeClient } from '../../kube/client.js';
 import { loadKubeConfig } from '../../kube/kubeconfig.js';
 import { createLogger, LOG_LEVELS } from '../../log.js';
@@ -144,6 +140,13 @@ export async function runCommand(argv: string[]): Promise<number> {
   process.once('SIGINT', stop);
   await manager.start();
   if (f['api-bind-address']) {
+    // Loaded only when asked for: the HTTP framework, the API's schemas and its OpenAPI document.
+    const [{ createApi }, { TokenVerifier }, { ClusterProvisioner }, { listen }] = await Promise.all([
+      import('../../http/app.js'),
+      import('../../http/auth.js'),
+      import('../../http/cluster-provisioner.js'),
+      import('../../http/listen.js'),
+    ]);
     const ctx = { master, keyring, actor: 'api' };
     const tokens = TokenVerifier.fromConfig({ file: f['api-token-hashes-file'], env: process.env.STOREOP_API_TOKEN_HASHES });
     const provisioner = new ClusterProvisioner(new KubeClient(kubeConfig), f['api-namespace'] ?? f.namespace ?? 'default', ctx);
