@@ -28,11 +28,11 @@ export class PooledKubeConfig extends KubeConfig {
     super();
     // The library has no public hook for this: wrap its (TypeScript-private) factory on this instance.
     const self = this as unknown as { createDispatcher?: CreateDispatcher };
-    const build = self.createDispatcher;
-    if (typeof build !== 'function') {
+    if (typeof self.createDispatcher !== 'function') {
       throw new Error('@kubernetes/client-node has no KubeConfig.createDispatcher any more: revisit src/kube/kubeconfig.ts');
     }
-    self.createDispatcher = (cluster, agentOptions) => this.#pooled(cluster, agentOptions, build.bind(this));
+    const build = self.createDispatcher.bind(this);
+    self.createDispatcher = (cluster, agentOptions) => this.#pooled(cluster, agentOptions, build);
   }
 
   #pooled(cluster: Cluster | null, agentOptions: AgentOptions, build: CreateDispatcher): Dispatcher | undefined {

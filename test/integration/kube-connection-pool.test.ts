@@ -2,7 +2,7 @@
 // watch go through a TCP pass-through proxy that counts the connections opened, which must stay a handful
 // for 50 calls (the library alone opens one per call: the same proxy shows that too).
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer, isIP, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -68,6 +68,8 @@ describe('connections to kube-apiserver', () => {
   let namespace: string;
   let proxy: CountingProxy;
   let kubeconfigPath: string;
+  /** Writes a kubeconfig through the proxy with the CA in `caFile` (as in-cluster configs have it). */
+  let writeWithCaFile: (path: string, caFile: string) => void;
 
   beforeAll(async () => {
     namespace = await createTestNamespace(adminKubeConfig(), 'pool');
@@ -89,6 +91,16 @@ describe('connections to kube-apiserver', () => {
     });
     kubeconfigPath = join(dir, 'kubeconfig');
     writeFileSync(kubeconfigPath, through.exportConfig(), { mode: 0o600 });
+    writeWithCaFile = (path, caFile) => {
+      const withFile = new KubeConfig();
+      withFile.loadFromOptions({
+        clusters: [{ name: cluster.name, server: `https://127.0.0.1:${port}`, tlsServerName, caFile }],
+        users: [user],
+        contexts: [{ name: 'through-proxy', cluster: cluster.name, user: user?.name }],
+        currentContext: 'through-proxy',
+      });
+      writeFileSync(path, withFile.exportConfig(), { mode: 0o600 });
+    };
   });
 
   afterAll(async () => {
@@ -99,11 +111,11 @@ describe('connections to kube-apiserver', () => {
     ]);
   });
 
-  /** 50 sequential calls spread over the APIs the operator uses: custom resources, Secrets, Leases. */
-  async function callRepeatedly(kc: KubeConfig): Promise<void> {
+  /** Sequential calls spread over the APIs the operator uses: custom resources, Secrets, Leases. */
+  async function callRepeatedly(kc: KubeConfig, calls = CALLS): Promise<void> {
     const kube = new KubeClient(kc);
     const leases = kc.makeApiClient(CoordinationV1Api);
-    for (let i = 0; i < CALLS; i++) {
+    for (let i = 0; i < calls; i++) {
       if (i % 3 === 0) expect((await kube.list('Store', namespace)).items).toEqual([]);
       else if (i % 3 === 1) expect(await kube.getSecret(namespace, 'absent')).toBeUndefined();
       else await expect(leases.readNamespacedLease({ namespace, name: 'absent' })).rejects.toMatchObject({ code: 404 });
@@ -146,5 +158,28 @@ describe('connections to kube-apiserver', () => {
       await kc.close();
     }
     await waitFor('close() to release every connection', () => proxy.openNow === 0);
+  });
+
+  it('a rotated CA file takes effect: the next call opens one new connection, which later calls reuse', async () => {
+    const caPath = join(dir, 'ca.crt');
+    const cluster = adminKubeConfig().getCurrentCluster();
+    const caPem = cluster?.caData ? Buffer.from(cluster.caData, 'base64').toString('utf8') : readFileSync(cluster?.caFile ?? '', 'utf8');
+    writeFileSync(caPath, caPem);
+    const path = join(dir, 'kubeconfig-ca-file');
+    writeWithCaFile(path, caPath);
+    const kc = loadKubeConfig(path);
+    try {
+      await callRepeatedly(kc, 10);
+      const beforeRotation = proxy.opened;
+      // Same CA twice in the bundle: other bytes (as after a rotation), still a valid trust store.
+      writeFileSync(caPath, `${caPem.trimEnd()}\n${caPem}`);
+      await callRepeatedly(kc, 10);
+      expect(proxy.opened - beforeRotation).toBe(1);
+      const afterRotation = proxy.opened;
+      await callRepeatedly(kc, 10);
+      expect(proxy.opened).toBe(afterRotation);
+    } finally {
+      await kc.close();
+    }
   });
 });
