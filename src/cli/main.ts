@@ -4,36 +4,56 @@ import { ownValue } from '../api/common.js';
 import { ManifestError } from '../apply/manifests.js';
 import { isStoreopError } from '../errors.js';
 import { UsageError } from './args.js';
-import { apiCommand, apiHelp } from './commands/api.js';
-import { applyCommand, applyHelp } from './commands/apply.js';
-import { deleteCommand, deleteHelp } from './commands/delete.js';
-import { getCommand, getHelp } from './commands/get.js';
-import { masterCommand, masterHelp } from './commands/master.js';
-import { planCommand, planHelp } from './commands/plan.js';
-import { provisionCommand, provisionHelp } from './commands/provision.js';
-import { runCommand, runHelp } from './commands/run.js';
 import { storeopVersion } from './version.js';
 
 interface Command {
   run(argv: string[]): Promise<number>;
   help: string;
+}
+
+interface CommandEntry {
+  /** Loaded only for the command that runs: the operator never loads what the standalone commands need, nor they its. */
+  load(): Promise<Command>;
   summary: string;
 }
 
-const commands: Record<string, Command> = {
-  apply: { run: applyCommand, help: applyHelp, summary: 'provision the stores of Store/StoreDatabase manifests, without a cluster' },
+const commands: Record<string, CommandEntry> = {
+  apply: {
+    load: async () => import('./commands/apply.js').then((m) => ({ run: m.applyCommand, help: m.applyHelp })),
+    summary: 'provision the stores of Store/StoreDatabase manifests, without a cluster',
+  },
   delete: {
-    run: deleteCommand,
-    help: deleteHelp,
+    load: async () => import('./commands/delete.js').then((m) => ({ run: m.deleteCommand, help: m.deleteHelp })),
     summary: 'delete stores storeop apply declared, by their deletionPolicy, without a cluster',
   },
-  api: { run: apiCommand, help: apiHelp, summary: 'serve the provisioning HTTP API (standalone)' },
-  get: { run: getCommand, help: getHelp, summary: 'show stores as the master DB records them' },
-  plan: { run: planCommand, help: planHelp, summary: 'print the statements provisioning would run on a database' },
-  provision: { run: provisionCommand, help: provisionHelp, summary: 'create or complete one store database' },
-  run: { run: runCommand, help: runHelp, summary: 'run the operator against a Kubernetes cluster' },
-  master: { run: masterCommand, help: masterHelp, summary: 'migrate the master DB or re-encrypt its credentials (rotate-key)' },
-  version: { run: printVersion, help: 'usage: storeop version (or storeop --version)', summary: 'print the version of storeop' },
+  api: {
+    load: async () => import('./commands/api.js').then((m) => ({ run: m.apiCommand, help: m.apiHelp })),
+    summary: 'serve the provisioning HTTP API (standalone)',
+  },
+  get: {
+    load: async () => import('./commands/get.js').then((m) => ({ run: m.getCommand, help: m.getHelp })),
+    summary: 'show stores as the master DB records them',
+  },
+  plan: {
+    load: async () => import('./commands/plan.js').then((m) => ({ run: m.planCommand, help: m.planHelp })),
+    summary: 'print the statements provisioning would run on a database',
+  },
+  provision: {
+    load: async () => import('./commands/provision.js').then((m) => ({ run: m.provisionCommand, help: m.provisionHelp })),
+    summary: 'create or complete one store database',
+  },
+  run: {
+    load: async () => import('./commands/run.js').then((m) => ({ run: m.runCommand, help: m.runHelp })),
+    summary: 'run the operator against a Kubernetes cluster',
+  },
+  master: {
+    load: async () => import('./commands/master.js').then((m) => ({ run: m.masterCommand, help: m.masterHelp })),
+    summary: 'migrate the master DB or re-encrypt its credentials (rotate-key)',
+  },
+  version: {
+    load: async () => ({ run: printVersion, help: 'usage: storeop version (or storeop --version)' }),
+    summary: 'print the version of storeop',
+  },
 };
 
 async function printVersion(): Promise<number> {
@@ -54,8 +74,9 @@ async function main(argv: string[]): Promise<number> {
     return name ? 0 : 2;
   }
   if (name === '--version' || name === '-v') return printVersion();
-  const command = ownValue(commands, name); // `storeop constructor` is an unknown command, not Object's
-  if (!command) throw new UsageError(`unknown command "${name}"; run "storeop --help"`);
+  const entry = ownValue(commands, name); // `storeop constructor` is an unknown command, not Object's
+  if (!entry) throw new UsageError(`unknown command "${name}"; run "storeop --help"`);
+  const command = await entry.load();
   if (rest.includes('--help') || rest.includes('-h')) {
     process.stdout.write(`${command.help}\n`);
     return 0;

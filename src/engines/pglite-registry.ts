@@ -4,7 +4,6 @@
 import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { PGlite } from '@electric-sql/pglite';
 import { Kysely, PGliteDialect } from 'kysely';
 import { StoreopError } from '../errors.js';
 import type { AnyKysely } from './engine.js';
@@ -89,6 +88,8 @@ async function start(path: string): Promise<AnyKysely> {
   mkdirSync(path, { recursive: true });
   const lock = await lockFolder(path);
   try {
+    // Loaded on first use: an operator without embedded stores or master never needs PGlite's runtime.
+    const { PGlite } = await import('@electric-sql/pglite');
     // BIGINT as number, as the network drivers are set up (ids and counters stay below 2^53).
     const pglite = await PGlite.create(path, { parsers: { 20: (value: string) => Number(value) } });
     const db: AnyKysely = new Kysely({ dialect: new PGliteDialect({ pglite }) });

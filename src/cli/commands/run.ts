@@ -1,17 +1,12 @@
 // storeop run: the operator. Connects to the cluster and the master DB, then reconciles until SIGTERM.
-import { existsSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { KubeConfig, VersionApi } from '@kubernetes/client-node';
+import { resolve } from 'node:path';
+import { type KubeConfig, VersionApi } from '@kubernetes/client-node';
 import { z } from 'zod';
 import { Manager } from '../../controller/manager.js';
 import { setAdminConnectionLimit } from '../../engines/admin-limit.js';
 import { StoreopError } from '../../errors.js';
-import { createApi } from '../../http/app.js';
-import { TokenVerifier } from '../../http/auth.js';
-import { ClusterProvisioner } from '../../http/cluster-provisioner.js';
-import { listen } from '../../http/listen.js';
 import { describeApiError, isNotFound, KubeClient } from '../../kube/client.js';
+import { loadKubeConfig } from '../../kube/kubeconfig.js';
 import { createLogger, LOG_LEVELS } from '../../log.js';
 import { DEFAULT_MASTER_POOL_SIZE, openMaster } from '../../master/database.js';
 import { loadKeyring } from '../../master/keyring.js';
@@ -100,17 +95,6 @@ export function parseRunFlags(argv: string[]): z.infer<typeof flags> {
   return parseFlags(argv, spec, flags).flags;
 }
 
-function loadKubeConfig(path: string | undefined): KubeConfig {
-  const kc = new KubeConfig();
-  if (path) kc.loadFromFile(path);
-  else if (process.env.KUBERNETES_SERVICE_HOST) kc.loadFromCluster();
-  else if (process.env.KUBECONFIG) kc.loadFromFile(process.env.KUBECONFIG);
-  else if (existsSync(join(homedir(), '.kube/config'))) kc.loadFromFile(join(homedir(), '.kube/config'));
-  else
-    throw new StoreopError('ConnectionFailed', 'no Kubernetes cluster configured: pass --kubeconfig, set KUBECONFIG, or run in a cluster');
-  return kc;
-}
-
 async function checkCluster(kc: KubeConfig): Promise<void> {
   const server = kc.getCurrentCluster()?.server ?? '(unknown)';
   try {
@@ -163,6 +147,13 @@ export async function runCommand(argv: string[]): Promise<number> {
   process.once('SIGINT', stop);
   await manager.start();
   if (f['api-bind-address']) {
+    // Loaded only when asked for: the HTTP framework, the API's schemas and its OpenAPI document.
+    const [{ createApi }, { TokenVerifier }, { ClusterProvisioner }, { listen }] = await Promise.all([
+      import('../../http/app.js'),
+      import('../../http/auth.js'),
+      import('../../http/cluster-provisioner.js'),
+      import('../../http/listen.js'),
+    ]);
     const ctx = { master, keyring, actor: 'api' };
     const tokens = TokenVerifier.fromConfig({ file: f['api-token-hashes-file'], env: process.env.STOREOP_API_TOKEN_HASHES });
     const provisioner = new ClusterProvisioner(new KubeClient(kubeConfig), f['api-namespace'] ?? f.namespace ?? 'default', ctx);
@@ -176,6 +167,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   }
   const code = await manager.finished;
   await master.close().catch(() => {});
+  await kubeConfig.close();
   // Watch sockets and pools may linger; the operator's work is done, so leave now.
   process.exit(code);
 }

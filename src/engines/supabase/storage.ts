@@ -1,9 +1,10 @@
 // The store's media bucket in Supabase Storage, through supabase-js with the service-role key.
 // Idempotent: an existing bucket is fine.
-import { createClient } from '@supabase/supabase-js';
 import { StoreopError } from '../../errors.js';
 
 export async function ensureMediaBucket(projectUrl: string, serviceRoleKey: string, bucket: string): Promise<'created' | 'exists'> {
+  // Loaded on first use: supabase-js (auth, realtime, storage clients) is large and only Supabase stores need it.
+  const { createClient } = await import('@supabase/supabase-js');
   const client = createClient(projectUrl, serviceRoleKey, { auth: { persistSession: false, autoRefreshToken: false } });
   const existing = await client.storage.getBucket(bucket);
   if (existing.data) return 'exists';
