@@ -152,7 +152,10 @@ export const storeDatabaseStatus = z.object({
     })
     .optional()
     .describe('How apps reach the database; the password is only in the connection Secret.'),
-  lastSyncTime: z.string().optional(),
+  lastSyncTime: z
+    .string()
+    .optional()
+    .describe('When the synced status last changed; a periodic check that finds nothing to change leaves status untouched.'),
   supabaseProjectRef: z.string().optional().describe('The Supabase project, recorded as soon as it is created.'),
 });
 
