@@ -14,7 +14,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -23,6 +22,7 @@ import pg from 'pg';
 import { installOperatorPrerequisites } from '../test/support/cluster-setup.js';
 import { startControlPlane } from '../test/support/control-plane.js';
 import { nodeBinary, repoRoot } from '../test/support/paths.js';
+import { freePort } from '../test/support/ports.js';
 
 const POSTGRES_URL = process.env.STOREOP_BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
@@ -65,15 +65,6 @@ function options(): { variants: Variant[]; settleSeconds: number; rounds: number
     return { label: head.slice(0, at), cli: resolve(head.slice(at + 1)), env, nodeFlags: rest.filter((word) => !isEnv(word)) };
   });
   return { variants, settleSeconds: Number(values.settle), rounds: Number(values.rounds) };
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
-  const address = server.address();
-  await new Promise((done) => server.close(done));
-  if (typeof address !== 'object' || !address) throw new Error('no free port');
-  return address.port;
 }
 
 function rssMb(pid: number): number {

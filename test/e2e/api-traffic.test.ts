@@ -1,12 +1,6 @@
-// What the control loop asks of the API server, counted at a recording proxy between the operator and
-// kube-apiserver (issue 19): no LIST after the informers' initial lists, a bounded number of status writes
-// and events per object while a small fleet is provisioned, nothing written on a periodic check that finds
-// nothing to do, and deletion whose finalizer removals do not conflict with the operator's own writes.
-// Not timed: the counts are the contract, whatever the machine's speed.
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { POSTGRES_URL } from '../support/databases.js';
-import { kubectl, type OperatorEnvironment, type OperatorProcess, operatorEnvironment } from '../support/operator.js';
+import { eventuallyWithLogs, kubectl, type OperatorEnvironment, type OperatorProcess, operatorEnvironment } from '../support/operator.js';
 import { type RecordingProxy, startRecordingProxy } from '../support/recording-proxy.js';
 import { dropStoreLeftovers, postgresAdmin, storeName } from '../support/store-db.js';
 
@@ -67,21 +61,8 @@ describe('API traffic of the control loop', () => {
   let namespace: string;
   const names = Array.from({ length: FLEET }, (_, i) => `traffic-${i}-${Math.random().toString(36).slice(2, 7)}`);
 
-  async function eventually<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 240_000): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    let last: unknown;
-    for (;;) {
-      try {
-        const value = await probe();
-        if (value !== undefined) return value;
-      } catch (error) {
-        last = error;
-      }
-      if (Date.now() > deadline)
-        throw new Error(`timed out waiting for ${what} (${String(last)})\n--- operator logs ---\n${operator.logs().slice(-6000)}`);
-      await sleep(250);
-    }
-  }
+  const eventually = <T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 240_000) =>
+    eventuallyWithLogs(what, probe, () => operator.logs(), timeoutMs);
 
   async function objects(kind: string): Promise<KubeObject[]> {
     const { stdout } = await kubectl(['-n', namespace, 'get', kind, '-o', 'json']);

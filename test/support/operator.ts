@@ -1,7 +1,6 @@
 // Runs the operator as a child process, authenticated as a user bound only to the RBAC in manifests/.
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -14,6 +13,7 @@ import { installOperatorPrerequisites as install, kubectlWith } from './cluster-
 import { createPostgresDatabase, type TempDatabase } from './databases.js';
 import { adminKubeConfig, createTestNamespace } from './kube.js';
 import { nodeBinary, repoRoot, storeopArgs } from './paths.js';
+import { freePort } from './ports.js';
 
 let installed: Promise<void> | undefined;
 
@@ -52,16 +52,7 @@ export function userKubeconfig(user: 'storeop-operator' | 'storeop-operator-2', 
   return path;
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolvePort(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
+export { freePort };
 
 export interface OperatorProcess {
   child: ChildProcess;
@@ -245,21 +236,7 @@ export async function startOperatorEnvironment(
   return {
     ...environment,
     operator,
-    async eventually(what, probe, timeoutMs = 180_000) {
-      const deadline = Date.now() + timeoutMs;
-      let last: unknown;
-      for (;;) {
-        try {
-          const value = await probe();
-          if (value !== undefined) return value;
-        } catch (error) {
-          last = error;
-        }
-        if (Date.now() > deadline)
-          throw new Error(`timed out waiting for ${what} (${String(last)})\n--- operator logs ---\n${operator.logs().slice(-6000)}`);
-        await sleep(250);
-      }
-    },
+    eventually: (what, probe, timeoutMs = 180_000) => eventuallyWithLogs(what, probe, () => operator.logs(), timeoutMs),
     async cleanUp(leftovers = []) {
       await runEveryStep(`could not clean up the operator environment ${namespace}`, [
         () => kubectl(['-n', namespace, 'delete', 'stores', '--all', '--wait=true', '--timeout=90s']),
@@ -310,4 +287,28 @@ export async function removeNamespace(namespace: string): Promise<void> {
   await kubectl(['delete', 'namespace', namespace, '--wait=false']);
   const body = JSON.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace }, spec: { finalizers: [] } });
   await kubectl(['replace', '--raw', `/api/v1/namespaces/${namespace}/finalize`, '-f', '-'], body);
+}
+
+/**
+ * Polls `probe` until it answers something other than undefined (a throw counts as not yet); after
+ * `timeoutMs` fails with the last error and the tail of `logs()` (the operator's, say).
+ */
+export async function eventuallyWithLogs<T>(
+  what: string,
+  probe: () => Promise<T | undefined>,
+  logs: () => string,
+  timeoutMs = 180_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} (${String(last)})\n--- logs ---\n${logs().slice(-6000)}`);
+    await sleep(250);
+  }
 }
