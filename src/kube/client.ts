@@ -77,8 +77,9 @@ export class KubeClient {
       : `/apis/${API_GROUP}/${API_VERSION}/${PLURAL[kind]}`;
   }
 
-  async list<T extends Store | StoreDatabase>(kind: Kind, namespace?: string): Promise<KubernetesListObject<T>> {
-    const params = { group: API_GROUP, version: API_VERSION, plural: PLURAL[kind] };
+  /** Lists a kind; `limit` asks for a first page only (a probe that the kind is served, not the whole fleet). */
+  async list<T extends Store | StoreDatabase>(kind: Kind, namespace?: string, limit?: number): Promise<KubernetesListObject<T>> {
+    const params = { group: API_GROUP, version: API_VERSION, plural: PLURAL[kind], ...(limit ? { limit } : {}) };
     return (
       namespace ? await this.custom.listNamespacedCustomObject({ ...params, namespace }) : await this.custom.listClusterCustomObject(params)
     ) as KubernetesListObject<T>;

@@ -106,7 +106,7 @@ async function checkCluster(kc: KubeConfig): Promise<void> {
     throw new StoreopError('ConnectionFailed', `cannot reach the Kubernetes API at ${server}: ${describeApiError(error)}`);
   }
   try {
-    await new KubeClient(kc).list('Store');
+    await new KubeClient(kc).list('Store', undefined, 1); // one object proves the CRD is served
   } catch (error) {
     if (isNotFound(error)) throw new StoreopError('InvalidSpec', 'the storeop CRDs are not installed: run kubectl apply -f crds/');
     // Forbidden cluster-wide is fine when a namespace is given; the informers report it otherwise.
