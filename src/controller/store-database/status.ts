@@ -8,7 +8,7 @@ import { describeApiError } from '../../kube/client.js';
 import { getJob, scheduleNextAttempt } from '../../master/jobs.js';
 import type { ProvisionResult } from '../../provisioning/pipeline.js';
 import type { Progress } from '../../provisioning/progress.js';
-import { type ControllerContext, type ReconcileResult, TerminalError } from '../context.js';
+import { type ControllerContext, jitter, type ReconcileResult, TerminalError } from '../context.js';
 import { applyConditions, failedConditionType } from '../status.js';
 import { backoffDelayMs } from '../workqueue.js';
 import { adoptWritten } from './written.js';
@@ -123,7 +123,9 @@ export async function reportStoreMissing(
       generation,
     ),
   });
-  return store ? {} : { requeueAfterMs: NOT_FOUND_RETRY_MS };
+  // The Store's creation wakes this StoreDatabase (the Store watch, through the storeRef index): only a long
+  // safety requeue, so thousands of waiting objects cost nothing between resyncs.
+  return store ? {} : { requeueAfterMs: jitter(ctx.resyncPeriodMs) };
 }
 
 /**
