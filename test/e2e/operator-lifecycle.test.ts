@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runEveryStep } from '../support/cleanup.js';
 import { createPostgresDatabase, postgresRows, type TempDatabase } from '../support/databases.js';
-import { kubectl, type OperatorEnvironment, type OperatorProcess, operatorEnvironment } from '../support/operator.js';
+import { eventuallyWithLogs, kubectl, type OperatorEnvironment, type OperatorProcess, operatorEnvironment } from '../support/operator.js';
 import {
   dropStoreLeftovers,
   mysqlEndpoint,
@@ -130,10 +130,6 @@ function ns(): string {
   return env.namespace;
 }
 
-function logsTail(): string {
-  return env?.operator ? `\noperator logs:\n${env.operator.logs().slice(-6000)}` : '';
-}
-
 async function apply(manifest: string): Promise<void> {
   await kubectl(['-n', ns(), 'apply', '-f', '-'], manifest);
 }
@@ -149,19 +145,8 @@ function readyOf(object: KubeObject | undefined): Condition | undefined {
 }
 
 /** Polls until `check` returns a value other than undefined/false; fails with `what` and the operator's logs after `ms`. */
-async function until<T>(what: string, check: () => Promise<T | undefined | false>, ms = 120_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value !== undefined && value !== false) return value;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? ` (last error: ${last})` : ''}${logsTail()}`);
-    await sleep(500);
-  }
+function until<T>(what: string, check: () => Promise<T | undefined | false>, ms = 120_000): Promise<T> {
+  return eventuallyWithLogs(what, check, () => env?.operator?.logs() ?? '', ms);
 }
 
 async function waitReady(kind: string, name: string): Promise<KubeObject> {

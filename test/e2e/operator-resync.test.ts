@@ -1,13 +1,7 @@
-// The operator's periodic check (issue 19), end to end with a short resync period: once a store is Ready,
-// each check of an unchanged store is one login as the store's role and one read-only query (counted on
-// the wire by a relay the StoreDatabase's server points at: no admin session, no ALTER, no write) and
-// leaves the master DB byte-identical; a table dropped behind storeop's back is found by the next check,
-// recreated by the full pipeline and reported with a DriftRepaired event.
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runEveryStep } from '../support/cleanup.js';
 import { postgresRows } from '../support/databases.js';
-import { kubectl, type OperatorEnvironment, type OperatorProcess, operatorEnvironment } from '../support/operator.js';
+import { eventuallyWithLogs, kubectl, type OperatorEnvironment, type OperatorProcess, operatorEnvironment } from '../support/operator.js';
 import {
   dropStoreLeftovers,
   mysqlAdmin,
@@ -50,20 +44,9 @@ function ns(): string {
   return env.namespace;
 }
 
-async function until<T>(what: string, check: () => Promise<T | undefined | false>, ms = 120_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value !== undefined && value !== false) return value;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${what}${last ? ` (last error: ${last})` : ''}\n${env?.operator?.logs().slice(-6000) ?? ''}`);
-    await sleep(250);
-  }
+/** Polls until `check` returns a value other than undefined/false; fails with `what` and the operator's logs after `ms`. */
+function until<T>(what: string, check: () => Promise<T | undefined | false>, ms = 120_000): Promise<T> {
+  return eventuallyWithLogs(what, check, () => env?.operator?.logs() ?? '', ms);
 }
 
 async function readyStatus(kind: string, name: string): Promise<string | undefined> {

@@ -290,12 +290,12 @@ export async function removeNamespace(namespace: string): Promise<void> {
 }
 
 /**
- * Polls `probe` until it answers something other than undefined (a throw counts as not yet); after
- * `timeoutMs` fails with the last error and the tail of `logs()` (the operator's, say).
+ * Polls `probe` until it answers something other than undefined or false (a throw counts as not yet);
+ * after `timeoutMs` fails with the last error and the tail of `logs()` (the operator's, say).
  */
 export async function eventuallyWithLogs<T>(
   what: string,
-  probe: () => Promise<T | undefined>,
+  probe: () => Promise<T | undefined | false>,
   logs: () => string,
   timeoutMs = 180_000,
 ): Promise<T> {
@@ -304,7 +304,7 @@ export async function eventuallyWithLogs<T>(
   for (;;) {
     try {
       const value = await probe();
-      if (value !== undefined) return value;
+      if (value !== undefined && value !== false) return value;
     } catch (error) {
       last = error;
     }
