@@ -15,7 +15,7 @@ import { type ApplyOutcome, applyIntent, claimStore, recordIdentity } from '../.
 import type { ControllerContext } from '../context.js';
 import { applyConditions } from '../status.js';
 import { fail, patchStatus, progressMirror } from './status.js';
-import { checkKey, verifiedStores } from './verified.js';
+import { checkKey, verifiedId, verifiedStores } from './verified.js';
 
 export interface ProvisionRequest {
   intent: StoreIntent;
@@ -62,7 +62,7 @@ export async function provisionStoreDatabase(
       if (applied.kind !== 'ready') return { kind: 'suspended' };
       result = applied.result;
       // The job's run is a full check too: the next periodic check can compare with it.
-      verifiedStores(ctx).set(sdb.metadata.uid ?? `${sdb.metadata.namespace}/${sdb.metadata.name}`, {
+      verifiedStores(ctx).set(verifiedId(sdb), {
         key: checkKey(sdb, intent, request.target),
         result,
       });
@@ -89,7 +89,7 @@ async function checkDrift(
 ): Promise<ProvisionResult> {
   const started = performance.now();
   const memory = verifiedStores(ctx);
-  const uid = sdb.metadata.uid ?? `${sdb.metadata.namespace}/${sdb.metadata.name}`;
+  const uid = verifiedId(sdb);
   const key = checkKey(sdb, intent, target);
   const known = memory.get(uid);
   // A password in the connection Secret other than the one the store was checked with needs the full run.

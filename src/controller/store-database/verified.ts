@@ -29,6 +29,11 @@ interface Memory {
 
 const memories = new WeakMap<ControllerContext, Memory>();
 
+/** Where a StoreDatabase's entry is kept: its uid, so a re-created object of the same name starts afresh. */
+export function verifiedId(sdb: StoreDatabase): string {
+  return sdb.metadata.uid ?? `${sdb.metadata.namespace}/${sdb.metadata.name}`;
+}
+
 /** The inputs of a full check, hashed (the target holds the admin's secrets, never kept in clear here). */
 export function checkKey(sdb: StoreDatabase, intent: StoreIntent, target: DatabaseTarget): string {
   const inputs = JSON.stringify({ generation: sdb.metadata.generation, slug: intent.slug, seed: intent.seed, target });
