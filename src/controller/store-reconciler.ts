@@ -23,7 +23,7 @@ import {
   TerminalError,
 } from './context.js';
 import { newerVersion } from './object-cache.js';
-import { applyConditions } from './status.js';
+import { applyConditions, statusDiffers } from './status.js';
 
 export class StoreReconciler {
   /**
@@ -226,10 +226,7 @@ export class StoreReconciler {
       observedGeneration: store.metadata.generation,
       conditions: applyConditions(store.status?.conditions, conditions, store.metadata.generation),
     };
-    const current = { ...store.status } as Record<string, unknown>;
-    const plain = (v: unknown) => (v === undefined ? undefined : JSON.parse(JSON.stringify(v)));
-    const changed = Object.entries(next).some(([k, v]) => !isDeepStrictEqual(plain(current[k]), plain(v)));
-    if (!changed) return;
+    if (!statusDiffers(store.status, next)) return;
     try {
       this.#adopt(store, await this.ctx.kube.patchStatus<Store>('Store', store.metadata, next));
     } catch (error) {

@@ -1,13 +1,13 @@
 // The pieces the control loop's quiet API traffic rests on, on their own (no cluster needed): the cache
 // index, which events run a reconcile, resourceVersion order and when a status patch would change anything.
 import { describe, expect, it } from 'vitest';
-import type { StoreDatabase } from '../../src/api/store-database.js';
+import type { StoreDatabase, StoreDatabaseStatus } from '../../src/api/store-database.js';
 import { CacheIndex } from '../../src/controller/cache-index.js';
 import { mirroredChanges, storeDatabaseChanges } from '../../src/controller/change-filter.js';
 import { APPLIED_ANNOTATION, FINALIZER } from '../../src/controller/context.js';
 import { trimForCache } from '../../src/controller/informer.js';
 import { newerVersion } from '../../src/controller/object-cache.js';
-import { statusDiffers } from '../../src/controller/store-database/status.js';
+import { statusDiffers } from '../../src/controller/status.js';
 
 function database(name: string, overrides: { storeRef?: string; metadata?: object; status?: object } = {}): StoreDatabase {
   return {
@@ -81,7 +81,7 @@ describe('resourceVersion order', () => {
 });
 
 describe('statusDiffers', () => {
-  const current = { phase: 'Ready', connection: { host: 'h', port: 5432, secretName: 's' }, message: 'm' } as const;
+  const current: StoreDatabaseStatus = { phase: 'Ready', connection: { host: 'h', port: 5432, secretName: 's' }, message: 'm' };
 
   it('is false when the merge patch would leave status as it is (undefined fields and nested objects included)', () => {
     expect(statusDiffers(current, { phase: 'Ready', message: 'm', jobId: undefined })).toBe(false);
@@ -92,7 +92,7 @@ describe('statusDiffers', () => {
   it('is true when anything would change', () => {
     expect(statusDiffers(current, { phase: 'Failed' })).toBe(true);
     expect(statusDiffers(current, { connection: { host: 'other', port: 5432 } } as never)).toBe(true);
-    expect(statusDiffers(undefined, { phase: 'Pending' })).toBe(true);
+    expect(statusDiffers<StoreDatabaseStatus>(undefined, { phase: 'Pending' })).toBe(true);
   });
 });
 

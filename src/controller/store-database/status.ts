@@ -1,6 +1,5 @@
 // StoreDatabase status: patches (only of what changed), failures (status, event, retry scheduling), the
 // progress mirror and the Ready report.
-import { isDeepStrictEqual } from 'node:util';
 import type { Store } from '../../api/store.js';
 import type { StoreDatabase, StoreDatabaseStatus } from '../../api/store-database.js';
 import { isStoreopError } from '../../errors.js';
@@ -9,7 +8,7 @@ import { getJob, scheduleNextAttempt } from '../../master/jobs.js';
 import type { ProvisionResult } from '../../provisioning/pipeline.js';
 import type { Progress } from '../../provisioning/progress.js';
 import { type ControllerContext, jitter, type ReconcileResult, TerminalError } from '../context.js';
-import { applyConditions, failedConditionType } from '../status.js';
+import { applyConditions, failedConditionType, statusDiffers } from '../status.js';
 import { backoffDelayMs } from '../workqueue.js';
 import { adoptWritten } from './written.js';
 
@@ -21,29 +20,6 @@ export const NOT_FOUND_RETRY_MS = 30_000;
  * the previous wait: a long job reports every few seconds at first, and its status writes stay few.
  */
 const FIRST_PROGRESS_MS = 5_000;
-
-/** Whether writing `status` (a JSON merge patch) would change the object's status. */
-export function statusDiffers(current: StoreDatabaseStatus | undefined, status: Partial<StoreDatabaseStatus>): boolean {
-  const before = plain(current ?? {});
-  return !isDeepStrictEqual(mergePatched(before, plain(status)), before);
-}
-
-/** JSON as the API server stores it: undefined fields dropped. */
-function plain(value: unknown): unknown {
-  return JSON.parse(JSON.stringify(value));
-}
-
-/** RFC 7386: objects merge key by key, null removes, anything else replaces. */
-function mergePatched(target: unknown, patch: unknown): unknown {
-  const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-  if (!isObject(patch)) return patch;
-  const result: Record<string, unknown> = isObject(target) ? { ...target } : {};
-  for (const [key, value] of Object.entries(patch)) {
-    if (value === null) delete result[key];
-    else result[key] = mergePatched(result[key], value);
-  }
-  return result;
-}
 
 /**
  * Patches status when it changes anything (a resync that changes nothing writes nothing), and keeps the
