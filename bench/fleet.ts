@@ -20,7 +20,7 @@ import { type FloorResult, runFloor } from './fleet/floor.js';
 import { type MemoryPoint, runMemoryCurve } from './fleet/memory.js';
 import { assertBuilt, buildOperator, DEFAULT_WORKERS, type Operator, settle, startOperator } from './fleet/operator.js';
 import { type FleetOptions, parseOptions, USAGE, UsageError } from './fleet/options.js';
-import { createMasterDatabase, DATABASE_PREFIX, dropFleetObjects, withClient } from './fleet/postgres.js';
+import { createMasterDatabase, DATABASE_PREFIX, dropFleetObjects, dropLeftovers, holdRunLock, withClient } from './fleet/postgres.js';
 import { atMost, fmt, load, type Machine, machine, type Row, row, table } from './fleet/report.js';
 import { type ResyncResult, runResync } from './fleet/resync.js';
 import { summarize, type Traffic } from './fleet/traffic.js';
@@ -42,8 +42,8 @@ const TARGET = {
 };
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
-/** --operator-log, set once the flags are read. */
-let operatorLog: string | undefined;
+/** How every operator of this run is started (--operator-log, --operator-dist, --operator-node-options), set once the flags are read. */
+let operatorRun: { logFile?: string | undefined; dist?: string | undefined; nodeOptions?: string[] | undefined } = {};
 
 interface WorkerRun {
   workers: number;
@@ -106,7 +106,7 @@ async function withOperator<T>(
   options: { workers?: number; resyncPeriodMs?: number },
   fn: (operator: Operator) => Promise<T>,
 ): Promise<T> {
-  const operator = await startOperator({ kubeconfig: cluster.operatorKubeconfig, masterUrl, logFile: operatorLog, ...options });
+  const operator = await startOperator({ kubeconfig: cluster.operatorKubeconfig, masterUrl, ...operatorRun, ...options });
   const entry = { what: 'stop the operator', step: () => operator.stop() };
   cleanups.push(entry);
   sampler.reset(operator.pid);
@@ -172,6 +172,7 @@ async function benchWorkers(
       ...common,
       operator,
       spec,
+      sql: { adminUrl, masterUrl, databasePrefix },
       concurrency: opts['apply-concurrency'],
       timeoutMs: opts['ready-timeout'],
       log,
@@ -274,6 +275,12 @@ function fleetRows(run: WorkerRun, stores: number): Row[] {
       atMost(per(t.databaseStatusWrites), TARGET.statusWritesPerResource),
     ),
     row('events per store', fmt(per(t.events), 2), 'only on transitions'),
+    row(
+      'SQL transactions per store: master DB / store DBs',
+      `${fmt(per(fleet.sql.master.transactions), 2)} / ${fmt(per(fleet.sql.stores.transactions), 2)}`,
+      '',
+      `master DB rows written per store ${fmt(per(fleet.sql.masterRowWrites), 2)}`,
+    ),
     row('API requests per store', fmt(per(t.total), 1)),
   );
   for (const [key, n] of Object.entries(t.byVerb).sort(([, a], [, b]) => b - a))
@@ -407,7 +414,7 @@ async function main(): Promise<void> {
     console.log(USAGE);
     return;
   }
-  operatorLog = opts['operator-log'];
+  operatorRun = { logFile: opts['operator-log'], dist: opts['operator-dist'], nodeOptions: opts['operator-node-options'] };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   const adminUrl = opts['postgres-url'];
@@ -426,12 +433,17 @@ async function main(): Promise<void> {
   );
   const reporter = new Reporter(results, opts);
   reporter.header();
-  if (opts['no-build']) assertBuilt();
+  if (opts['operator-dist']) assertBuilt(opts['operator-dist']);
+  else if (opts['no-build']) assertBuilt();
   else {
     log('building dist/ (the operator runs from it)');
     buildOperator();
   }
-  const leftovers = await dropFleetObjects(adminUrl);
+  // The run id names everything this run makes; its lock keeps a run started beside it from sweeping them.
+  const rid = randomBytes(2).toString('hex');
+  const runLock = await holdRunLock(adminUrl, rid);
+  cleanups.push({ what: 'release the run lock', step: () => runLock.release() });
+  const leftovers = await dropLeftovers(adminUrl);
   if (leftovers.databases || leftovers.roles)
     log(`dropped ${leftovers.databases} databases and ${leftovers.roles} roles left by an earlier run`);
 
@@ -441,7 +453,6 @@ async function main(): Promise<void> {
     results.cluster = cluster.description;
     reporter.cluster();
     if (opts.kubeconfig) for (const ns of await leftoverNamespaces(cluster.kube)) await removeNamespace(cluster.kube, ns);
-    const rid = randomBytes(2).toString('hex');
     const masterUrl = await createMasterDatabase(adminUrl, `${DATABASE_PREFIX}${rid}_master`);
     cleanups.push({ what: 'drop the master DB', step: () => dropFleetObjects(adminUrl, `${DATABASE_PREFIX}${rid}_`) });
     const sampler = await ConnectionSampler.start(adminUrl, new URL(masterUrl).pathname.slice(1), process.pid);
@@ -501,7 +512,7 @@ class Reporter {
 
   cluster(): void {
     console.log(
-      `cluster: ${this.results.cluster}; operator from dist/ with its defaults (workers as given), its API traffic counted at a recording proxy`,
+      `cluster: ${this.results.cluster}; operator from ${this.opts['operator-dist'] ?? 'dist/'} with its defaults (workers as given), its API traffic counted at a recording proxy`,
     );
   }
 

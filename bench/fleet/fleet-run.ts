@@ -4,7 +4,7 @@ import type { RecordingProxy } from '../../test/support/recording-proxy.js';
 import type { ConnectionPeaks, ConnectionSampler } from './connections.js';
 import { eachLimited, type KubeHttp } from './kube-http.js';
 import { cpuSeconds, type Operator } from './operator.js';
-import { remaining } from './postgres.js';
+import { remaining, type StatSnapshot, statDelta, statSnapshot } from './postgres.js';
 import { GROUP_PATH, Tracker } from './tracker.js';
 import { summarize, type Traffic } from './traffic.js';
 
@@ -79,6 +79,8 @@ export interface FleetResult extends WindowMeasure {
   /** Seconds from the first create to the first, median and last Store seen Ready. */
   readyPercentiles: { first: number; p50: number; p90: number; last: number };
   rssMb: number;
+  /** pg_stat_database and master-table counters over the window: the SQL work per store beside the floor's. */
+  sql: StatSnapshot;
 }
 
 export async function runFleet(opts: {
@@ -88,13 +90,16 @@ export async function runFleet(opts: {
   proxy: RecordingProxy;
   sampler: ConnectionSampler;
   spec: FleetSpec;
+  sql: { adminUrl: string; masterUrl: string; databasePrefix: string };
   concurrency: number;
   timeoutMs: number;
   log: (line: string) => void;
 }): Promise<FleetResult> {
   const { kube, spec } = opts;
   const stores = await Tracker.start(kube, spec.namespace, 'stores');
+  const sqlStats = () => statSnapshot(opts.sql.adminUrl, opts.sql.masterUrl, opts.sql.databasePrefix);
   try {
+    const sqlBefore = await sqlStats();
     const close = await openWindow(opts.operator, opts.apiserverPid, opts.proxy, opts.sampler);
     const started = Date.now();
     const path = `${GROUP_PATH}/namespaces/${spec.namespace}/stores`;
@@ -114,6 +119,7 @@ export async function runFleet(opts: {
     }
     const done = Date.now();
     const measure = await close();
+    const sql = statDelta(sqlBefore, await sqlStats());
     const times = [...stores.readyAt.values()].map((t) => (t - started) / 1000).sort((a, b) => a - b);
     const at = (p: number) => times[Math.min(times.length - 1, Math.max(0, Math.ceil(p * times.length) - 1))] ?? 0;
     const readySeconds = (done - started) / 1000;
@@ -126,6 +132,7 @@ export async function runFleet(opts: {
       storesPerSecond: spec.names.length / readySeconds,
       readyPercentiles: { first: at(0), p50: at(0.5), p90: at(0.9), last: at(1) },
       rssMb: opts.operator.rss(),
+      sql,
     };
   } finally {
     await stores.stop();

@@ -4,14 +4,15 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { nodeBinary, repoRoot } from '../../test/support/paths.js';
 import { freePort } from '../../test/support/ports.js';
 
 /** storeop run's --max-concurrent-reconciles default. */
 export const DEFAULT_WORKERS = 4;
-const CLI = join(repoRoot, 'dist/cli/main.js');
+const DIST = join(repoRoot, 'dist');
+const cliOf = (dist: string) => join(resolve(dist), 'cli/main.js');
 // The master DB keeps store credentials encrypted; a fresh key per bench run (its master DB is dropped after).
 const ENCRYPTION_KEYS = `fleet:${randomBytes(32).toString('base64')}`;
 const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
@@ -21,8 +22,10 @@ export function buildOperator(): void {
   execFileSync(join(repoRoot, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.build.json'], { cwd: repoRoot, stdio: 'inherit' });
 }
 
-export function assertBuilt(): void {
-  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build (or drop --no-build)`);
+/** Checks that `dist` (this tree's by default, or --operator-dist) holds a built operator. */
+export function assertBuilt(dist = DIST): void {
+  const cli = cliOf(dist);
+  if (!existsSync(cli)) throw new Error(`${cli} is missing: run npm run build there (or drop --no-build)`);
 }
 
 /** CPU seconds (user + system) a process has used so far. */
@@ -86,12 +89,17 @@ export async function startOperator(options: {
   workers?: number;
   resyncPeriodMs?: number;
   /** Appends the operator's log to this file (else only its tail is kept, for errors). */
-  logFile?: string;
+  logFile?: string | undefined;
+  /** A built dist/ folder to run the operator from (another commit's, for A/B); default this tree's. */
+  dist?: string | undefined;
+  /** Extra node flags, e.g. --cpu-prof. */
+  nodeOptions?: string[] | undefined;
 }): Promise<Operator> {
   const home = mkdtempSync(join(tmpdir(), 'storeop-fleet-home-'));
   const [metricsPort, healthPort] = [await freePort(), await freePort()];
   const args = [
-    CLI,
+    ...(options.nodeOptions ?? []),
+    cliOf(options.dist ?? DIST),
     'run',
     '--kubeconfig',
     options.kubeconfig,

@@ -24,7 +24,11 @@ export const USAGE = `usage: npm run bench:fleet -- [flags]
                            (default $STOREOP_BENCH_POSTGRES_URL, else postgres://postgres@127.0.0.1:5432/postgres)
   --json FILE              also write the results as JSON (rewritten after every phase)
   --operator-log FILE      append the operator's log (every phase) to FILE
-  --no-build               run the operator from the existing dist/ (default: build it first)`;
+  --no-build               run the operator from the existing dist/ (default: build it first)
+  --operator-dist DIR      run the operator from DIR/cli/main.js instead (another checkout's built dist/,
+                           for an A/B run of two commits with the same bench; DIR is not built)
+  --operator-node-options OPTS
+                           extra node flags for the operator, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"`;
 
 const list = (flag: string, min: number, max: number) =>
   z.string().transform((raw, ctx) => {
@@ -73,6 +77,12 @@ const flagsSchema = z
     json: z.string().min(1, '--json must name a file').optional(),
     'operator-log': z.string().min(1, '--operator-log must name a file').optional(),
     'no-build': z.boolean().default(false),
+    'operator-dist': z.string().min(1, '--operator-dist must name a folder').optional(),
+    'operator-node-options': z
+      .string()
+      .transform((raw) => raw.split(/\s+/).filter(Boolean))
+      .refine((flags) => flags.every((f) => f.startsWith('--')), '--operator-node-options must be node flags, each starting with --')
+      .optional(),
     help: z.boolean().default(false),
   })
   .strict();
@@ -95,6 +105,8 @@ const spec = {
   json: { type: 'string' },
   'operator-log': { type: 'string' },
   'no-build': { type: 'boolean' },
+  'operator-dist': { type: 'string' },
+  'operator-node-options': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 

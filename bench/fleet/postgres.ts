@@ -28,16 +28,57 @@ const quote = (name: string) => `"${name.replaceAll('"', '""')}"`;
 
 const likePattern = (prefix: string) => `${prefix.replaceAll('_', '\\_')}%`;
 
-/** Drops every database and role whose name starts with `prefix` (default: all of the bench's, a killed run's too). */
-export async function dropFleetObjects(adminUrl: string, prefix = DATABASE_PREFIX): Promise<{ databases: number; roles: number }> {
-  const like = likePattern(prefix);
-  return withClient(adminUrl, async (client) => {
-    const dbs = await client.query<{ datname: string }>('SELECT datname FROM pg_database WHERE datname LIKE $1', [like]);
-    for (const { datname } of dbs.rows) await client.query(`DROP DATABASE IF EXISTS ${quote(datname)} WITH (FORCE)`);
-    const roles = await client.query<{ rolname: string }>('SELECT rolname FROM pg_roles WHERE rolname LIKE $1', [like]);
-    for (const { rolname } of roles.rows) await client.query(`DROP ROLE IF EXISTS ${quote(rolname)}`);
-    return { databases: dbs.rowCount ?? 0, roles: roles.rowCount ?? 0 };
+/** Drops every database and role whose name starts with `prefix` (this run's own, at its end or after an error). */
+export async function dropFleetObjects(adminUrl: string, prefix: string): Promise<{ databases: number; roles: number }> {
+  return dropMatching(adminUrl, likePattern(prefix), () => true);
+}
+
+/**
+ * Drops what killed runs left: every `store_fleet_<run id>_*` database and role whose run no longer holds its
+ * lock (see holdRunLock), so a run started beside another one on a shared server leaves the other's alone.
+ */
+export async function dropLeftovers(adminUrl: string): Promise<{ databases: number; roles: number }> {
+  const live = await withClient(adminUrl, async (client) => {
+    const r = await client.query<{ objid: string }>(
+      "SELECT objid FROM pg_locks WHERE locktype = 'advisory' AND classid = $1 AND objsubid = 2 AND granted",
+      [RUN_LOCK_CLASS],
+    );
+    return new Set(r.rows.map((row) => Number(row.objid)));
   });
+  const runOf = (name: string) => new RegExp(`^${DATABASE_PREFIX}([0-9a-f]{4})_`).exec(name)?.[1];
+  return dropMatching(adminUrl, likePattern(DATABASE_PREFIX), (name) => {
+    const rid = runOf(name);
+    return rid === undefined || !live.has(Number.parseInt(rid, 16));
+  });
+}
+
+async function dropMatching(
+  adminUrl: string,
+  like: string,
+  drop: (name: string) => boolean,
+): Promise<{ databases: number; roles: number }> {
+  return withClient(adminUrl, async (client) => {
+    const dbs = (await client.query<{ datname: string }>('SELECT datname FROM pg_database WHERE datname LIKE $1', [like])).rows
+      .map((r) => r.datname)
+      .filter(drop);
+    for (const datname of dbs) await client.query(`DROP DATABASE IF EXISTS ${quote(datname)} WITH (FORCE)`);
+    const roles = (await client.query<{ rolname: string }>('SELECT rolname FROM pg_roles WHERE rolname LIKE $1', [like])).rows
+      .map((r) => r.rolname)
+      .filter(drop);
+    for (const rolname of roles) await client.query(`DROP ROLE IF EXISTS ${quote(rolname)}`);
+    return { databases: dbs.length, roles: roles.length };
+  });
+}
+
+/** The advisory-lock class of fleet runs; the object id is the run id (4 hex digits). */
+const RUN_LOCK_CLASS = 0x5f1e;
+
+/** Holds a session advisory lock named after the run id while the run lives: other runs' sweeps skip its objects. */
+export async function holdRunLock(adminUrl: string, rid: string): Promise<{ release(): Promise<void> }> {
+  const client = new pg.Client({ connectionString: adminUrl, application_name: BENCH_APPLICATION });
+  await client.connect();
+  await client.query('SELECT pg_advisory_lock($1, $2)', [RUN_LOCK_CLASS, Number.parseInt(rid, 16)]);
+  return { release: () => client.end() };
 }
 
 /** Databases and roles whose names start with `prefix` (e.g. store_fleet_ab12_w4_). */
