@@ -1,5 +1,4 @@
 // What the reconcilers share: clients, caches, the master DB and settings.
-import type { V1Secret } from '@kubernetes/client-node';
 import type { Store } from '../api/store.js';
 import type { StoreDatabase } from '../api/store-database.js';
 import type { KubeClient } from '../kube/client.js';
@@ -8,6 +7,7 @@ import type { MasterContext } from '../stores/provision-store.js';
 import type { EventRecorder } from './events.js';
 import type { ControllerMetrics } from './metrics.js';
 import type { ObjectCache } from './object-cache.js';
+import type { SecretCache } from './secret-cache.js';
 
 export const FINALIZER = 'storeop.dev/cleanup';
 /** Annotation recording the identity a StoreDatabase was provisioned with, to refuse changes to immutable fields. */
@@ -33,13 +33,8 @@ export interface ControllerContext {
   caches: {
     stores: ObjectCache<Store>;
     databases: ObjectCache<StoreDatabase>;
-    secrets: ObjectCache<V1Secret>;
+    secrets: SecretCache;
   };
-  /**
-   * Whether the Secret cache holds every Secret a reconcile may read (--namespace: the whole namespace), so a
-   * miss means absent; cluster-wide it holds only storeop's labelled Secrets, and a miss is one GET.
-   */
-  secretCacheHoldsAll: boolean;
   metrics: ControllerMetrics;
   /** Supabase Management API base URL (--supabase-api-url); a StoreDatabase may override it. */
   supabaseApiUrl?: string | undefined;

@@ -16,6 +16,7 @@ import { ResilientInformer } from './informer.js';
 import { LeaderElector } from './leader-election.js';
 import { ControllerMetrics } from './metrics.js';
 import { ObjectCache } from './object-cache.js';
+import { SecretCache, UNLABELLED_SECRETS_SELECTOR } from './secret-cache.js';
 import { StoreDatabaseReconciler } from './store-database/reconciler.js';
 import { StoreReconciler } from './store-reconciler.js';
 
@@ -76,7 +77,8 @@ export class Manager {
   readonly #secrets: ResilientInformer<V1Secret>;
   readonly #storeCache: ObjectCache<Store>;
   readonly #databaseCache: ObjectCache<StoreDatabase>;
-  readonly #secretCache: ObjectCache<V1Secret>;
+  readonly #labelledSecrets: ObjectCache<V1Secret>;
+  readonly #secretCache: SecretCache;
   readonly #storeLoop: ControllerLoop;
   readonly #databaseLoop: ControllerLoop;
   readonly #elector: LeaderElector | undefined;
@@ -108,6 +110,8 @@ export class Manager {
         this.#databaseLoop.enqueue(db.metadata.namespace, db.metadata.name);
     };
     const onDatabase = (d: StoreDatabase, event: InformerEvent) => {
+      // First, so that the Secrets its reconcile reads are being cached when it runs.
+      this.#secretCache.track(d.metadata.namespace as string, d.metadata.name, secretsOf(d).length > 0, event);
       const own = this.#databaseCache.observe(d, event);
       if (databaseFilter.changed(d, event) && !own) this.#databaseLoop.enqueue(d.metadata.namespace, d.metadata.name);
       if (!mirrorFilter.changed(d, event)) return;
@@ -116,11 +120,13 @@ export class Manager {
       for (const store of this.#stores.byIndex(BY_DATABASE, d.metadata.namespace, d.metadata.name))
         this.#storeLoop.enqueue(store.metadata.namespace, store.metadata.name);
     };
-    const onSecret = (secret: V1Secret, event: InformerEvent) => {
-      // The connection Secret a reconcile just wrote does not run that reconcile again.
-      if (this.#secretCache.observe(secret, event)) return;
+    const onSecret = (secret: V1Secret) => {
       for (const db of this.#databases.byIndex(BY_SECRET, secret.metadata?.namespace, secret.metadata?.name))
         this.#databaseLoop.enqueue(db.metadata.namespace, db.metadata.name);
+    };
+    // The connection Secret a reconcile just wrote does not run that reconcile again.
+    const onLabelledSecret = (secret: V1Secret, event: InformerEvent) => {
+      if (!this.#labelledSecrets.observe(secret, event)) onSecret(secret);
     };
     this.#stores = new ResilientInformer<Store>({
       name: 'stores',
@@ -142,9 +148,9 @@ export class Manager {
       log,
     });
     // Which Secrets are cached: with --namespace, every Secret of that namespace (the admin Secrets users
-    // create carry no storeop label, and their changes should re-enqueue at once); cluster-wide, only the
-    // Secrets storeop labels, so the operator never holds every Secret of the cluster in memory. A Secret
-    // outside the cache is read with a GET when a reconcile needs it (and re-read on retry and resync).
+    // create carry no storeop label, and their changes should re-enqueue at once); cluster-wide, the Secrets
+    // storeop labels, plus (secret-cache.ts) the unlabelled Secrets of the namespaces where a StoreDatabase
+    // names a Secret, so the operator never holds every Secret of the cluster in memory.
     const secretSelector = namespace ? undefined : SECRET_CACHE_SELECTOR;
     this.#secrets = new ResilientInformer<V1Secret>({
       name: 'secrets',
@@ -155,12 +161,32 @@ export class Manager {
         (namespace
           ? core.listNamespacedSecret({ namespace })
           : core.listSecretForAllNamespaces({ labelSelector: SECRET_CACHE_SELECTOR })) as Promise<KubernetesListObject<V1Secret>>,
-      onChange: onSecret,
+      onChange: onLabelledSecret,
       log,
     });
     this.#storeCache = new ObjectCache(this.#stores);
     this.#databaseCache = new ObjectCache(this.#databases);
-    this.#secretCache = new ObjectCache(this.#secrets);
+    this.#labelledSecrets = new ObjectCache(this.#secrets);
+    this.#secretCache = new SecretCache({
+      labelled: this.#labelledSecrets,
+      holdsAll: namespace !== undefined,
+      namespaceInformer: (secretNamespace) =>
+        new ResilientInformer<V1Secret>({
+          name: `secrets/${secretNamespace}`,
+          kubeConfig,
+          path: `/api/v1/namespaces/${secretNamespace}/secrets`,
+          labelSelector: UNLABELLED_SECRETS_SELECTOR,
+          list: async () =>
+            (await core.listNamespacedSecret({
+              namespace: secretNamespace,
+              labelSelector: UNLABELLED_SECRETS_SELECTOR,
+            })) as KubernetesListObject<V1Secret>,
+          onChange: onSecret,
+          log,
+        }),
+      get: (secretNamespace, name) => this.#kube.getSecret(secretNamespace, name),
+      log,
+    });
     const context: ControllerContext = {
       kube: this.#kube,
       events: new EventRecorder(core, log),
@@ -169,7 +195,6 @@ export class Manager {
       pgliteHome: options.pgliteHome,
       resyncPeriodMs: options.resyncPeriodMs,
       caches: { stores: this.#storeCache, databases: this.#databaseCache, secrets: this.#secretCache },
-      secretCacheHoldsAll: namespace !== undefined,
       metrics: this.metrics,
       supabaseApiUrl: options.supabaseApiUrl,
       supabasePollMs: options.supabasePollMs,
@@ -273,7 +298,7 @@ export class Manager {
           { inFlight: this.#storeLoop.inFlight + this.#databaseLoop.inFlight },
           'grace period over; abandoning in-flight reconciles',
         );
-      await Promise.all([this.#stores.stop(), this.#databases.stop(), this.#secrets.stop()]).catch(() => {});
+      await Promise.all([this.#stores.stop(), this.#databases.stop(), this.#secrets.stop(), this.#secretCache.stop()]).catch(() => {});
       await this.#elector?.release();
       for (const server of this.#servers) server.close();
       this.#done(code);

@@ -1,6 +1,18 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { POSTGRES_URL } from '../support/databases.js';
-import { eventuallyWithLogs, kubectl, type OperatorEnvironment, type OperatorProcess, operatorEnvironment } from '../support/operator.js';
+import { installOperatorPrerequisites, kubectlWith } from '../support/cluster-setup.js';
+import { type ControlPlane, startControlPlane } from '../support/control-plane.js';
+import { createPostgresDatabase, POSTGRES_URL, type TempDatabase } from '../support/databases.js';
+import {
+  eventuallyWithLogs,
+  kubectl,
+  type OperatorEnvironment,
+  type OperatorProcess,
+  operatorEnvironment,
+  startOperator,
+} from '../support/operator.js';
 import { type RecordingProxy, startRecordingProxy } from '../support/recording-proxy.js';
 import { dropStoreLeftovers, postgresAdmin, storeName } from '../support/store-db.js';
 
@@ -19,11 +31,11 @@ interface KubeEvent {
   count?: number;
 }
 
-function storeManifest(name: string): string {
+function storeManifest(name: string, namespace?: string): string {
   return JSON.stringify({
     apiVersion: 'storeop.dev/v1alpha1',
     kind: 'Store',
-    metadata: { name },
+    metadata: { name, ...(namespace ? { namespace } : {}) },
     spec: {
       displayName: `Store ${name}`,
       owner: `${name}@example.com`,
@@ -123,7 +135,7 @@ describe('API traffic of the control loop', () => {
     p.reset();
 
     // Provisioning: 5 Stores at once.
-    await kubectl(['-n', namespace, 'apply', '-f', '-'], names.map(storeManifest).join('\n'));
+    await kubectl(['-n', namespace, 'apply', '-f', '-'], names.map((name) => storeManifest(name)).join('\n'));
     for (const name of names) {
       await kubectl(['-n', namespace, 'wait', '--for=condition=Ready', '--timeout=240s', `store/${name}`]).catch((error) => {
         throw new Error(`${error.message}\n${operator.logs().slice(-6000)}`);
@@ -217,5 +229,126 @@ describe('API traffic of the control loop', () => {
     }
     expect(await failed(), 'failed reconciles during deletion').toBe(errorsBeforeDelete);
     expect(operator.logs()).not.toMatch(/Operation cannot be fulfilled|the object has been modified/);
+  });
+});
+
+// Cluster-wide, the users' admin Secrets carry no storeop label, so the labelled Secret informer does not hold
+// them: the operator caches the unlabelled Secrets of the namespaces where a StoreDatabase names a Secret
+// (one list and watch per such namespace), and of no other. A cluster-wide operator would reconcile the
+// other test files' Stores on the shared control plane, so this one has a control plane of its own.
+describe('API traffic of a cluster-wide operator', () => {
+  const RESYNC = 15;
+  const names = Array.from({ length: 3 }, (_, i) => `wide-${i}-${Math.random().toString(36).slice(2, 7)}`);
+  const [storesNs, otherNs] = ['wide-stores', 'wide-other'];
+  let plane: ControlPlane | undefined;
+  let proxy: RecordingProxy | undefined;
+  let master: TempDatabase | undefined;
+  let operator: OperatorProcess | undefined;
+  let home: string | undefined;
+
+  const k = (args: string[], input?: string) => kubectlWith((plane as ControlPlane).kubeconfigPath, args, input);
+  const eventually = <T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 240_000) =>
+    eventuallyWithLogs(what, probe, () => operator?.logs() ?? '', timeoutMs);
+  const secretRequests = (verb: string) =>
+    (proxy as RecordingProxy).requests
+      .filter((r) => r.resource === 'secrets' && r.verb === verb)
+      .map((r) => `${r.namespace ?? '(all)'}/${r.name ?? ''}`);
+
+  beforeAll(async () => {
+    plane = await startControlPlane();
+    await installOperatorPrerequisites(plane.kubeconfigPath);
+    proxy = await startRecordingProxy({ server: plane.server, caData: plane.caData });
+    master = await createPostgresDatabase('master');
+    home = mkdtempSync(join(tmpdir(), 'storeop-home-'));
+    const secret = (name: string) =>
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name },
+        stringData: { username: pgUrl.username || 'postgres', password: 'unused' },
+      });
+    for (const ns of [storesNs, otherNs]) await k(['create', 'namespace', ns]);
+    await k(['-n', storesNs, 'apply', '-f', '-'], secret('pg-admin'));
+    await k(['-n', otherNs, 'apply', '-f', '-'], secret('unrelated'));
+    operator = await startOperator({
+      masterUrl: master.url,
+      home,
+      server: proxy.url,
+      token: plane.userTokens['storeop-operator'],
+      args: ['--resync-period', `${RESYNC}s`],
+    });
+    await eventually('the caches to sync', async () => ((await fetch(`${operator?.healthUrl}/readyz`)).ok ? true : undefined));
+  });
+
+  afterAll(async () => {
+    try {
+      await operator?.stop();
+      await proxy?.stop();
+      await plane?.stop();
+      await master?.drop();
+      if (home) rmSync(home, { recursive: true, force: true });
+    } finally {
+      for (const name of names) await dropStoreLeftovers('postgresql', name);
+    }
+  });
+
+  it('reads every Secret from its caches: one list of the Secrets of the namespace that holds StoreDatabases, none of any other namespace', async () => {
+    const p = proxy as RecordingProxy;
+    // Start-up: only the labelled Secrets are listed, cluster-wide; no StoreDatabase names a Secret yet.
+    expect(secretRequests('list')).toEqual(['(all)/']);
+    p.reset();
+
+    await k(['-n', storesNs, 'apply', '-f', '-'], names.map((name) => storeManifest(name, storesNs)).join('\n'));
+    for (const name of names) {
+      await k(['-n', storesNs, 'wait', '--for=condition=Ready', '--timeout=240s', `store/${name}`]).catch((error) => {
+        throw new Error(`${error.message}\n${operator?.logs().slice(-6000)}`);
+      });
+    }
+    // The first StoreDatabase started the informer of its namespace's unlabelled Secrets: one list, then a watch.
+    expect(secretRequests('get'), 'Secret GETs while provisioning').toEqual([]);
+    expect(secretRequests('list'), 'Secret LISTs while provisioning').toEqual([`${storesNs}/`]);
+    expect(p.count({ verb: 'list', resource: 'stores' }) + p.count({ verb: 'list', resource: 'storedatabases' })).toBe(0);
+    expect(
+      p.requests.filter((r) => r.namespace === otherNs).map((r) => `${r.verb} ${r.resource}`),
+      'requests in a namespace without StoreDatabases',
+    ).toEqual([]);
+
+    // A periodic check of every StoreDatabase reads its admin Secret and connection Secret from the caches.
+    p.reset();
+    const checks = async () => {
+      const text = await (await fetch((operator as OperatorProcess).metricsUrl)).text();
+      return [...text.matchAll(/^controller_runtime_reconcile_total\{[^}]*controller="storedatabase"[^}]*\} (\S+)$/gm)].reduce(
+        (sum, m) => sum + Number(m[1]),
+        0,
+      );
+    };
+    const before = await checks();
+    await eventually('a periodic check of every StoreDatabase', async () =>
+      (await checks()) >= before + 2 * names.length ? true : undefined,
+    );
+    expect(secretRequests('get'), 'Secret GETs during periodic checks').toEqual([]);
+    expect(p.count({ verb: 'list' }), 'LISTs during periodic checks').toBe(0);
+
+    // Deletion reads the admin Secret too (to drop the database); the last StoreDatabase gone stops the watch.
+    p.reset();
+    await k(['-n', storesNs, 'delete', 'stores.storeop.dev', '--all', '--wait=false']);
+    await eventually('every Store and StoreDatabase to be gone', async () => {
+      const { stdout } = await k(['-n', storesNs, 'get', 'stores.storeop.dev,storedatabases.storeop.dev', '-o', 'name']);
+      return stdout.trim() === '' ? true : undefined;
+    });
+    expect(secretRequests('get'), 'Secret GETs during deletion').toEqual([]);
+    for (const name of names) {
+      const facts = await postgresAdmin(
+        async (c) =>
+          (
+            await c.query(
+              `select exists(select 1 from pg_database where datname = $1) as database,
+                      exists(select 1 from pg_roles where rolname = $1) as role`,
+              [storeName(name)],
+            )
+          ).rows[0],
+      );
+      expect(facts, `database and role of ${name}`).toEqual({ database: false, role: false });
+    }
   });
 });

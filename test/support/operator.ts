@@ -33,8 +33,11 @@ export function kubectl(args: string[], input?: string): Promise<{ stdout: strin
  * A kubeconfig for a test user (no groups: RBAC decides everything). `server` points it elsewhere, e.g. at
  * a recording proxy (plain HTTP on localhost, which client-node accepts only with skipTLSVerify).
  */
-export function userKubeconfig(user: 'storeop-operator' | 'storeop-operator-2', server?: string): string {
-  const token = inject('kubeUserTokens')[user];
+export function userKubeconfig(
+  user: 'storeop-operator' | 'storeop-operator-2',
+  server?: string,
+  token = inject('kubeUserTokens')[user],
+): string {
   if (!token) throw new Error(`no token for ${user}; USE_EXISTING_CLUSTER runs need their own operator credentials`);
   const kc = new KubeConfig();
   const cluster = server
@@ -74,8 +77,10 @@ export async function startOperator(options: {
   env?: Record<string, string>;
   /** Another API server address for the operator's kubeconfig (a recording proxy). */
   server?: string;
+  /** The user's token on another control plane than the tests' shared one (with `server`). */
+  token?: string;
 }): Promise<OperatorProcess> {
-  const kubeconfig = userKubeconfig(options.user ?? 'storeop-operator', options.server);
+  const kubeconfig = userKubeconfig(options.user ?? 'storeop-operator', options.server, options.token);
   const [metricsPort, healthPort] = [await freePort(), await freePort()];
   const args = storeopArgs([
     'run',

@@ -1,5 +1,5 @@
-// Reads Secrets: those a spec names (credentials) and those storeop owns, from the informer cache; a Secret
-// the cache cannot hold (cluster-wide, an unlabelled user Secret) is one GET.
+// Reads Secrets: those a spec names (credentials) and those storeop owns, from the Secret caches
+// (controller/secret-cache.ts).
 import type { V1Secret } from '@kubernetes/client-node';
 import type { StoreDatabase } from '../../api/store-database.js';
 import { ownedSecret, secretValue } from '../../kube/client.js';
@@ -7,9 +7,7 @@ import type { ControllerContext } from '../context.js';
 
 /** The Secret, or undefined when it does not exist. */
 export async function findSecret(ctx: ControllerContext, namespace: string, name: string): Promise<V1Secret | undefined> {
-  const cached = ctx.caches.secrets.get(namespace, name);
-  if (cached || ctx.secretCacheHoldsAll) return cached;
-  return ctx.kube.getSecret(namespace, name);
+  return ctx.caches.secrets.find(namespace, name);
 }
 
 /** A key of a Secret the spec refers to. */
