@@ -55,6 +55,16 @@ function secretsOf(db: StoreDatabase): string[] {
   return [...referencedSecrets(db.spec), ...(written ? [written] : [])];
 }
 
+/**
+ * An inline StoreDatabase its Store has just created, with nothing reported yet: that Store already knows
+ * it and waits for its first status, which wakes it; waking it now would only run it for nothing.
+ */
+function createdByItsStore(d: StoreDatabase, event: InformerEvent): boolean {
+  if (event === 'delete' || d.status?.phase || d.metadata.deletionTimestamp) return false;
+  const store = d.spec?.storeRef?.name;
+  return (d.metadata.ownerReferences ?? []).some((o) => o.kind === 'Store' && o.name === store && o.controller);
+}
+
 function listen(server: Server, address: string): Promise<string> {
   const at = address.lastIndexOf(':');
   const host = address.slice(0, at) || '0.0.0.0';
@@ -114,7 +124,7 @@ export class Manager {
       this.#secretCache.track(d.metadata.namespace as string, d.metadata.name, secretsOf(d).length > 0, event);
       const own = this.#databaseCache.observe(d, event);
       if (databaseFilter.changed(d, event) && !own) this.#databaseLoop.enqueue(d.metadata.namespace, d.metadata.name);
-      if (!mirrorFilter.changed(d, event)) return;
+      if (!mirrorFilter.changed(d, event) || createdByItsStore(d, event)) return;
       // Its Store, and a Store that references it (a new StoreDatabase wakes the Pending Store that waits for it).
       this.#storeLoop.enqueue(d.metadata.namespace, d.spec?.storeRef?.name);
       for (const store of this.#stores.byIndex(BY_DATABASE, d.metadata.namespace, d.metadata.name))

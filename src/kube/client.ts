@@ -126,12 +126,12 @@ export class KubeClient {
     name: string,
     spec: StoreDatabaseSpec,
     owner: Store,
-    labels: Record<string, string>,
+    metadata: { labels: Record<string, string>; annotations?: Record<string, string>; finalizers?: string[] },
   ): Promise<StoreDatabase> {
     const body: StoreDatabase = {
       apiVersion: GROUP_VERSION,
       kind: 'StoreDatabase',
-      metadata: { name, namespace, labels, ownerReferences: [ownerReference(owner)] },
+      metadata: { name, namespace, ...metadata, ownerReferences: [ownerReference(owner)] },
       spec,
     };
     return (await this.custom.createNamespacedCustomObject({

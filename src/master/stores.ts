@@ -17,6 +17,8 @@ export interface StoreDeclaration {
 
 /** Creates or updates the store's row (idempotent); refuses a slug that another source already owns. */
 export async function upsertStore(db: Kysely<MasterDB>, store: StoreDeclaration): Promise<StoreRow> {
+  const unchanged = await unchangedStore(db, store);
+  if (unchanged) return unchanged;
   return db.transaction().execute(async (trx) => {
     const ownerId = store.ownerEmail ? await upsertOwner(trx, store.ownerEmail) : null;
     const plan = store.plan ?? 'free';
@@ -63,6 +65,40 @@ export async function upsertStore(db: Kysely<MasterDB>, store: StoreDeclaration)
     await ensureSubscription(trx, row.id, plan);
     return row;
   });
+}
+
+/**
+ * The store's row when it already says all the declaration says (name, plan and current subscription, owner,
+ * source): one read, nothing locked or written. Every job and reconcile of an unchanged store upserts it, and
+ * the transaction below would write its owner and lock its row each time. Anything else (a change, a
+ * conflict) takes the transaction, which decides under the row lock.
+ */
+async function unchangedStore(db: Kysely<MasterDB>, store: StoreDeclaration): Promise<StoreRow | undefined> {
+  const plan = store.plan ?? 'free';
+  const found = await db
+    .selectFrom('stores')
+    .selectAll('stores')
+    .select((eb) => [
+      eb.selectFrom('users').select('users.email').whereRef('users.id', '=', 'stores.owner_id').as('owner_email'),
+      eb
+        .selectFrom('subscriptions')
+        .select('subscriptions.plan_name')
+        .whereRef('subscriptions.store_id', '=', 'stores.id')
+        .where('subscriptions.cancelled_at', 'is', null)
+        .limit(1)
+        .as('current_plan'),
+    ])
+    .where('stores.slug', '=', store.slug)
+    .executeTakeFirst();
+  if (!found) return undefined;
+  const { owner_email: ownerEmail, current_plan: currentPlan, ...row } = found;
+  const same =
+    row.name === store.name &&
+    row.subscription_plan === plan &&
+    currentPlan === plan &&
+    (!store.ownerEmail || ownerEmail === store.ownerEmail.toLowerCase()) &&
+    (!store.source || row.source === store.source);
+  return same ? row : undefined;
 }
 
 async function upsertOwner(db: Kysely<MasterDB>, email: string): Promise<string> {

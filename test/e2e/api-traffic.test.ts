@@ -154,6 +154,12 @@ describe('API traffic of the control loop', () => {
       expect(store, `status writes of Store ${name}`).toBeLessThanOrEqual(3);
       expect(database, `status writes of StoreDatabase ${name}`).toBeGreaterThanOrEqual(1);
       expect(database, `status writes of StoreDatabase ${name}`).toBeLessThanOrEqual(3);
+      // Metadata: the Store's finalizer; the StoreDatabase is created with its finalizer and the attempt's
+      // identity, so its only metadata write records the applied identity.
+      const metadata = (resource: string) =>
+        p.requests.filter((r) => r.verb === 'patch' && r.resource === resource && r.name === name && !r.subresource).length;
+      expect(metadata('stores'), `metadata patches of Store ${name}`).toBe(1);
+      expect(metadata('storedatabases'), `metadata patches of StoreDatabase ${name}`).toBe(1);
     }
 
     // (c) Events on transitions only: each reason once per object, none repeated (no count bumps).

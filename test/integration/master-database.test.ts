@@ -475,6 +475,34 @@ describe.each(MASTER_CASES)('$name', (masterCase) => {
     expect(await t.sql(`select config_data -> 'secrets' ->> 'kid' as kid from integration_configs`)).toEqual([{ kid: 'k-retired-2019' }]);
   });
 
+  it('upserting an unchanged store writes nothing; a changed name, plan or owner is written, another source is refused', async () => {
+    await freshMaster();
+    const t = tm as TestMaster;
+    const slug = uniqueSlug();
+    const declaration = { slug, name: 'Shop', ownerEmail: 'Owner@Example.com', plan: 'starter' as const, source: 'kubernetes:ns/shop' };
+    // Row versions (xmin) of everything the upsert may write: unchanged when nothing was written.
+    const versions = () =>
+      t.sql(
+        `SELECT (SELECT xmin::text FROM stores WHERE slug = $1) AS store,
+                (SELECT string_agg(s.xmin::text || s.plan_name, ',' ORDER BY s.created_at) FROM subscriptions s JOIN stores st ON st.id = s.store_id WHERE st.slug = $1) AS subscriptions,
+                (SELECT xmin::text FROM users WHERE email = 'owner@example.com') AS owner`,
+        [slug],
+      );
+    await withMaster(t, async (master) => {
+      const created = await upsertStore(master.db, declaration);
+      const before = await versions();
+      const again = await upsertStore(master.db, declaration);
+      expect(again).toEqual(created);
+      expect(await versions(), 'rows after an unchanged upsert').toEqual(before);
+
+      const renamed = await upsertStore(master.db, { ...declaration, name: 'Shop 2', plan: 'professional' });
+      expect(renamed).toMatchObject({ id: created.id, name: 'Shop 2', subscription_plan: 'professional' });
+      const [after] = await versions();
+      expect(String(after?.subscriptions)).toMatch(/starter,.*professional$/);
+      await expect(upsertStore(master.db, { ...declaration, source: 'apply' })).rejects.toThrow(/already belongs to kubernetes:ns\/shop/);
+    });
+  });
+
   it('the provisioning_jobs row goes queued → running → succeeded with rising progress, ending at 100 with every table', async () => {
     const t = await freshMaster();
     const master = await t.open();

@@ -2,11 +2,17 @@
 // an immutable field is refused, and so that deletion cleans up what was actually created.
 import type { StoreDatabase } from '../../api/store-database.js';
 import { type DatabaseIdentity, identityChanges } from '../../stores/identity.js';
+import type { StoreDescription } from '../../stores/intent.js';
 import { APPLIED_ANNOTATION, ATTEMPTED_ANNOTATION, type ControllerContext } from '../context.js';
 import { adoptWritten } from './written.js';
 
 /** What the applied/attempted annotations hold: the slug and the database identity (src/stores/identity.ts). */
 export type RecordedIdentity = DatabaseIdentity & { slug: string };
+
+/** The identity recorded for a store description: its slug and database identity. */
+export function recordedIdentity(description: StoreDescription): RecordedIdentity {
+  return { slug: description.slug, ...description.identity };
+}
 
 /** The immutable fields that differ from the recorded identity, described as "field (was X, now Y)". */
 export function recordedChanges(before: Partial<RecordedIdentity>, now: RecordedIdentity): string[] {

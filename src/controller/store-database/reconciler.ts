@@ -2,18 +2,18 @@
 // identity (the recorded-identity annotations), target and supabase (where the database lives), provision
 // (the job or the drift check), connection-secret, suspend and status.
 import { randomUUID } from 'node:crypto';
-import type { Store } from '../../api/store.js';
-import type { StoreDatabase, StoreDatabaseSpec } from '../../api/store-database.js';
+import type { StoreDatabase } from '../../api/store-database.js';
 import { storeDatabaseSpec } from '../../api/store-database.js';
 import { StoreopError } from '../../errors.js';
 import { isAlreadyExists, SecretConflictError } from '../../kube/client.js';
 import type { Logger } from '../../log.js';
-import { describeStore, intentForTarget, type StoreDescription } from '../../stores/intent.js';
+import { intentForTarget, type StoreDescription } from '../../stores/intent.js';
 import { getCondition } from '../conditions.js';
 import { CACHE_LAG_RETRY_MS, type ControllerContext, jitter, type ReconcileResult } from '../context.js';
 import { findSecretConflict, passwordFromConnectionSecret, reportSecretConflict, writeConnectionSecret } from './connection-secret.js';
+import { describeStoreDatabase } from './describe.js';
 import { ensureFinalizer, finalize } from './finalize.js';
-import { appliedIdentity, type RecordedIdentity, recordApplied, recordAttempt, recordedChanges } from './identity.js';
+import { appliedIdentity, type RecordedIdentity, recordApplied, recordAttempt, recordedChanges, recordedIdentity } from './identity.js';
 import { provisionStoreDatabase } from './provision.js';
 import { fail, reportReady, reportStoreMissing } from './status.js';
 import { ensureStorage } from './supabase.js';
@@ -60,10 +60,9 @@ export class StoreDatabaseReconciler {
     } catch (error) {
       return fail(ctx, sdb, error);
     }
-    const slug = description.slug;
 
     // Immutable fields stay as provisioned; an attempt is recorded before it may create anything.
-    const identity: RecordedIdentity = { slug, ...description.identity };
+    const identity: RecordedIdentity = recordedIdentity(description);
     const recorded = appliedIdentity(sdb);
     const changed = recorded ? recordedChanges(JSON.parse(recorded) as Partial<RecordedIdentity>, identity) : [];
     if (changed.length) {
@@ -116,22 +115,5 @@ export class StoreDatabaseReconciler {
 
     await reportReady(ctx, sdb, { generation, storeId, jobId, result, secretName, seed: spec.seed, announce: !upToDate });
     return { requeueAfterMs: jitter(ctx.resyncPeriodMs) };
-  }
-}
-
-/** The store as the StoreDatabase and its Store describe it together; an invalid Store spec is InvalidSpec. */
-function describeStoreDatabase(namespace: string, spec: StoreDatabaseSpec, store: Store): StoreDescription {
-  try {
-    const { storeRef: _storeRef, ...template } = spec;
-    return describeStore({
-      name: store.metadata.name,
-      spec: store.spec,
-      database: template,
-      databasePath: 'spec',
-      source: `kubernetes:${namespace}/${store.metadata.name}`,
-    });
-  } catch (error) {
-    const message = (error as Error).message;
-    throw new StoreopError('InvalidSpec', `Store ${store.metadata.name} has an invalid spec: ${message}`, { retryable: false });
   }
 }
