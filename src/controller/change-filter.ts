@@ -80,3 +80,13 @@ export function mirroredChanges(): ChangeFilter<StoreDatabase> {
     ];
   });
 }
+
+/**
+ * An inline StoreDatabase its Store has just created, with nothing reported yet: that Store already knows
+ * it and waits for its first status, which wakes it; waking it now would only run it for nothing.
+ */
+export function createdByItsStore(d: StoreDatabase, event: InformerEvent): boolean {
+  if (event === 'delete' || d.status?.phase || d.metadata.deletionTimestamp) return false;
+  const store = d.spec?.storeRef?.name;
+  return (d.metadata.ownerReferences ?? []).some((o) => o.kind === 'Store' && o.name === store && o.controller);
+}

@@ -8,7 +8,7 @@ import { KubeClient } from '../kube/client.js';
 import type { Logger } from '../log.js';
 import type { MasterContext } from '../stores/provision-store.js';
 import { referencedSecrets } from '../stores/resolve-target.js';
-import { type InformerEvent, mirroredChanges, storeChanges, storeDatabaseChanges } from './change-filter.js';
+import { createdByItsStore, type InformerEvent, mirroredChanges, storeChanges, storeDatabaseChanges } from './change-filter.js';
 import type { ControllerContext } from './context.js';
 import { ControllerLoop } from './controller-loop.js';
 import { EventRecorder } from './events.js';
@@ -53,16 +53,6 @@ function secretsOf(db: StoreDatabase): string[] {
   if (!db.spec) return [];
   const written = db.spec.writeConnectionSecretToRef?.name;
   return [...referencedSecrets(db.spec), ...(written ? [written] : [])];
-}
-
-/**
- * An inline StoreDatabase its Store has just created, with nothing reported yet: that Store already knows
- * it and waits for its first status, which wakes it; waking it now would only run it for nothing.
- */
-function createdByItsStore(d: StoreDatabase, event: InformerEvent): boolean {
-  if (event === 'delete' || d.status?.phase || d.metadata.deletionTimestamp) return false;
-  const store = d.spec?.storeRef?.name;
-  return (d.metadata.ownerReferences ?? []).some((o) => o.kind === 'Store' && o.name === store && o.controller);
 }
 
 function listen(server: Server, address: string): Promise<string> {
