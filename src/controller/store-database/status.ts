@@ -105,6 +105,34 @@ export async function reportStoreMissing(
 }
 
 /**
+ * Writes a job's Provisioning status once it has run this long: a job faster than that is reported Ready (or
+ * Failed) directly. The same few seconds the issue allows between progress writes.
+ */
+const PROVISIONING_STATUS_DELAY_MS = 2_000;
+
+/**
+ * Schedules the Provisioning status of a job that has just started. settle() cancels it when it has not
+ * been written yet, or waits for the write in flight, so that the job's next report always lands after it.
+ * Like progress, a failed write is not the job's failure (the next report carries the state).
+ */
+export function reportProvisioningLater(
+  ctx: ControllerContext,
+  sdb: StoreDatabase,
+  status: Partial<StoreDatabaseStatus>,
+): { settle(): Promise<void> } {
+  let written: Promise<void> | undefined;
+  const timer = setTimeout(() => {
+    written = patchStatus(ctx, sdb, status).catch(() => {});
+  }, PROVISIONING_STATUS_DELAY_MS);
+  return {
+    async settle() {
+      clearTimeout(timer);
+      await written;
+    },
+  };
+}
+
+/**
  * Mirrors job progress to status every few seconds at most (none for a job shorter than that, backing off
  * for a long one), only when it changed, never blocking the pipeline on it; the final progress is part of
  * the Ready report.
