@@ -6,7 +6,13 @@ export interface Traffic {
   total: number;
   /** "verb resource[/subresource]" → count, e.g. "patch storedatabases/status". */
   byVerb: Record<string, number>;
+  /** LISTs, besides the initial list of each namespace's Secret informer (below). */
   lists: number;
+  /**
+   * The first LIST of a namespace's Secrets: the initial list of the informer a cluster-wide operator starts
+   * when a StoreDatabase there first names a Secret (src/controller/secret-cache.ts), once per namespace.
+   */
+  informerLists: number;
   writes: number;
   storeStatusWrites: number;
   databaseStatusWrites: number;
@@ -18,6 +24,8 @@ const WRITE_VERBS = new Set(['create', 'update', 'patch', 'delete', 'deletecolle
 export function summarize(requests: readonly RecordedRequest[]): Traffic {
   const byVerb: Record<string, number> = {};
   let lists = 0;
+  let informerLists = 0;
+  const secretNamespaces = new Set<string>();
   let writes = 0;
   let storeStatusWrites = 0;
   let databaseStatusWrites = 0;
@@ -25,7 +33,11 @@ export function summarize(requests: readonly RecordedRequest[]): Traffic {
   for (const r of requests) {
     const key = `${r.verb} ${r.resource}${r.subresource ? `/${r.subresource}` : ''}`;
     byVerb[key] = (byVerb[key] ?? 0) + 1;
-    if (r.verb === 'list') lists++;
+    const namespacedSecrets = r.verb === 'list' && r.resource === 'secrets' && r.namespace !== undefined;
+    if (namespacedSecrets && !secretNamespaces.has(r.namespace as string)) {
+      secretNamespaces.add(r.namespace as string);
+      informerLists++;
+    } else if (r.verb === 'list') lists++;
     // Leases are the leader election's heartbeat, not work on the fleet (off by default anyway).
     if (WRITE_VERBS.has(r.verb) && r.resource !== 'leases') writes++;
     const statusWrite = r.subresource === 'status' && (r.verb === 'patch' || r.verb === 'update');
@@ -33,5 +45,5 @@ export function summarize(requests: readonly RecordedRequest[]): Traffic {
     if (statusWrite && r.resource === 'storedatabases') databaseStatusWrites++;
     if (r.resource === 'events' && (r.verb === 'create' || r.verb === 'patch')) events++;
   }
-  return { total: requests.length, byVerb, lists, writes, storeStatusWrites, databaseStatusWrites, events };
+  return { total: requests.length, byVerb, lists, informerLists, writes, storeStatusWrites, databaseStatusWrites, events };
 }
