@@ -104,9 +104,13 @@ export class StoreDatabaseReconciler {
     const { result, jobId, storeId } = outcome;
 
     if (supabase && target.engine === 'supabase' && storeId) await ensureStorage(ctx, sdb, target, supabase, storeId);
-    if (secretName) {
+    const secretRef = spec.writeConnectionSecretToRef;
+    if (secretRef) {
       try {
-        await writeConnectionSecret(ctx, sdb, secretName, result.connection, supabase?.exposeServiceRoleKey ?? false);
+        await writeConnectionSecret(ctx, sdb, secretRef.name, result.connection, {
+          ref: secretRef,
+          exposeServiceRoleKey: supabase?.exposeServiceRoleKey ?? false,
+        });
       } catch (error) {
         if (error instanceof SecretConflictError) return reportSecretConflict(ctx, sdb, error); // created since the check above
         throw error;
