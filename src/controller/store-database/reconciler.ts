@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import type { Store } from '../../api/store.js';
 import type { StoreDatabase, StoreDatabaseSpec } from '../../api/store-database.js';
 import { storeDatabaseSpec } from '../../api/store-database.js';
+import { createsStoreRole } from '../../engines/target.js';
 import { StoreopError } from '../../errors.js';
 import { isAlreadyExists, SecretConflictError } from '../../kube/client.js';
 import type { Logger } from '../../log.js';
@@ -12,6 +13,7 @@ import { describeStore, intentForTarget, type StoreDescription } from '../../sto
 import { getCondition } from '../conditions.js';
 import { CACHE_LAG_RETRY_MS, type ControllerContext, jitter, type ReconcileResult } from '../context.js';
 import { findSecretConflict, passwordFromConnectionSecret, reportSecretConflict, writeConnectionSecret } from './connection-secret.js';
+import { ensureReadOnlyUser, recordCredentials, rotateCredentials, rotationDue, untilPeriodicRotation } from './credentials.js';
 import { ensureFinalizer, finalize } from './finalize.js';
 import { appliedIdentity, type RecordedIdentity, recordApplied, recordAttempt, recordedChanges } from './identity.js';
 import { provisionStoreDatabase } from './provision.js';
@@ -90,6 +92,15 @@ export class StoreDatabaseReconciler {
     const conflict = await findSecretConflict(ctx, sdb, secretName);
     if (conflict) return reportSecretConflict(ctx, sdb, conflict);
 
+    // A due rotation of a provisioned store runs first: the run below then checks the store with the new password.
+    const rotation = createsStoreRole(target) && upToDate ? rotationDue(sdb, spec, Date.now()) : undefined;
+    const storeIdBefore = sdb.status?.storeId;
+    if (rotation && storeIdBefore && createsStoreRole(target)) {
+      await rotateCredentials(ctx, sdb, spec, target, { id: storeIdBefore, slug }, rotation).catch((error: unknown) =>
+        fail(ctx, sdb, error),
+      );
+    }
+
     const password = await passwordFromConnectionSecret(ctx, sdb, target);
     const outcome = await provisionStoreDatabase(ctx, sdb, log, {
       intent,
@@ -118,9 +129,28 @@ export class StoreDatabaseReconciler {
     }
     if (!recorded) await recordApplied(ctx, sdb, identity);
 
+    if (createsStoreRole(target)) {
+      let readOnly: string | undefined;
+      try {
+        readOnly = await ensureReadOnlyUser(ctx, sdb, spec, target, result.connection, { slug, rotate: rotation !== undefined, upToDate });
+      } catch (error) {
+        if (error instanceof SecretConflictError) return reportSecretConflict(ctx, sdb, error);
+        return fail(ctx, sdb, error, { jobId, storeId });
+      }
+      await recordCredentials(ctx, sdb, { rotated: rotation !== undefined, readOnlySecretName: readOnly });
+    }
+
     await reportReady(ctx, sdb, { generation, storeId, jobId, result, secretName, seed: spec.seed, announce: !upToDate });
-    return { requeueAfterMs: jitter(ctx.resyncPeriodMs) };
+    // A rotation asked for while the store was provisioning runs on the next pass; a periodic one when due.
+    const nextRotation = createsStoreRole(target) ? pendingRotationAfterJob(sdb, spec, rotation) : undefined;
+    return { requeueAfterMs: Math.min(jitter(ctx.resyncPeriodMs), nextRotation ?? Number.POSITIVE_INFINITY) };
   }
+}
+
+/** How soon to look again for a rotation: at once when one is due (asked for during a job), else when the period ends. */
+function pendingRotationAfterJob(sdb: StoreDatabase, spec: StoreDatabaseSpec, handled: string | undefined): number | undefined {
+  if (!handled && rotationDue(sdb, spec, Date.now())) return CACHE_LAG_RETRY_MS;
+  return untilPeriodicRotation(sdb, spec, Date.now());
 }
 
 /** The store as the StoreDatabase and its Store describe it together; an invalid Store spec is InvalidSpec. */
