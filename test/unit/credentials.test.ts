@@ -1,9 +1,18 @@
-// The connection Secret's optional keys and templates: their formats, URL-encoding inside URLs only, and
-// the validation of writeConnectionSecretToRef and credentials (field named, unknown placeholder refused).
-// The same keys are used by the real clients in test/security/connection-secret-formats.test.ts.
+// The credentials API without servers: the connection Secret's optional keys and templates (formats,
+// URL-encoding inside URLs only), the validation of writeConnectionSecretToRef and credentials (the field
+// named), storeop apply refusing what only the operator does, and when a rotation is due. Real clients use
+// these keys in test/e2e/operator-credentials.test.ts.
 import { describe, expect, it } from 'vitest';
 import { fieldIssues } from '../../src/api/common.js';
-import { storeDatabaseTemplateSpec } from '../../src/api/store-database.js';
+import { ROTATE_CREDENTIALS_ANNOTATION } from '../../src/api/credentials.js';
+import {
+  type StoreDatabase,
+  type StoreDatabaseStatus,
+  storeDatabaseSpec,
+  storeDatabaseTemplateSpec,
+} from '../../src/api/store-database.js';
+import { parseManifests } from '../../src/apply/manifests.js';
+import { rotationDue, untilPeriodicRotation } from '../../src/controller/store-database/credentials.js';
 import { dsnOf, extraSecretData, jdbcUrlOf, pgpassOf, renderTemplate, uriOf } from '../../src/engines/connection-strings.js';
 import type { TenantConnection } from '../../src/engines/target.js';
 
@@ -124,5 +133,58 @@ describe('writeConnectionSecretToRef and credentials validation', () => {
     expect(issues({ engine: 'postgresql', server, credentials: { readOnlyUser: true } })).toEqual([
       { path: 'spec.database.credentials.readOnlyUser', message: expect.stringContaining('needs writeConnectionSecretToRef') },
     ]);
+  });
+});
+
+describe('storeop apply and credentials', () => {
+  it('refuses spec.database.credentials, naming the document and the field, instead of ignoring it', () => {
+    const text = [
+      'apiVersion: storeop.dev/v1alpha1',
+      'kind: Store',
+      'metadata: { name: shop }',
+      'spec:',
+      '  displayName: Shop',
+      '  database:',
+      '    engine: mysql',
+      '    server: { host: 127.0.0.1, adminSecretRef: { name: admin } }',
+      "    credentials: { rotationPeriod: '720h' }",
+    ].join('\n');
+    expect(() => parseManifests([{ origin: 'shop.yaml', text }])).toThrow(
+      /shop\.yaml.*\(Store shop\): spec\.database\.credentials: is handled by the operator \(storeop run\)/,
+    );
+  });
+});
+
+describe('when a rotation is due', () => {
+  const spec = (rotationPeriod?: string) =>
+    storeDatabaseSpec.parse({
+      engine: 'mysql',
+      server: { host: '127.0.0.1', adminSecretRef: { name: 'admin' } },
+      storeRef: { name: 'shop' },
+      ...(rotationPeriod ? { credentials: { rotationPeriod } } : {}),
+    });
+  const sdb = (annotation: string | undefined, credentials: StoreDatabaseStatus['credentials']): StoreDatabase => ({
+    apiVersion: 'storeop.dev/v1alpha1',
+    kind: 'StoreDatabase',
+    metadata: { name: 'shop', ...(annotation !== undefined ? { annotations: { [ROTATE_CREDENTIALS_ANNOTATION]: annotation } } : {}) },
+    spec: spec(),
+    status: { credentials },
+  });
+  const last = '2026-01-01T00:00:00.000Z';
+  const at = (iso: string) => Date.parse(iso);
+
+  it('on a new annotation value only', () => {
+    expect(rotationDue(sdb('1', { lastRotationTime: last, rotationRequest: '1' }), spec(), at(last))).toBeUndefined();
+    expect(rotationDue(sdb('2', { lastRotationTime: last, rotationRequest: '1' }), spec(), at(last))).toBe('requested');
+    expect(rotationDue(sdb(undefined, { lastRotationTime: last }), spec(), at('2030-01-01T00:00:00Z'))).toBeUndefined();
+  });
+
+  it('once rotationPeriod has passed since the last rotation', () => {
+    const object = sdb(undefined, { lastRotationTime: last });
+    expect(untilPeriodicRotation(object, spec('1h30m'), at('2026-01-01T01:00:00Z'))).toBe(30 * 60_000);
+    expect(rotationDue(object, spec('1h30m'), at('2026-01-01T01:00:00Z'))).toBeUndefined();
+    expect(rotationDue(object, spec('1h30m'), at('2026-01-01T01:30:00Z'))).toBe('period');
+    // Before the first password is recorded there is nothing to count from.
+    expect(rotationDue(sdb(undefined, {}), spec('1m'), at('2030-01-01T00:00:00Z'))).toBeUndefined();
   });
 });
