@@ -73,6 +73,17 @@ function connectionLost(storeId: string, error: unknown): StoreopError | undefin
   });
 }
 
+/** A login the store's database refused, typed and retryable: the next call opens a pool from the current config. */
+function refusedLogin(storeId: string, error: unknown): StoreopError {
+  if (error instanceof StoreopError) return error;
+  const message = redactSecrets(error instanceof Error ? error.message : String(error), []);
+  return new StoreopError(
+    'AuthenticationFailed',
+    `store ${storeId}: the database refused the login (${message}); its password changed (a rotation), the next call uses the current config`,
+    { retryable: true, cause: error },
+  );
+}
+
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export class ConnectionManager {
@@ -147,7 +158,10 @@ export class ConnectionManager {
     } catch (error) {
       // A new connection's login refused: the pool's password is out of date (a rotation). The next call
       // opens a pool from the config as the master DB has it then; calls still running here finish first.
-      if (isAuthenticationFailure(error)) void this.#evict(entry, 'auth-failed');
+      if (isAuthenticationFailure(error)) {
+        void this.#evict(entry, 'auth-failed');
+        throw refusedLogin(storeId, error);
+      }
       throw connectionLost(storeId, error) ?? error;
     } finally {
       entry.leases--;

@@ -71,7 +71,7 @@ export async function rotateCredentials(
  * on the next run. Touches the server on a new generation, a rotation, or when status does not yet name the
  * Secret (a first run, or one stopped before its end); a periodic check costs nothing.
  */
-export async function ensureReadOnlyUser(
+async function ensureReadOnlyUser(
   ctx: ControllerContext,
   sdb: StoreDatabase,
   spec: StoreDatabaseSpec,
@@ -101,7 +101,7 @@ export async function ensureReadOnlyUser(
  * status.credentials: when the password was last set (the first provisioning counts), the rotation request
  * handled, the read-only Secret. Written only when it changes.
  */
-export async function recordCredentials(
+async function recordCredentials(
   ctx: ControllerContext,
   sdb: StoreDatabase,
   update: { rotated: boolean; readOnlySecretName: string | undefined },
@@ -118,4 +118,24 @@ export async function recordCredentials(
     ...(update.readOnlySecretName ? { readOnlySecretName: update.readOnlySecretName } : {}),
   };
   await patchStatus(ctx, sdb, { credentials });
+}
+
+/**
+ * After the store is provisioned: the read-only user (rotated with the store role when `rotated`), then
+ * status.credentials. Throws SecretConflictError when the read-only Secret is somebody else's.
+ */
+export async function settleCredentials(
+  ctx: ControllerContext,
+  sdb: StoreDatabase,
+  spec: StoreDatabaseSpec,
+  target: CreateTarget,
+  connection: TenantConnection,
+  options: { slug: string; rotated: boolean; upToDate: boolean },
+): Promise<void> {
+  const readOnly = await ensureReadOnlyUser(ctx, sdb, spec, target, connection, {
+    slug: options.slug,
+    rotate: options.rotated,
+    upToDate: options.upToDate,
+  });
+  await recordCredentials(ctx, sdb, { rotated: options.rotated, readOnlySecretName: readOnly });
 }

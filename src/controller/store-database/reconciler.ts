@@ -13,7 +13,7 @@ import { describeStore, intentForTarget, type StoreDescription } from '../../sto
 import { getCondition } from '../conditions.js';
 import { CACHE_LAG_RETRY_MS, type ControllerContext, jitter, type ReconcileResult } from '../context.js';
 import { findSecretConflict, passwordFromConnectionSecret, reportSecretConflict, writeConnectionSecret } from './connection-secret.js';
-import { ensureReadOnlyUser, recordCredentials, rotateCredentials, rotationDue, untilPeriodicRotation } from './credentials.js';
+import { rotateCredentials, rotationDue, settleCredentials, untilPeriodicRotation } from './credentials.js';
 import { ensureFinalizer, finalize } from './finalize.js';
 import { appliedIdentity, type RecordedIdentity, recordApplied, recordAttempt, recordedChanges } from './identity.js';
 import { provisionStoreDatabase } from './provision.js';
@@ -93,10 +93,10 @@ export class StoreDatabaseReconciler {
     if (conflict) return reportSecretConflict(ctx, sdb, conflict);
 
     // A due rotation of a provisioned store runs first: the run below then checks the store with the new password.
-    const rotation = createsStoreRole(target) && upToDate ? rotationDue(sdb, spec, Date.now()) : undefined;
-    const storeIdBefore = sdb.status?.storeId;
-    if (rotation && storeIdBefore && createsStoreRole(target)) {
-      await rotateCredentials(ctx, sdb, spec, target, { id: storeIdBefore, slug }, rotation).catch((error: unknown) =>
+    const rotation = upToDate && createsStoreRole(target) ? rotationDue(sdb, spec, Date.now()) : undefined;
+    const provisionedId = sdb.status?.storeId;
+    if (rotation && provisionedId && createsStoreRole(target)) {
+      await rotateCredentials(ctx, sdb, spec, target, { id: provisionedId, slug }, rotation).catch((error: unknown) =>
         fail(ctx, sdb, error),
       );
     }
@@ -130,14 +130,12 @@ export class StoreDatabaseReconciler {
     if (!recorded) await recordApplied(ctx, sdb, identity);
 
     if (createsStoreRole(target)) {
-      let readOnly: string | undefined;
       try {
-        readOnly = await ensureReadOnlyUser(ctx, sdb, spec, target, result.connection, { slug, rotate: rotation !== undefined, upToDate });
+        await settleCredentials(ctx, sdb, spec, target, result.connection, { slug, rotated: rotation !== undefined, upToDate });
       } catch (error) {
         if (error instanceof SecretConflictError) return reportSecretConflict(ctx, sdb, error);
         return fail(ctx, sdb, error, { jobId, storeId });
       }
-      await recordCredentials(ctx, sdb, { rotated: rotation !== undefined, readOnlySecretName: readOnly });
     }
 
     await reportReady(ctx, sdb, { generation, storeId, jobId, result, secretName, seed: spec.seed, announce: !upToDate });
