@@ -101,10 +101,12 @@ async function secretData(e: RunningOperatorEnvironment, name: string): Promise<
 }
 
 async function waitReady(e: RunningOperatorEnvironment, name: string): Promise<Sdb> {
-  return e.eventually(`StoreDatabase ${name} Ready with credentials recorded`, async () => {
+  const ready = async () => {
     const sdb = await getSdb(e, name);
     return sdb.status?.phase === 'Ready' && sdb.status.credentials?.readOnlySecretName ? sdb : undefined;
-  });
+  };
+  // Generous: a first provisioning on two busy cores shared with other test runs can take minutes.
+  return e.eventually(`StoreDatabase ${name} Ready with credentials recorded`, ready, 360_000);
 }
 
 /** The store's password in the master DB, decrypted with the operator's key. */
