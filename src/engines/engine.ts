@@ -71,6 +71,8 @@ export interface Engine {
    * deprovision drops it too.
    */
   ensureReadOnlyUser?(target: DatabaseTarget, slug: string, password: string): Promise<TenantConnection>;
+  /** Drops the store's read-only role/user when it exists and is storeop's (readOnlyUser turned off); idempotent. */
+  dropReadOnlyUser?(target: DatabaseTarget, slug: string): Promise<void>;
   openTenant(connection: TenantConnection, options?: TenantOptions): Promise<Tenant>;
   /**
    * The periodic check's one session: logs in as the store's own role/user with `connection` (which proves the

@@ -322,6 +322,15 @@ export class MysqlEngine implements Engine {
     };
   }
 
+  async dropReadOnlyUser(target: DatabaseTarget, slug: string): Promise<void> {
+    const t = createTarget(target, 'a read-only user');
+    const l = layout(t, slug);
+    const where = errorTarget(t.admin, l.database);
+    await withConnection(t.admin, undefined, 'dropping the read-only user', (conn) =>
+      withAdminLock(conn, l, async () => dropReadOnlyUser(conn, await inspectDatabase(conn, l.database), l, where)),
+    );
+  }
+
   async openTenant(connection: TenantConnection, options: TenantOptions = {}): Promise<Tenant> {
     return new MysqlTenant(connection, options);
   }

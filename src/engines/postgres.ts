@@ -490,6 +490,16 @@ export class PostgresEngine implements Engine {
     };
   }
 
+  async dropReadOnlyUser(target: DatabaseTarget, slug: string): Promise<void> {
+    const t = createTarget(target, 'a read-only role');
+    const l = layout(t, slug);
+    await withClient(t.admin, t.admin.database ?? MAINTENANCE_DATABASE, 'dropping the read-only role', (client) =>
+      withAdminLock(client, l.database, async () =>
+        dropReadOnlyRole(client, inDatabaseOf(t.admin), l, (await inspectDatabase(client, l.database)) !== undefined),
+      ),
+    );
+  }
+
   async openTenant(connection: TenantConnection, options: TenantOptions = {}): Promise<Tenant> {
     return new PostgresTenant(connection, options);
   }

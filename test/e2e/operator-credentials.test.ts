@@ -178,7 +178,7 @@ async function rotate(e: RunningOperatorEnvironment, name: string, request: stri
 
 describe('operator: credentials lifecycle', () => {
   it(
-    'MariaDB: jdbcUrl, dsn, uri and a template connect with the real mysql client; a rotation takes the old passwords away; the read-only user reads only and is dropped with the store',
+    'MariaDB: jdbcUrl, dsn, uri and a template connect with the real mysql client; a rotation takes the old passwords away; the read-only user reads only and is dropped when turned off',
     async () => {
       const e = await setUp('creds-my');
       const slug = uniqueSlug();
@@ -237,6 +237,23 @@ describe('operator: credentials lifecycle', () => {
       expect(events).toContain('CredentialsRotated');
       expect(events).not.toContain(after.password as string);
       expect(e.operator.logs()).not.toContain(after.password as string);
+
+      // readOnlyUser turned off: the user is dropped at once, status stops naming its Secret.
+      await kubectl([
+        '-n',
+        e.namespace,
+        'patch',
+        'store',
+        slug,
+        '--type=merge',
+        '-p',
+        '{"spec":{"database":{"credentials":{"readOnlyUser":false}}}}',
+      ]);
+      await e.eventually('the read-only user retired', async () => {
+        const sdb = await getSdb(e, slug);
+        return sdb.status?.phase === 'Ready' && sdb.status.credentials?.lastRotationTime && !sdb.status.credentials.readOnlySecretName;
+      });
+      await expect(mysqlClient(readOnlyAfter.url as string, 'select 1')).rejects.toThrow(REFUSED_LOGIN);
 
       await kubectl(['-n', e.namespace, 'delete', 'store', slug, '--wait=true', '--timeout=180s']);
       const users = (

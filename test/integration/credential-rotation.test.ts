@@ -184,15 +184,12 @@ describe.each(ENGINES)('credentials on $name', ({ target: makeTarget }) => {
   );
 
   it(
-    'gives the read-only user SELECT on the store tables, also those made later, and nothing else; deprovisioning drops it',
+    'gives the read-only user SELECT on the store tables, also those made later, and nothing else; turning it off or deprovisioning drops it',
     async () => {
       const { store, target, connection: owner } = await provisioned();
       const engine = engineFor(target.engine);
-      const readOnly = await (engine.ensureReadOnlyUser as NonNullable<typeof engine.ensureReadOnlyUser>)(
-        target,
-        store.slug,
-        generatePassword(),
-      );
+      const ensure = engine.ensureReadOnlyUser?.bind(engine) as NonNullable<typeof engine.ensureReadOnlyUser>;
+      const readOnly = await ensure(target, store.slug, generatePassword());
       expect(readOnly.user).not.toBe(owner.user);
       expect(await client(readOnly, 'select count(*) from products')).toBe('0');
       await expect(client(readOnly, `insert into categories (name, slug) values ('x', 'x')`)).rejects.toThrow(/denied/);
@@ -202,16 +199,20 @@ describe.each(ENGINES)('credentials on $name', ({ target: makeTarget }) => {
       await client(owner, 'insert into later_table values (7)');
       expect(await client(readOnly, 'select id from later_table')).toBe('7');
       // Idempotent, and a rotation of its password takes the old one away.
-      const rotated = await (engine.ensureReadOnlyUser as NonNullable<typeof engine.ensureReadOnlyUser>)(
-        target,
-        store.slug,
-        generatePassword(),
-      );
+      const rotated = await ensure(target, store.slug, generatePassword());
       await expect(client(readOnly, 'select 1')).rejects.toThrow(REFUSED_LOGIN);
       expect(await client(rotated, 'select 1')).toBe('1');
 
-      await engine.deprovision(target, store.slug);
+      // Turned off: dropped (twice is no error); turned on again: back, with its grants.
+      const drop = engine.dropReadOnlyUser?.bind(engine) as NonNullable<typeof engine.dropReadOnlyUser>;
+      await drop(target, store.slug);
+      await drop(target, store.slug);
       await expect(client(rotated, 'select 1')).rejects.toThrow(REFUSED_LOGIN);
+      const again = await ensure(target, store.slug, generatePassword());
+      expect(await client(again, 'select count(*) from later_table')).toBe('1');
+
+      await engine.deprovision(target, store.slug);
+      await expect(client(again, 'select 1')).rejects.toThrow(REFUSED_LOGIN);
     },
     TIMEOUT,
   );

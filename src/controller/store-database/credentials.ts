@@ -115,9 +115,10 @@ async function recordCredentials(
     ...current,
     ...(set ? { lastRotationTime: new Date().toISOString() } : {}),
     ...(set && request !== undefined ? { rotationRequest: request } : {}),
-    ...(update.readOnlySecretName ? { readOnlySecretName: update.readOnlySecretName } : {}),
   };
-  await patchStatus(ctx, sdb, { credentials });
+  // null removes the read-only Secret's name from status (a merge patch) once the user is gone.
+  const readOnly = update.readOnlySecretName ?? (current.readOnlySecretName ? null : undefined);
+  await patchStatus(ctx, sdb, { credentials: { ...credentials, readOnlySecretName: readOnly as string | undefined } });
 }
 
 /**
@@ -132,10 +133,24 @@ export async function settleCredentials(
   connection: TenantConnection,
   options: { slug: string; rotated: boolean; upToDate: boolean },
 ): Promise<void> {
-  const readOnly = await ensureReadOnlyUser(ctx, sdb, spec, target, connection, {
-    slug: options.slug,
-    rotate: options.rotated,
-    upToDate: options.upToDate,
-  });
+  const readOnly = spec.credentials?.readOnlyUser
+    ? await ensureReadOnlyUser(ctx, sdb, spec, target, connection, {
+        slug: options.slug,
+        rotate: options.rotated,
+        upToDate: options.upToDate,
+      })
+    : await retireReadOnlyUser(ctx, sdb, target, options.slug);
   await recordCredentials(ctx, sdb, { rotated: options.rotated, readOnlySecretName: readOnly });
+}
+
+/**
+ * readOnlyUser turned off: the user is dropped, so its password stops working at once. Its Secret stays
+ * (storeop has no right to delete Secrets) and goes with the StoreDatabase, its owner; status stops naming it.
+ */
+async function retireReadOnlyUser(ctx: ControllerContext, sdb: StoreDatabase, target: CreateTarget, slug: string): Promise<undefined> {
+  const name = sdb.status?.credentials?.readOnlySecretName;
+  if (!name) return undefined;
+  await engineFor(target.engine).dropReadOnlyUser?.(target, slug);
+  await ctx.events.record(sdb, 'Normal', 'ReadOnlyUserDropped', `dropped the read-only user; Secret ${name} no longer logs in`);
+  return undefined;
 }
