@@ -5,8 +5,8 @@ import { durationMs, ROTATE_CREDENTIALS_ANNOTATION, readOnlySecretName } from '.
 import type { StoreDatabase, StoreDatabaseSpec } from '../../api/store-database.js';
 import { engineFor } from '../../engines/index.js';
 import { generatePassword } from '../../engines/password.js';
+import { readOnlyUserName } from '../../engines/place.js';
 import type { CreateTarget, TenantConnection } from '../../engines/target.js';
-import { storeNames } from '../../naming.js';
 import { rotateStoreCredentials } from '../../stores/rotate-credentials.js';
 import type { ControllerContext } from '../context.js';
 import { findSecretConflict, writeConnectionSecret } from './connection-secret.js';
@@ -90,7 +90,7 @@ async function ensureReadOnlyUser(
   const engine = engineFor(target.engine);
   if (!engine.ensureReadOnlyUser) return undefined;
   if (kept === undefined) {
-    const user = target.engine === 'mysql' ? storeNames(options.slug).mysqlReadOnlyUser : storeNames(options.slug).readOnlyRole;
+    const user = readOnlyUserName(target, options.slug);
     await writeConnectionSecret(ctx, sdb, name, { ...main, user, password }, { ref, exposeServiceRoleKey: false });
   }
   await engine.ensureReadOnlyUser(target, options.slug, password);
