@@ -331,6 +331,47 @@ describe('operator: credentials lifecycle', () => {
   );
 
   it(
+    'rotationPeriod: the password is rotated again once the period has passed, without a request',
+    async () => {
+      const e = await setUp('creds-period');
+      const slug = uniqueSlug();
+      slugs.push(slug);
+      await e.apply(
+        store(slug, {
+          engine: 'mysql',
+          server: { host: '127.0.0.1', port: 3306, adminSecretRef: { name: 'my-admin' } },
+          deletionPolicy: 'Delete',
+          writeConnectionSecretToRef: { name: `${slug}-db` },
+          credentials: { rotationPeriod: '1m' },
+        }),
+      );
+      const first = await e.eventually('Ready with lastRotationTime', async () => {
+        const sdb = await getSdb(e, slug);
+        return sdb.status?.phase === 'Ready' && sdb.status.credentials?.lastRotationTime ? sdb : undefined;
+      });
+      const before = await secretData(e, `${slug}-db`);
+      const rotated = await e.eventually(
+        'the periodic rotation',
+        async () => {
+          const sdb = await getSdb(e, slug);
+          const last = sdb.status?.credentials?.lastRotationTime;
+          return last && last !== first.status?.credentials?.lastRotationTime && sdb.status?.phase === 'Ready' ? sdb : undefined;
+        },
+        360_000,
+      );
+      const elapsed =
+        Date.parse(rotated.status?.credentials?.lastRotationTime as string) -
+        Date.parse(first.status?.credentials?.lastRotationTime as string);
+      expect(elapsed).toBeGreaterThanOrEqual(60_000);
+      const after = await secretData(e, `${slug}-db`);
+      expect(after.password).not.toBe(before.password);
+      await expect(mysqlClient(before.url as string, 'select 1')).rejects.toThrow(REFUSED_LOGIN);
+      expect(await mysqlClient(after.url as string, 'select 1')).toBe('1');
+    },
+    TIMEOUT,
+  );
+
+  it(
     'manifests/examples/credentials.yaml, applied as it is, gives a connection Secret with its keys and templates and a read-only Secret',
     async () => {
       const e = await setUp('creds-example');
