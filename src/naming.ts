@@ -38,11 +38,24 @@ export interface StoreNames {
   role: string;
   /** MySQL/MariaDB user (at most 32 characters). */
   mysqlUser: string;
+  /**
+   * The read-only role and user (credentials.readOnlyUser). `ro_store_...` never equals another store's
+   * `store_...` name, whatever its slug.
+   */
+  readOnlyRole: string;
+  mysqlReadOnlyUser: string;
 }
 
 export function storeNames(slug: string): StoreNames {
   const base = `store_${assertSlug(slug).replaceAll('-', '_')}`;
-  return { database: base, schema: base, role: base, mysqlUser: shortName(base, MYSQL_USER_MAX) };
+  return {
+    database: base,
+    schema: base,
+    role: base,
+    mysqlUser: shortName(base, MYSQL_USER_MAX),
+    readOnlyRole: `ro_${base}`,
+    mysqlReadOnlyUser: shortName(`ro_${base}`, MYSQL_USER_MAX),
+  };
 }
 
 /** A stable name within `max` characters: kept whole when it fits, else a prefix plus a hash of the whole. */

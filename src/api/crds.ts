@@ -7,13 +7,18 @@ import { storeDatabaseSpec, storeDatabaseStatus } from './store-database.js';
 
 type Json = Record<string, unknown>;
 
-/** Makes zod's JSON Schema structural: no additionalProperties, conditions as a map keyed by type. */
+/**
+ * Makes zod's JSON Schema structural: no `additionalProperties: false` (objects list their properties), no
+ * propertyNames (not in a CRD schema); a map (a zod record) keeps its value schema in additionalProperties,
+ * which is how a structural schema declares one.
+ */
 function structural(node: unknown): unknown {
   if (Array.isArray(node)) return node.map(structural);
   if (!node || typeof node !== 'object') return node;
   const out: Json = {};
   for (const [key, value] of Object.entries(node)) {
-    if (key === '$schema' || key === 'additionalProperties') continue;
+    if (key === '$schema' || key === 'propertyNames') continue;
+    if (key === 'additionalProperties' && typeof value !== 'object') continue;
     out[key] = structural(value);
   }
   return out;

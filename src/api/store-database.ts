@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import { IDENTIFIER_PATTERN } from '../naming.js';
 import { baseStatus, credentialsSecretRef, localObjectReference, type ObjectMeta, secretKeyRef, strictObject } from './common.js';
+import { connectionSecretRef, credentialsSpec, credentialsStatus, refineConnectionSecretKeys } from './credentials.js';
 
 const port = z.int().min(1).max(65535);
 const host = z
@@ -79,7 +80,7 @@ export const supabaseSpec = strictObject({
   exposeServiceRoleKey: z.boolean().default(false).describe('Also write the service-role key into the connection Secret.'),
 });
 
-export const storeDatabaseTemplateSpec = strictObject({
+const storeDatabaseTemplateFields = strictObject({
   engine: z.enum(ENGINES).describe('postgresql, mysql (MySQL or MariaDB), or pglite (embedded; for storeop apply).'),
   mode: z
     .enum(['create', 'connect'])
@@ -127,14 +128,19 @@ export const storeDatabaseTemplateSpec = strictObject({
     .enum(['Retain', 'Delete'])
     .default('Retain')
     .describe('On delete: keep the database (Retain) or drop it and its role (Delete, create mode only).'),
-  writeConnectionSecretToRef: localObjectReference
+  writeConnectionSecretToRef: connectionSecretRef
     .optional()
-    .describe('Secret to write with host, port, database, username, password and url for apps.'),
+    .describe('Secret to write with host, port, database, username, password and url for apps, plus the chosen keys and templates.'),
+  credentials: credentialsSpec.optional().describe("Lifecycle of the store role's credentials (create mode on PostgreSQL and MySQL)."),
 });
 
-export const storeDatabaseSpec = storeDatabaseTemplateSpec.extend({
-  storeRef: localObjectReference.describe('The Store this database belongs to.'),
-});
+export const storeDatabaseTemplateSpec = storeDatabaseTemplateFields.superRefine(refineConnectionSecretKeys);
+
+export const storeDatabaseSpec = storeDatabaseTemplateFields
+  .extend({
+    storeRef: localObjectReference.describe('The Store this database belongs to.'),
+  })
+  .superRefine(refineConnectionSecretKeys);
 
 export const storeDatabaseStatus = z.object({
   ...baseStatus,
@@ -157,6 +163,7 @@ export const storeDatabaseStatus = z.object({
     .optional()
     .describe('When the synced status last changed; a periodic check that finds nothing to change leaves status untouched.'),
   supabaseProjectRef: z.string().optional().describe('The Supabase project, recorded as soon as it is created.'),
+  credentials: credentialsStatus.optional(),
 });
 
 export type StoreDatabaseTemplateSpec = z.infer<typeof storeDatabaseTemplateSpec>;

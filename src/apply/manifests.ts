@@ -170,11 +170,15 @@ export function parseManifests(sources: Array<{ origin: string; text: string }>)
       }
       if (apiVersion === GROUP_VERSION && kind === 'Store') {
         const parsed = storeSpec.safeParse(body.spec);
-        if (parsed.success) set.stores.push({ name: meta.name, spec: parsed.data, origin: located });
+        const operatorOnly = parsed.success && parsed.data.database?.credentials ? 'spec.database.credentials' : undefined;
+        if (operatorOnly) problems.push(`${where} (Store ${meta.name}): ${operatorOnly}: ${OPERATOR_ONLY_CREDENTIALS}`);
+        else if (parsed.success) set.stores.push({ name: meta.name, spec: parsed.data, origin: located });
         else problems.push(...issues(parsed.error, 'spec').map((p) => `${where} (Store ${meta.name}): ${p}`));
       } else if (apiVersion === GROUP_VERSION && kind === 'StoreDatabase') {
         const parsed = storeDatabaseSpec.safeParse(body.spec);
-        if (parsed.success) set.databases.push({ name: meta.name, spec: parsed.data, origin: located });
+        if (parsed.success && parsed.data.credentials)
+          problems.push(`${where} (StoreDatabase ${meta.name}): spec.credentials: ${OPERATOR_ONLY_CREDENTIALS}`);
+        else if (parsed.success) set.databases.push({ name: meta.name, spec: parsed.data, origin: located });
         else problems.push(...issues(parsed.error, 'spec').map((p) => `${where} (StoreDatabase ${meta.name}): ${p}`));
       } else if (apiVersion === 'v1' && kind === 'Secret') {
         const parsed = secretDoc.safeParse(raw);
@@ -195,6 +199,13 @@ export function parseManifests(sources: Array<{ origin: string; text: string }>)
   if (problems.length) throw new ManifestError(problems);
   return set;
 }
+
+/**
+ * Rotation and the read-only user keep their state in the StoreDatabase's status and Secrets, which only the
+ * operator has: refused here rather than silently ignored.
+ */
+const OPERATOR_ONLY_CREDENTIALS =
+  'is handled by the operator (storeop run): rotation and the read-only user keep their state in status and Secrets, which storeop apply does not have';
 
 /** Pairs each Store with its database and checks the references between documents. */
 export function storeUnits(set: ManifestSet): StoreUnit[] {

@@ -1,8 +1,10 @@
 // ConnectionManager: gives the platform's app a cached, typed connection to each store's database,
 // built from the store's active integration config in the master DB. Pools are bounded (LRU), closed when
 // idle, and replaced when the config row changes (credential rotation).
+
+import { setTimeout as sleep } from 'node:timers/promises';
 import { CompiledQuery, type Kysely } from 'kysely';
-import { isConnectionLost } from '../engines/driver-errors.js';
+import { isAuthenticationFailure, isConnectionLost } from '../engines/driver-errors.js';
 import type { Tenant } from '../engines/engine.js';
 import { engineFor } from '../engines/index.js';
 import { redactSecrets, StoreopError } from '../errors.js';
@@ -35,7 +37,13 @@ export interface ConnectionManagerOptions {
 }
 
 /** Why a store pool was closed. */
-export type PoolCloseReason = 'lru' | 'idle' | 'invalidated' | 'config-changed' | 'unavailable' | 'closed';
+export type PoolCloseReason = 'lru' | 'idle' | 'invalidated' | 'config-changed' | 'auth-failed' | 'unavailable' | 'closed';
+
+/**
+ * How long query() waits before each new try after a login was refused: a rotation changes the role's
+ * password a moment before the master DB has the new one, so a pool opened in between needs a second look.
+ */
+const AUTH_RETRY_DELAYS_MS = [100, 400, 1600, 3200];
 
 interface Entry {
   storeId: string;
@@ -63,6 +71,17 @@ function connectionLost(storeId: string, error: unknown): StoreopError | undefin
     retryable: true,
     cause: error,
   });
+}
+
+/** A login the store's database refused, typed and retryable: the next call opens a pool from the current config. */
+function refusedLogin(storeId: string, error: unknown): StoreopError {
+  if (error instanceof StoreopError) return error;
+  const message = redactSecrets(error instanceof Error ? error.message : String(error), []);
+  return new StoreopError(
+    'AuthenticationFailed',
+    `store ${storeId}: the database refused the login (${message}); its password changed (a rotation), the next call uses the current config`,
+    { retryable: true, cause: error },
+  );
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -137,6 +156,12 @@ export class ConnectionManager {
     try {
       return await fn(entry.tenant.db as Kysely<StoreDB>);
     } catch (error) {
+      // A new connection's login refused: the pool's password is out of date (a rotation). The next call
+      // opens a pool from the config as the master DB has it then; calls still running here finish first.
+      if (isAuthenticationFailure(error)) {
+        void this.#evict(entry, 'auth-failed');
+        throw refusedLogin(storeId, error);
+      }
       throw connectionLost(storeId, error) ?? error;
     } finally {
       entry.leases--;
@@ -145,9 +170,21 @@ export class ConnectionManager {
     }
   }
 
-  /** Raw SQL on the store's database, with positional parameters ($1 on PostgreSQL, ? on MySQL). */
+  /**
+   * Raw SQL on the store's database, with positional parameters ($1 on PostgreSQL, ? on MySQL). A login the
+   * server refuses (the password was rotated) means the statement never ran: the store's config is read
+   * again from the master DB and the statement tried again on a new pool, a few times over a few seconds.
+   */
   async query<Row = Record<string, unknown>>(storeId: string, sqlText: string, params: readonly unknown[] = []): Promise<Row[]> {
-    return this.withStore(storeId, async (db) => (await db.executeQuery<Row>(CompiledQuery.raw(sqlText, [...params]))).rows);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.withStore(storeId, async (db) => (await db.executeQuery<Row>(CompiledQuery.raw(sqlText, [...params]))).rows);
+      } catch (error) {
+        const delay = AUTH_RETRY_DELAYS_MS[attempt];
+        if (delay === undefined || !isAuthenticationFailure(error)) throw error;
+        await sleep(delay);
+      }
+    }
   }
 
   /** Closes the store's pool; the next forStore builds a new one from the current config. */

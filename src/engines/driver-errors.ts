@@ -46,6 +46,14 @@ export function isConnectionLost(error: unknown): boolean {
   return typeof e.message === 'string' && LOST_MESSAGES.test(e.message);
 }
 
+/** Whether a driver error says the server refused the login (wrong password, unknown user). */
+export function isAuthenticationFailure(error: unknown): boolean {
+  if (error instanceof StoreopError) return error.code === 'AuthenticationFailed';
+  const e = (error ?? {}) as { code?: unknown; errno?: unknown };
+  if (typeof e.code === 'string' && POSTGRES_CODES[e.code] === 'AuthenticationFailed') return true;
+  return typeof e.errno === 'number' && MYSQL_ERRNOS[e.errno] === 'AuthenticationFailed';
+}
+
 export function toStoreopError(error: unknown, target: ErrorTarget, secrets: readonly (string | undefined)[], doing: string): StoreopError {
   if (error instanceof StoreopError) return error;
   const e = (error ?? {}) as { code?: unknown; errno?: unknown; message?: unknown };

@@ -65,6 +65,14 @@ export interface Engine {
    * by that role; idempotent. Connect mode: nothing is created. Returns how the store connects.
    */
   ensureDatabase(target: DatabaseTarget, slug: string, password: string): Promise<TenantConnection>;
+  /**
+   * Create mode on PostgreSQL and MySQL: makes the store's read-only role/user exist with `password`, with
+   * SELECT only on the store's tables (also those created later); idempotent. Returns how it connects.
+   * deprovision drops it too.
+   */
+  ensureReadOnlyUser?(target: DatabaseTarget, slug: string, password: string): Promise<TenantConnection>;
+  /** Drops the store's read-only role/user when it exists and is storeop's (readOnlyUser turned off); idempotent. */
+  dropReadOnlyUser?(target: DatabaseTarget, slug: string): Promise<void>;
   openTenant(connection: TenantConnection, options?: TenantOptions): Promise<Tenant>;
   /**
    * The periodic check's one session: logs in as the store's own role/user with `connection` (which proves the

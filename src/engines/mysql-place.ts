@@ -13,6 +13,8 @@ export interface MysqlLayout {
   slug: string;
   database: string;
   user: string;
+  /** The read-only user (credentials.readOnlyUser). */
+  readOnlyUser: string;
 }
 
 export const ident = (name: string) => `\`${name.replaceAll('`', '``')}\``;
@@ -25,7 +27,12 @@ export function createTarget(target: DatabaseTarget, what: string): CreateTarget
 
 export function layout(target: CreateTarget, slug: string): MysqlLayout {
   const names = storeNames(slug);
-  return { slug, database: assertIdentifier(target.databaseName ?? names.database, 'database name'), user: names.mysqlUser };
+  return {
+    slug,
+    database: assertIdentifier(target.databaseName ?? names.database, 'database name'),
+    user: names.mysqlUser,
+    readOnlyUser: names.mysqlReadOnlyUser,
+  };
 }
 
 export function mysqlPlacement(target: DatabaseTarget, slug: string): Placement {
@@ -70,6 +77,10 @@ export function adminSql(target: CreateTarget, l: MysqlLayout, password?: string
     createUser: statement(`CREATE USER ?@'%' IDENTIFIED BY ?`, l.user, secret),
     updateUser: statement(`ALTER USER ?@'%' IDENTIFIED BY ? WITH MAX_USER_CONNECTIONS ${limit}`, l.user, secret),
     grant: statement(`GRANT ALL PRIVILEGES ON ${ident(grantName(l.database))}.* TO ?@'%'`, l.user),
+    createReadOnlyUser: statement(`CREATE USER ?@'%' IDENTIFIED BY ?`, l.readOnlyUser, secret),
+    updateReadOnlyUser: statement(`ALTER USER ?@'%' IDENTIFIED BY ? WITH MAX_USER_CONNECTIONS ${limit}`, l.readOnlyUser, secret),
+    /** On the database: tables created later are covered too. */
+    grantReadOnly: statement(`GRANT SELECT ON ${ident(grantName(l.database))}.* TO ?@'%'`, l.readOnlyUser),
   };
 }
 

@@ -213,6 +213,21 @@ async function killSessions(conn: mysql.Connection, user: string): Promise<void>
   }
 }
 
+/** The store's read-only user, when it exists and the store's database vouches for it: locked, its sessions ended, dropped. */
+async function dropReadOnlyUser(
+  conn: mysql.Connection,
+  database: DatabaseState | undefined,
+  l: MysqlLayout,
+  where: ErrorTarget,
+): Promise<void> {
+  const privileges = await globalPrivileges(conn, l.readOnlyUser);
+  if (!privileges) return;
+  assertOwnUser(privileges, database, { ...l, user: l.readOnlyUser }, where, 'to drop');
+  await conn.query(`ALTER USER ?@'%' ACCOUNT LOCK`, [l.readOnlyUser]);
+  await killSessions(conn, l.readOnlyUser);
+  await conn.query(`DROP USER ?@'%'`, [l.readOnlyUser]);
+}
+
 export class MysqlEngine implements Engine {
   readonly dialect = 'mysql' as const;
 
@@ -275,6 +290,47 @@ export class MysqlEngine implements Engine {
     };
   }
 
+  async ensureReadOnlyUser(target: DatabaseTarget, slug: string, password: string): Promise<TenantConnection> {
+    const t = createTarget(target, 'a read-only user');
+    const l = layout(t, slug);
+    const s = adminSql(t, l, password);
+    const where = errorTarget(t.admin, l.database);
+    await withConnection(t.admin, undefined, 'creating the read-only user', (conn) =>
+      withAdminLock(conn, l, async () => {
+        // The store's database, marked for this store, vouches for the read-only user as for the store's own.
+        const database = await inspectDatabase(conn, l.database);
+        if (database?.mark !== storeMark(l.slug))
+          throw new StoreopError('InvalidSpec', `database ${l.database} is not store ${l.slug}'s yet: the read-only user comes after it`, {
+            target: where,
+          });
+        const privileges = await globalPrivileges(conn, l.readOnlyUser);
+        if (privileges) assertOwnUser(privileges, database, { ...l, user: l.readOnlyUser }, where, 'to take over');
+        else await run(conn, s.createReadOnlyUser);
+        await run(conn, s.updateReadOnlyUser);
+        await run(conn, s.grantReadOnly);
+      }),
+    );
+    const place = mysqlPlacement(t, slug);
+    return {
+      engine: 'mysql',
+      host: place.host,
+      port: place.port,
+      database: l.database,
+      user: l.readOnlyUser,
+      password,
+      ...(t.admin.tls ? { tls: t.admin.tls } : {}),
+    };
+  }
+
+  async dropReadOnlyUser(target: DatabaseTarget, slug: string): Promise<void> {
+    const t = createTarget(target, 'a read-only user');
+    const l = layout(t, slug);
+    const where = errorTarget(t.admin, l.database);
+    await withConnection(t.admin, undefined, 'dropping the read-only user', (conn) =>
+      withAdminLock(conn, l, async () => dropReadOnlyUser(conn, await inspectDatabase(conn, l.database), l, where)),
+    );
+  }
+
   async openTenant(connection: TenantConnection, options: TenantOptions = {}): Promise<Tenant> {
     return new MysqlTenant(connection, options);
   }
@@ -295,6 +351,7 @@ export class MysqlEngine implements Engine {
       withAdminLock(conn, l, async () => {
         const database = await inspectDatabase(conn, l.database);
         if (database) assertOwnDatabase(database, l, where, 'Conflict');
+        await dropReadOnlyUser(conn, database, l, where);
         const privileges = await globalPrivileges(conn, l.user);
         if (privileges) {
           assertOwnUser(privileges, database, l, where, 'to drop');

@@ -2,6 +2,7 @@
 // create-mode ones, the address apps reach a store at, and the cap on a store's connections. The layouts
 // and admin statements differ per engine (postgres-place.ts, mysql-place.ts).
 import { StoreopError } from '../errors.js';
+import { storeNames } from '../naming.js';
 import type { CreateTarget, DatabaseTarget } from './target.js';
 
 /** Connections a store's role (PostgreSQL) or user (MySQL) may hold when the spec sets no connectionLimit. */
@@ -24,4 +25,10 @@ export function publicAddress(target: CreateTarget): { host: string; port: numbe
 /** The store's connection cap, as a number: it is written into the statement text, not passed as a parameter. */
 export function connectionLimit(target: CreateTarget): number {
   return Number(target.connectionLimit ?? DEFAULT_CONNECTION_LIMIT);
+}
+
+/** The store's read-only role (PostgreSQL) or user (MySQL, at most 32 characters): see naming.ts. */
+export function readOnlyUserName(target: CreateTarget, slug: string): string {
+  const names = storeNames(slug);
+  return target.engine === 'mysql' ? names.mysqlReadOnlyUser : names.readOnlyRole;
 }

@@ -19,6 +19,7 @@ import {
   postgresPlacement,
   SHARED_DATABASE_MARK,
 } from './postgres-place.js';
+import { type DatabaseSession, dropReadOnlyRole, ensureReadOnlyRole } from './postgres-readonly.js';
 import type { CreateTarget, DatabaseTarget, ServerEndpoint, TenantConnection } from './target.js';
 import { tenantEndpoint } from './target.js';
 import { pgAddressAndSsl } from './tls.js';
@@ -68,6 +69,12 @@ function withClient<T>(endpoint: ServerEndpoint, database: string, doing: string
     withSession(clientConfig(endpoint, database, ADMIN_APPLICATION), endpoint, doing, fn),
   );
 }
+
+/** Admin sessions in one of the server's databases (the store's own, for grants). */
+const inDatabaseOf =
+  (admin: ServerEndpoint): DatabaseSession =>
+  (database, doing, fn) =>
+    withClient(admin, database, doing, fn);
 
 async function withSession<T>(
   config: pg.ClientConfig,
@@ -463,6 +470,36 @@ export class PostgresEngine implements Engine {
     };
   }
 
+  async ensureReadOnlyUser(target: DatabaseTarget, slug: string, password: string): Promise<TenantConnection> {
+    const t = createTarget(target, 'a read-only role');
+    const l = layout(t, slug);
+    const admin = t.admin;
+    const role = await withClient(admin, admin.database ?? MAINTENANCE_DATABASE, 'creating the read-only role', (client) =>
+      withAdminLock(client, l.database, () => ensureReadOnlyRole(client, inDatabaseOf(admin), t, l, password)),
+    );
+    const place = postgresPlacement(t, slug);
+    return {
+      engine: 'postgresql',
+      host: place.host,
+      port: place.port,
+      database: l.database,
+      schema: l.schema,
+      user: role,
+      password,
+      ...(admin.tls ? { tls: admin.tls } : {}),
+    };
+  }
+
+  async dropReadOnlyUser(target: DatabaseTarget, slug: string): Promise<void> {
+    const t = createTarget(target, 'a read-only role');
+    const l = layout(t, slug);
+    await withClient(t.admin, t.admin.database ?? MAINTENANCE_DATABASE, 'dropping the read-only role', (client) =>
+      withAdminLock(client, l.database, async () =>
+        dropReadOnlyRole(client, inDatabaseOf(t.admin), l, (await inspectDatabase(client, l.database)) !== undefined),
+      ),
+    );
+  }
+
   async openTenant(connection: TenantConnection, options: TenantOptions = {}): Promise<Tenant> {
     return new PostgresTenant(connection, options);
   }
@@ -480,6 +517,10 @@ export class PostgresEngine implements Engine {
     const l = layout(t, slug);
     const admin = t.admin;
     const maintenance = admin.database ?? MAINTENANCE_DATABASE;
+    // The read-only role first, while the database that holds its grants still exists.
+    await withClient(admin, maintenance, 'dropping the read-only role', async (client) =>
+      dropReadOnlyRole(client, inDatabaseOf(admin), l, (await inspectDatabase(client, l.database)) !== undefined),
+    );
     if (l.isolation === 'schema') {
       const sharedExists = await withClient(admin, maintenance, 'deprovisioning', async (client) => {
         await checkRole(client, admin, l, 'to drop', { powerless: false });

@@ -76,6 +76,13 @@ export class LocalProvisioner implements Provisioner {
   }
 
   async submit(body: ProvisionRequestBody): Promise<{ jobId: string; storeId: string }> {
+    // Without a cluster there is no status or Secret to keep rotation and the read-only user in: refused, not ignored.
+    if (body.database.credentials)
+      throw new StoreopError(
+        'InvalidSpec',
+        'database.credentials: is handled by the operator (storeop run --api-bind-address): rotation and the read-only user keep their state in status and Secrets',
+        { retryable: false },
+      );
     const intent = await this.#intent(body);
     const slug = intent.slug;
     const previous = this.#submitting.get(slug) ?? Promise.resolve();

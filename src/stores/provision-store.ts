@@ -181,7 +181,8 @@ export async function pendingPassword(db: Kysely<MasterDB>, keyring: Keyring, st
   return (JSON.parse(keyring.decrypt(row.config_data.secrets, secretsBinding(storeId, row.id))) as { password?: string }).password;
 }
 
-async function dropPendingPasswords(db: Kysely<MasterDB>, storeId: string): Promise<void> {
+/** Forgets the pending passwords once the one in use is in the active config. */
+export async function dropPendingPasswords(db: Kysely<MasterDB>, storeId: string): Promise<void> {
   await db
     .deleteFrom('integration_configs')
     .where('store_id', '=', storeId)

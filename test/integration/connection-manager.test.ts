@@ -294,11 +294,16 @@ describe.each(MASTER_CASES)('ConnectionManager with a $name', (masterCase) => {
 
     const newPassword = `Rotated-${randomUUID()}`;
     await mysqlAdmin([`ALTER USER ?@'%' IDENTIFIED BY ?`], [[user, newPassword]]);
-    // MariaDB checks passwords: a fresh pool from the unchanged config is refused now.
+    // MariaDB checks passwords: a fresh pool from the unchanged config is refused now. query() reads the
+    // config again and tries new pools for a few seconds (a rotation's window), then reports it, typed.
     await cm.invalidate(store.id);
     const refused = await failure(cm.query(store.id, 'select 1'));
+    expect(refused).toMatchObject({ code: 'AuthenticationFailed', retryable: true });
     expect(String((refused as Error).message)).toMatch(/Access denied/);
     expect(String((refused as Error).message)).not.toContain(store.password);
+    await until('the refused pools to close', () => closed.length === 6);
+    expect(closed).toEqual(['invalidated', ...Array(5).fill('auth-failed')]);
+    const stale = await cm.forStore(store.id); // a pool from the unchanged config, not used yet
 
     const config = await readActiveDatabaseConfig(master.db, tm.keyring, store.id);
     const { changed } = await saveDatabaseConfig(master.db, tm.keyring, store.id, {
@@ -309,13 +314,14 @@ describe.each(MASTER_CASES)('ConnectionManager with a $name', (masterCase) => {
     const [raw] = await tm.sql(`select config_data::text as raw from integration_configs where store_id = $1 and is_active`, [store.id]);
     expect(String(raw?.raw)).not.toContain(newPassword);
 
-    // No invalidate(): the changed config row alone retires the old pool.
+    // No invalidate(): the changed config row alone retires the stale pool.
     const after = await cm.forStore(store.id);
     expect(after).not.toBe(before);
+    expect(after).not.toBe(stale);
     expect(await cm.query(store.id, 'select current_user() as who')).toEqual([{ who: `${user}@%` }]);
-    expect(opened).toHaveLength(3);
-    await until('the old pool to close', () => closed.length === 2);
-    expect(closed).toEqual(['invalidated', 'config-changed']);
+    expect(opened).toHaveLength(8); // before, five refused, stale, after
+    await until('the stale pool to close', () => closed.length === 7);
+    expect(closed.at(-1)).toBe('config-changed');
   });
 
   it('fails with typed errors: StoreNotFound, NoDatabaseConfigured, StoreSuspended, DecryptionFailed', async () => {

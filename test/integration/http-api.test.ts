@@ -478,6 +478,11 @@ describe('storeop api on a PostgreSQL master, tokens from a hashes file', () => 
       for (const issue of problem.issues) expect(issue.message, what).toEqual(expect.any(String));
     }
 
+    // Credentials need the operator's status and Secrets: refused by the API without a cluster, never ignored.
+    const credentials = await client.post({ ...valid, database: pgDatabase({ credentials: { rotationPeriod: '720h' } }) });
+    expect(credentials.status).toBe(400);
+    expect(((await credentials.json()) as { error: string }).error).toMatch(/^database\.credentials: is handled by the operator/);
+
     // A Secret the database spec references but the body does not bring: 400 naming the field.
     const missingSecret = await client.post({ ...valid, secrets: {} });
     expect(missingSecret.status).toBe(400);

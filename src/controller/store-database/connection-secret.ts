@@ -1,6 +1,8 @@
 // The connection Secret a StoreDatabase writes (writeConnectionSecretToRef): the conflict with a Secret
 // storeop does not own, the store password kept in it, and writing it.
+import type { ConnectionSecretRef } from '../../api/credentials.js';
 import type { StoreDatabase } from '../../api/store-database.js';
+import { extraSecretData } from '../../engines/connection-strings.js';
 import { createsStoreRole, type DatabaseTarget, type TenantConnection } from '../../engines/target.js';
 import { connectionUrl } from '../../engines/url.js';
 import { ownedSecret, SecretConflictError } from '../../kube/client.js';
@@ -31,14 +33,14 @@ export async function passwordFromConnectionSecret(
   return ownedSecretValue(ctx, sdb, name, 'password');
 }
 
-/** Writes (or updates) the owned connection Secret; throws SecretConflictError if a foreign one appeared. */
-export async function writeConnectionSecret(
-  ctx: ControllerContext,
-  sdb: StoreDatabase,
-  name: string,
-  connection: TenantConnection,
-  exposeServiceRoleKey: boolean,
-): Promise<void> {
+export interface ConnectionSecretOptions {
+  /** writeConnectionSecretToRef: its keys and templates (its name is the caller's `name`). */
+  ref: ConnectionSecretRef;
+  exposeServiceRoleKey: boolean;
+}
+
+/** What a connection Secret holds: the standard keys, the optional keys asked for and the rendered templates. */
+export function connectionSecretData(connection: TenantConnection, options: ConnectionSecretOptions): Record<string, string> {
   const data: Record<string, string> = {
     engine: connection.engine,
     host: connection.host,
@@ -52,7 +54,19 @@ export async function writeConnectionSecret(
   if (connection.projectUrl) data.supabaseUrl = connection.projectUrl;
   if (connection.anonKey) data.anonKey = connection.anonKey;
   // The service-role key bypasses row-level security: only when asked for explicitly.
-  if (exposeServiceRoleKey && connection.serviceRoleKey) data.serviceRoleKey = connection.serviceRoleKey;
+  if (options.exposeServiceRoleKey && connection.serviceRoleKey) data.serviceRoleKey = connection.serviceRoleKey;
+  return { ...data, ...extraSecretData(connection, options.ref) };
+}
+
+/** Writes (or updates) an owned connection Secret; throws SecretConflictError if a foreign one appeared. */
+export async function writeConnectionSecret(
+  ctx: ControllerContext,
+  sdb: StoreDatabase,
+  name: string,
+  connection: TenantConnection,
+  options: ConnectionSecretOptions,
+): Promise<void> {
+  const data = connectionSecretData(connection, options);
   const namespace = sdb.metadata.namespace as string;
   const outcome = await ctx.kube.applySecret(
     namespace,

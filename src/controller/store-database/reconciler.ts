@@ -2,8 +2,9 @@
 // identity (the recorded-identity annotations), target and supabase (where the database lives), provision
 // (the job or the drift check), connection-secret, suspend and status.
 import { randomUUID } from 'node:crypto';
-import type { StoreDatabase } from '../../api/store-database.js';
+import type { StoreDatabase, StoreDatabaseSpec } from '../../api/store-database.js';
 import { storeDatabaseSpec } from '../../api/store-database.js';
+import { createsStoreRole } from '../../engines/target.js';
 import { StoreopError } from '../../errors.js';
 import { isAlreadyExists, SecretConflictError } from '../../kube/client.js';
 import type { Logger } from '../../log.js';
@@ -11,6 +12,7 @@ import { intentForTarget, type StoreDescription } from '../../stores/intent.js';
 import { getCondition } from '../conditions.js';
 import { CACHE_LAG_RETRY_MS, type ControllerContext, jitter, type ReconcileResult } from '../context.js';
 import { findSecretConflict, passwordFromConnectionSecret, reportSecretConflict, writeConnectionSecret } from './connection-secret.js';
+import { rotateCredentials, rotationDue, settleCredentials, untilPeriodicRotation } from './credentials.js';
 import { describeStoreDatabase } from './describe.js';
 import { ensureFinalizer, finalize } from './finalize.js';
 import { appliedIdentity, type RecordedIdentity, recordApplied, recordAttempt, recordedChanges, recordedIdentity } from './identity.js';
@@ -62,6 +64,7 @@ export class StoreDatabaseReconciler {
     }
 
     // Immutable fields stay as provisioned; an attempt is recorded before it may create anything.
+    const slug = description.slug;
     const identity: RecordedIdentity = recordedIdentity(description);
     const recorded = appliedIdentity(sdb);
     const changed = recorded ? recordedChanges(JSON.parse(recorded) as Partial<RecordedIdentity>, identity) : [];
@@ -89,6 +92,15 @@ export class StoreDatabaseReconciler {
     const conflict = await findSecretConflict(ctx, sdb, secretName);
     if (conflict) return reportSecretConflict(ctx, sdb, conflict);
 
+    // A due rotation of a provisioned store runs first: the run below then checks the store with the new password.
+    const rotation = upToDate && createsStoreRole(target) ? rotationDue(sdb, spec, Date.now()) : undefined;
+    const provisionedId = sdb.status?.storeId;
+    if (rotation && provisionedId && createsStoreRole(target)) {
+      await rotateCredentials(ctx, sdb, spec, target, { id: provisionedId, slug }, rotation).catch((error: unknown) =>
+        fail(ctx, sdb, error),
+      );
+    }
+
     const password = await passwordFromConnectionSecret(ctx, sdb, target);
     const outcome = await provisionStoreDatabase(ctx, sdb, log, {
       intent,
@@ -103,9 +115,13 @@ export class StoreDatabaseReconciler {
     const { result, jobId, storeId } = outcome;
 
     if (supabase && target.engine === 'supabase' && storeId) await ensureStorage(ctx, sdb, target, supabase, storeId);
-    if (secretName) {
+    const secretRef = spec.writeConnectionSecretToRef;
+    if (secretRef) {
       try {
-        await writeConnectionSecret(ctx, sdb, secretName, result.connection, supabase?.exposeServiceRoleKey ?? false);
+        await writeConnectionSecret(ctx, sdb, secretRef.name, result.connection, {
+          ref: secretRef,
+          exposeServiceRoleKey: supabase?.exposeServiceRoleKey ?? false,
+        });
       } catch (error) {
         if (error instanceof SecretConflictError) return reportSecretConflict(ctx, sdb, error); // created since the check above
         throw error;
@@ -113,7 +129,24 @@ export class StoreDatabaseReconciler {
     }
     if (!recorded) await recordApplied(ctx, sdb, identity);
 
+    if (createsStoreRole(target)) {
+      try {
+        await settleCredentials(ctx, sdb, spec, target, result.connection, { slug, rotated: rotation !== undefined, upToDate });
+      } catch (error) {
+        if (error instanceof SecretConflictError) return reportSecretConflict(ctx, sdb, error);
+        return fail(ctx, sdb, error, { jobId, storeId });
+      }
+    }
+
     await reportReady(ctx, sdb, { generation, storeId, jobId, result, secretName, seed: spec.seed, announce: !upToDate });
-    return { requeueAfterMs: jitter(ctx.resyncPeriodMs) };
+    // A rotation asked for while the store was provisioning runs on the next pass; a periodic one when due.
+    const nextRotation = createsStoreRole(target) ? pendingRotationAfterJob(sdb, spec, rotation) : undefined;
+    return { requeueAfterMs: Math.min(jitter(ctx.resyncPeriodMs), nextRotation ?? Number.POSITIVE_INFINITY) };
   }
+}
+
+/** How soon to look again for a rotation: at once when one is due (asked for during a job), else when the period ends. */
+function pendingRotationAfterJob(sdb: StoreDatabase, spec: StoreDatabaseSpec, handled: string | undefined): number | undefined {
+  if (!handled && rotationDue(sdb, spec, Date.now())) return CACHE_LAG_RETRY_MS;
+  return untilPeriodicRotation(sdb, spec, Date.now());
 }
