@@ -1,16 +1,21 @@
-// The operator process: informers feed two controller loops (Store, StoreDatabase); leader election
+// The operator process: informers feed three controller loops (Store, StoreDatabase, DatabaseServer); leader election
 // gates reconciling; /metrics, /healthz and /readyz are served; SIGTERM drains within a grace period.
 import { createServer, type Server } from 'node:http';
 import { CoreV1Api, type KubeConfig, type KubernetesListObject, type V1Secret } from '@kubernetes/client-node';
+import type { DatabaseServer } from '../api/database-server.js';
+import { databaseServerSpec } from '../api/database-server.js';
 import type { Store } from '../api/store.js';
 import type { StoreDatabase } from '../api/store-database.js';
+import { operationsInFlight } from '../engines/admin-limit.js';
 import { KubeClient } from '../kube/client.js';
 import type { Logger } from '../log.js';
 import type { MasterContext } from '../stores/provision-store.js';
-import { referencedSecrets } from '../stores/resolve-target.js';
-import { type InformerEvent, mirroredChanges, storeChanges, storeDatabaseChanges } from './change-filter.js';
+import { DEFAULT_PORT, referencedSecrets } from '../stores/resolve-target.js';
+import { databaseServerChanges, type InformerEvent, mirroredChanges, storeChanges, storeDatabaseChanges } from './change-filter.js';
 import type { ControllerContext } from './context.js';
 import { ControllerLoop } from './controller-loop.js';
+import { CLUSTER, ServerDirectory } from './database-server/directory.js';
+import { DatabaseServerReconciler } from './database-server/reconciler.js';
 import { EventRecorder } from './events.js';
 import { ResilientInformer } from './informer.js';
 import { LeaderElector } from './leader-election.js';
@@ -35,6 +40,8 @@ export interface ManagerOptions {
   leaderElectionNamespace: string;
   leaderElectionId: string;
   gracePeriodMs: number;
+  /** The operator's own namespace: where a DatabaseServer's adminSecretRef without a namespace points. */
+  operatorNamespace: string;
   supabaseApiUrl?: string | undefined;
   supabasePollMs?: number | undefined;
 }
@@ -74,13 +81,17 @@ export class Manager {
   readonly #stores: ResilientInformer<Store>;
   readonly #databases: ResilientInformer<StoreDatabase>;
   readonly #secrets: ResilientInformer<V1Secret>;
+  readonly #servers: ResilientInformer<DatabaseServer>;
+  readonly #serverCache: ObjectCache<DatabaseServer>;
+  readonly #directory: ServerDirectory;
+  readonly #serverLoop: ControllerLoop;
   readonly #storeCache: ObjectCache<Store>;
   readonly #databaseCache: ObjectCache<StoreDatabase>;
   readonly #secretCache: ObjectCache<V1Secret>;
   readonly #storeLoop: ControllerLoop;
   readonly #databaseLoop: ControllerLoop;
   readonly #elector: LeaderElector | undefined;
-  #servers: Server[] = [];
+  #listeners: Server[] = [];
   #stopping: Promise<void> | undefined;
   #done!: (code: number) => void;
   readonly finished: Promise<number>;
@@ -107,7 +118,17 @@ export class Manager {
       for (const db of this.#databases.byIndex(BY_STORE, s.metadata.namespace, s.metadata.name))
         this.#databaseLoop.enqueue(db.metadata.namespace, db.metadata.name);
     };
+    const serverFilter = databaseServerChanges();
+    /** Stores waiting for a server with room, and those placed on `server`: a server change may be what they wait for. */
+    const wakeStores = (server?: string) => {
+      for (const key of [...this.#directory.waiting(), ...(server ? this.#directory.storesOn(server) : [])]) {
+        const [ns, name] = key.split('/');
+        this.#databaseLoop.enqueue(ns, name);
+      }
+    };
     const onDatabase = (d: StoreDatabase, event: InformerEvent) => {
+      this.#directory.observeDatabase(d, event);
+      if (event === 'delete' && d.status?.server) wakeStores(); // a store left a server: there may be room now
       const own = this.#databaseCache.observe(d, event);
       if (databaseFilter.changed(d, event) && !own) this.#databaseLoop.enqueue(d.metadata.namespace, d.metadata.name);
       if (!mirrorFilter.changed(d, event)) return;
@@ -122,6 +143,23 @@ export class Manager {
       for (const db of this.#databases.byIndex(BY_SECRET, secret.metadata?.namespace, secret.metadata?.name))
         this.#databaseLoop.enqueue(db.metadata.namespace, db.metadata.name);
     };
+    const onServer = (server: DatabaseServer, event: InformerEvent) => {
+      // The reconciler's own status write does not check the server again, but it may wake stores (reachable again).
+      const own = this.#serverCache.observe(server, event);
+      if (!serverFilter.changed(server, event)) return;
+      if (!own) this.#serverLoop.enqueue(CLUSTER, server.metadata.name);
+      wakeStores(server.metadata.name);
+    };
+    this.#servers = new ResilientInformer<DatabaseServer>({
+      name: 'databaseservers',
+      kubeConfig,
+      path: this.#kube.collectionPath('DatabaseServer'),
+      list: () => this.#kube.listDatabaseServers(),
+      onChange: onServer,
+      log,
+    });
+    this.#serverCache = new ObjectCache(this.#servers);
+    this.#directory = new ServerDirectory(this.#serverCache, options.operatorNamespace);
     this.#stores = new ResilientInformer<Store>({
       name: 'stores',
       kubeConfig,
@@ -171,11 +209,13 @@ export class Manager {
       caches: { stores: this.#storeCache, databases: this.#databaseCache, secrets: this.#secretCache },
       secretCacheHoldsAll: namespace !== undefined,
       metrics: this.metrics,
+      servers: this.#directory,
       supabaseApiUrl: options.supabaseApiUrl,
       supabasePollMs: options.supabasePollMs,
     };
     this.#storeLoop = new ControllerLoop('store', new StoreReconciler(context), this.metrics, log);
     this.#databaseLoop = new ControllerLoop('storedatabase', new StoreDatabaseReconciler(context), this.metrics, log);
+    this.#serverLoop = new ControllerLoop('databaseserver', new DatabaseServerReconciler(context), this.metrics, log);
     if (options.leaderElect) {
       this.#elector = new LeaderElector({
         kubeConfig,
@@ -190,11 +230,11 @@ export class Manager {
   }
 
   get synced(): boolean {
-    return this.#stores.synced && this.#databases.synced && this.#secrets.synced;
+    return this.#stores.synced && this.#databases.synced && this.#secrets.synced && this.#servers.synced;
   }
 
   get healthy(): boolean {
-    return this.#stores.healthy && this.#databases.healthy && this.#secrets.healthy;
+    return this.#stores.healthy && this.#databases.healthy && this.#secrets.healthy && this.#servers.healthy;
   }
 
   /** Serves probes and metrics, waits for the lease (if any), then starts informers and workers. */
@@ -203,6 +243,7 @@ export class Manager {
     const metricsServer = createServer((req, res) => {
       if (req.url === '/metrics') {
         this.#refreshPhaseGauge();
+        this.#refreshServerGauges();
         void this.metrics.registry.metrics().then((body) => {
           res.writeHead(200, { 'content-type': this.metrics.registry.contentType });
           res.end(body);
@@ -222,7 +263,7 @@ export class Manager {
         res.writeHead(404).end();
       }
     });
-    this.#servers = [metricsServer, healthServer];
+    this.#listeners = [metricsServer, healthServer];
     const addresses = {
       metrics: await listen(metricsServer, this.#options.metricsBindAddress),
       health: await listen(healthServer, this.#options.healthProbeBindAddress),
@@ -247,9 +288,12 @@ export class Manager {
         }
       });
     }
+    // Servers first: the StoreDatabases' first reconciles place stores on them.
+    await this.#servers.start();
     await Promise.all([this.#secrets.start(), this.#databases.start(), this.#stores.start()]);
     this.#storeLoop.start(this.#options.maxConcurrentReconciles);
     this.#databaseLoop.start(this.#options.maxConcurrentReconciles);
+    this.#serverLoop.start(Math.min(2, this.#options.maxConcurrentReconciles));
     log.info({ workers: this.#options.maxConcurrentReconciles, namespace: this.#options.namespace ?? '(all)' }, 'controllers started');
   }
 
@@ -258,12 +302,25 @@ export class Manager {
     for (const store of this.#stores.list()) this.metrics.storesByPhase.inc({ phase: store.status?.phase ?? 'Pending' });
   }
 
+  #refreshServerGauges(): void {
+    for (const server of this.#servers.list()) {
+      const name = server.metadata.name;
+      const spec = databaseServerSpec.safeParse(server.spec);
+      this.metrics.serverStores.set({ server: name }, this.#directory.count(name));
+      if (spec.success)
+        this.metrics.serverOperationsInFlight.set(
+          { server: name },
+          operationsInFlight(spec.data.host, spec.data.port ?? DEFAULT_PORT[spec.data.engine]),
+        );
+    }
+  }
+
   /** Stops taking work, lets in-flight reconciles finish within the grace period, releases the lease. */
   stop(code = 0): Promise<void> {
     this.#stopping ??= (async () => {
       const { log, gracePeriodMs } = this.#options;
       log.info({ gracePeriodMs }, 'shutting down');
-      const drained = Promise.all([this.#storeLoop.stop(), this.#databaseLoop.stop()]);
+      const drained = Promise.all([this.#storeLoop.stop(), this.#databaseLoop.stop(), this.#serverLoop.stop()]);
       const timedOut = await Promise.race([
         drained.then(() => false),
         new Promise<boolean>((r) => setTimeout(() => r(true), gracePeriodMs).unref()),
@@ -273,9 +330,9 @@ export class Manager {
           { inFlight: this.#storeLoop.inFlight + this.#databaseLoop.inFlight },
           'grace period over; abandoning in-flight reconciles',
         );
-      await Promise.all([this.#stores.stop(), this.#databases.stop(), this.#secrets.stop()]).catch(() => {});
+      await Promise.all([this.#stores.stop(), this.#databases.stop(), this.#secrets.stop(), this.#servers.stop()]).catch(() => {});
       await this.#elector?.release();
-      for (const server of this.#servers) server.close();
+      for (const listener of this.#listeners) listener.close();
       this.#done(code);
     })();
     return this.#stopping;
