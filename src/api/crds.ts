@@ -8,13 +8,15 @@ import { storeDatabaseSpec, storeDatabaseStatus } from './store-database.js';
 
 type Json = Record<string, unknown>;
 
-/** Makes zod's JSON Schema structural: no additionalProperties, conditions as a map keyed by type. */
+/** Makes zod's JSON Schema structural: no additionalProperties: false, conditions as a map keyed by type. */
 function structural(node: unknown): unknown {
   if (Array.isArray(node)) return node.map(structural);
   if (!node || typeof node !== 'object') return node;
   const out: Json = {};
   for (const [key, value] of Object.entries(node)) {
-    if (key === '$schema' || key === 'additionalProperties') continue;
+    // additionalProperties: false (zod's strict objects) is not structural; a map's value schema (a label
+    // selector's matchLabels) is, and without it the API server would prune every key of the map.
+    if (key === '$schema' || (key === 'additionalProperties' && typeof value !== 'object')) continue;
     out[key] = structural(value);
   }
   return out;

@@ -32,8 +32,7 @@ export async function startPostgresCluster(): Promise<PostgresCluster> {
   const data = join(dir, 'data');
   const user = await postgresUser();
   if (user) chownSync(dir, user.uid, user.gid);
-  const as = (command: string, args: string[]) =>
-    user ? run('runuser', ['-u', 'postgres', '--', command, ...args]) : run(command, args);
+  const as = (command: string, args: string[]) => (user ? run('runuser', ['-u', 'postgres', '--', command, ...args]) : run(command, args));
   const port = await freePort();
   const options = [
     `-p ${port}`,
