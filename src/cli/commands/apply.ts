@@ -25,6 +25,7 @@ import { findStore, recordServer, storesPerServer, upsertStore } from '../../mas
 import { planProvisioning, planStatements } from '../../provisioning/dry-run.js';
 import { describeConflicts } from '../../schema/plan.js';
 import { buildIntent, describeStore, intentForTarget, knownTarget, type StoreIntent } from '../../stores/intent.js';
+import { placedOnServer } from '../../stores/server-placement.js';
 import { serverTarget } from '../../stores/server-target.js';
 import { applyIntent } from '../../stores/service.js';
 import { parseFlags } from '../args.js';
@@ -224,18 +225,29 @@ export async function applyCommand(argv: string[]): Promise<number> {
     return 1;
   }
   const defaults: StagedDefaults = { supabaseApiUrl: f['supabase-api-url'] };
-  // A dry run reads the master DB for placements only when it exists, and never migrates or creates it.
-  const master = f['dry-run']
-    ? await existingMaster(f['master-database-url'], home)
-    : await openMaster({ url: f['master-database-url'], home });
+  // Placement reads the master DB first (recorded servers, stores per server); without it the master DB is
+  // opened only once every manifest is valid. A dry run reads an existing one, and never creates or migrates it.
+  const placing = units.some((u) => {
+    try {
+      return placedOnServer(u.database, u.databasePath);
+    } catch {
+      return true; // the problem is reported by placeUnits, with the others
+    }
+  });
+  let master: MasterDatabase | undefined;
+  if (placing)
+    master = f['dry-run']
+      ? await existingMaster(f['master-database-url'], home)
+      : await openMaster({ url: f['master-database-url'], home });
   let intents: Map<string, StoreIntent>;
   let placements: Placements;
   try {
+    const db = master?.db;
     placements = await placeUnits(
       units,
       set,
-      async (slug) => (master ? ((await findStore(master.db, slug))?.database_server ?? undefined) : undefined),
-      master ? await storesPerServer(master.db) : new Map(),
+      async (slug) => (db ? ((await findStore(db, slug))?.database_server ?? undefined) : undefined),
+      db ? await storesPerServer(db) : new Map(),
     );
     intents = await buildIntents(units, set, home, defaults, placements);
   } catch (error) {
@@ -252,7 +264,7 @@ export async function applyCommand(argv: string[]): Promise<number> {
       await master?.close();
     }
   }
-  if (!master) throw new Error('the master database is open outside a dry run');
+  master ??= await openMaster({ url: f['master-database-url'], home });
   const display = progressDisplay();
   let outcomes: Outcome[];
   try {
