@@ -71,7 +71,13 @@ export async function resolveTarget(spec: StoreDatabaseTemplateSpec, read: Secre
   const engine = spec.engine;
   if (spec.mode === 'create') {
     const server = spec.server;
-    if (!server) throw new StoreopError('InvalidSpec', 'spec.server is required in create mode', { retryable: false });
+    // Placement on DatabaseServers happens before (the controller, storeop apply); a driver that does not place asks for a server.
+    if (!server)
+      throw new StoreopError(
+        'InvalidSpec',
+        'spec.server is required in create mode here (placement on a DatabaseServer is done by storeop run and storeop apply)',
+        { retryable: false },
+      );
     if (spec.isolation === 'schema' && engine !== 'postgresql')
       throw new StoreopError('InvalidSpec', 'spec.isolation: schema is for PostgreSQL only', { retryable: false });
     const ref = server.adminSecretRef;
