@@ -1,6 +1,6 @@
-// Where a StoreDatabase's database lives: a server target from the spec and its Secrets or from the
-// DatabaseServer it is placed on, or a Supabase
-// project (prepared, or for a periodic check the connection registered in the master DB).
+// Where a StoreDatabase's database lives: a server target from the spec and its Secrets, or from the
+// DatabaseServer it is placed on (placement.ts), or a Supabase project (prepared, or for a periodic check the
+// connection registered in the master DB).
 import type { StoreDatabase, StoreDatabaseSpec } from '../../api/store-database.js';
 import { resolveSupabaseSettings, type SupabaseSettings } from '../../engines/supabase/prepare.js';
 import type { DatabaseTarget } from '../../engines/target.js';
