@@ -81,7 +81,7 @@ export class Manager {
   readonly #stores: ResilientInformer<Store>;
   readonly #databases: ResilientInformer<StoreDatabase>;
   readonly #secrets: ResilientInformer<V1Secret>;
-  readonly #servers: ResilientInformer<DatabaseServer>;
+  readonly #databaseServers: ResilientInformer<DatabaseServer>;
   readonly #serverCache: ObjectCache<DatabaseServer>;
   readonly #directory: ServerDirectory;
   readonly #serverLoop: ControllerLoop;
@@ -91,7 +91,7 @@ export class Manager {
   readonly #storeLoop: ControllerLoop;
   readonly #databaseLoop: ControllerLoop;
   readonly #elector: LeaderElector | undefined;
-  #listeners: Server[] = [];
+  #servers: Server[] = [];
   #stopping: Promise<void> | undefined;
   #done!: (code: number) => void;
   readonly finished: Promise<number>;
@@ -150,7 +150,7 @@ export class Manager {
       if (!own) this.#serverLoop.enqueue(CLUSTER, server.metadata.name);
       wakeStores(server.metadata.name);
     };
-    this.#servers = new ResilientInformer<DatabaseServer>({
+    this.#databaseServers = new ResilientInformer<DatabaseServer>({
       name: 'databaseservers',
       kubeConfig,
       path: this.#kube.collectionPath('DatabaseServer'),
@@ -158,7 +158,7 @@ export class Manager {
       onChange: onServer,
       log,
     });
-    this.#serverCache = new ObjectCache(this.#servers);
+    this.#serverCache = new ObjectCache(this.#databaseServers);
     this.#directory = new ServerDirectory(this.#serverCache, options.operatorNamespace);
     this.#stores = new ResilientInformer<Store>({
       name: 'stores',
@@ -230,11 +230,11 @@ export class Manager {
   }
 
   get synced(): boolean {
-    return this.#stores.synced && this.#databases.synced && this.#secrets.synced && this.#servers.synced;
+    return this.#stores.synced && this.#databases.synced && this.#secrets.synced && this.#databaseServers.synced;
   }
 
   get healthy(): boolean {
-    return this.#stores.healthy && this.#databases.healthy && this.#secrets.healthy && this.#servers.healthy;
+    return this.#stores.healthy && this.#databases.healthy && this.#secrets.healthy && this.#databaseServers.healthy;
   }
 
   /** Serves probes and metrics, waits for the lease (if any), then starts informers and workers. */
@@ -263,7 +263,7 @@ export class Manager {
         res.writeHead(404).end();
       }
     });
-    this.#listeners = [metricsServer, healthServer];
+    this.#servers = [metricsServer, healthServer];
     const addresses = {
       metrics: await listen(metricsServer, this.#options.metricsBindAddress),
       health: await listen(healthServer, this.#options.healthProbeBindAddress),
@@ -289,7 +289,7 @@ export class Manager {
       });
     }
     // Servers first: the StoreDatabases' first reconciles place stores on them.
-    await this.#servers.start();
+    await this.#databaseServers.start();
     await Promise.all([this.#secrets.start(), this.#databases.start(), this.#stores.start()]);
     this.#storeLoop.start(this.#options.maxConcurrentReconciles);
     this.#databaseLoop.start(this.#options.maxConcurrentReconciles);
@@ -303,7 +303,7 @@ export class Manager {
   }
 
   #refreshServerGauges(): void {
-    for (const server of this.#servers.list()) {
+    for (const server of this.#databaseServers.list()) {
       const name = server.metadata.name;
       const spec = databaseServerSpec.safeParse(server.spec);
       this.metrics.serverStores.set({ server: name }, this.#directory.count(name));
@@ -330,9 +330,9 @@ export class Manager {
           { inFlight: this.#storeLoop.inFlight + this.#databaseLoop.inFlight },
           'grace period over; abandoning in-flight reconciles',
         );
-      await Promise.all([this.#stores.stop(), this.#databases.stop(), this.#secrets.stop(), this.#servers.stop()]).catch(() => {});
+      await Promise.all([this.#stores.stop(), this.#databases.stop(), this.#secrets.stop(), this.#databaseServers.stop()]).catch(() => {});
       await this.#elector?.release();
-      for (const listener of this.#listeners) listener.close();
+      for (const server of this.#servers) server.close();
       this.#done(code);
     })();
     return this.#stopping;
