@@ -69,7 +69,7 @@ export const databaseServerStatus = z.object({
   conditions: z.array(conditionSchema).optional(),
   observedGeneration: z.int().min(0).optional(),
   version: z.string().optional().describe('The server version, as the server reports it.'),
-  storeCount: z.int().min(0).optional().describe('Stores placed on this server.'),
+  storeCount: z.int().min(0).optional().describe('Stores placed on this server, as of the last check.'),
   connectionsUsed: z.int().min(0).optional().describe('Client connections open on the server (pg_stat_activity / processlist).'),
   lastCheckTime: z.string().optional().describe('When a check last changed this status (a check that changes nothing writes nothing).'),
   message: z.string().optional(),
