@@ -88,7 +88,8 @@ export const conditionSchema = z.object({
 });
 export type Condition = z.infer<typeof conditionSchema>;
 
-export const PHASES = ['Pending', 'Provisioning', 'Ready', 'Failed', 'Suspended', 'Deleting'] as const;
+/** Degraded: provisioned, but its DatabaseServer is unreachable (recovers on its own when the server returns). */
+export const PHASES = ['Pending', 'Provisioning', 'Ready', 'Degraded', 'Failed', 'Suspended', 'Deleting'] as const;
 export type Phase = (typeof PHASES)[number];
 
 export const progressSchema = z.object({

@@ -2,6 +2,7 @@
 // enums, defaults and required fields, printer columns, short names and the `storeop` category.
 import { z } from 'zod';
 import { API_GROUP, API_VERSION } from './common.js';
+import { databaseServerSpec, databaseServerStatus, REGION_LABEL } from './database-server.js';
 import { storeSpec, storeStatus } from './store.js';
 import { storeDatabaseSpec, storeDatabaseStatus } from './store-database.js';
 
@@ -47,6 +48,8 @@ function crd(options: {
   status: z.ZodType;
   columns: Json[];
   description: string;
+  /** Namespaced unless said otherwise. */
+  scope?: 'Namespaced' | 'Cluster';
 }): Json {
   return {
     apiVersion: 'apiextensions.k8s.io/v1',
@@ -54,7 +57,7 @@ function crd(options: {
     metadata: { name: `${options.plural}.${API_GROUP}` },
     spec: {
       group: API_GROUP,
-      scope: 'Namespaced',
+      scope: options.scope ?? 'Namespaced',
       names: {
         kind: options.kind,
         listKind: `${options.kind}List`,
@@ -125,6 +128,25 @@ export function customResourceDefinitions(): Json[] {
         { name: 'Schema', type: 'string', jsonPath: '.status.schemaVersion' },
         { name: 'Tables', type: 'integer', jsonPath: '.status.tables' },
         readyColumn,
+        ageColumn,
+      ],
+    }),
+    crd({
+      kind: 'DatabaseServer',
+      plural: 'databaseservers',
+      singular: 'databaseserver',
+      shortNames: ['dbs'],
+      scope: 'Cluster',
+      spec: databaseServerSpec,
+      status: databaseServerStatus,
+      description: 'A database server that stores are placed on: its address, admin credentials, capacity and limits.',
+      columns: [
+        { name: 'Engine', type: 'string', jsonPath: '.spec.engine' },
+        { name: 'Region', type: 'string', jsonPath: `.metadata.labels.${REGION_LABEL.replace('.', '\\.')}` },
+        { name: 'Stores', type: 'integer', jsonPath: '.status.storeCount' },
+        { name: 'Capacity', type: 'integer', jsonPath: '.spec.capacity.maxStores' },
+        { name: 'Phase', type: 'string', jsonPath: '.status.phase' },
+        { name: 'Version', type: 'string', jsonPath: '.status.version', priority: 1 },
         ageColumn,
       ],
     }),

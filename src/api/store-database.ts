@@ -5,8 +5,8 @@ import { IDENTIFIER_PATTERN } from '../naming.js';
 import { baseStatus, credentialsSecretRef, localObjectReference, type ObjectMeta, secretKeyRef, strictObject } from './common.js';
 import { connectionSecretRef, credentialsSpec, credentialsStatus, refineConnectionSecretKeys } from './credentials.js';
 
-const port = z.int().min(1).max(65535);
-const host = z
+export const port = z.int().min(1).max(65535);
+export const host = z
   .string()
   .min(1)
   .max(253)
@@ -27,6 +27,25 @@ export const tlsSchema = strictObject({
 });
 
 export const ENGINES = ['postgresql', 'mysql', 'pglite', 'supabase'] as const;
+
+/** A Kubernetes label selector (metav1.LabelSelector): every term must hold. */
+export const labelSelectorSchema = strictObject({
+  matchLabels: z.record(z.string().min(1).max(317), z.string().max(63)).optional(),
+  matchExpressions: z
+    .array(
+      strictObject({
+        key: z.string().min(1).max(317),
+        operator: z.enum(['In', 'NotIn', 'Exists', 'DoesNotExist']),
+        values: z.array(z.string().max(63)).optional(),
+      }),
+    )
+    .optional(),
+});
+export type LabelSelector = z.infer<typeof labelSelectorSchema>;
+
+export const PLACEMENT_POLICIES = ['LeastStores', 'Spread'] as const;
+/** The topology label Spread balances across unless placement.topologyKey names another. */
+export const DEFAULT_TOPOLOGY_KEY = 'topology.kubernetes.io/zone';
 
 export const supabaseSpec = strictObject({
   apiUrl: z.url().optional().describe('Management API base URL (default https://api.supabase.com, or storeop run --supabase-api-url).'),
@@ -95,11 +114,30 @@ const storeDatabaseTemplateFields = strictObject({
     })
     .strict()
     .optional()
-    .describe('create mode: the database server.'),
+    .describe('create mode: the database server, inline (instead of a DatabaseServer).'),
+  serverRef: localObjectReference
+    .optional()
+    .describe('create mode: the DatabaseServer to place the store on (instead of server or serverSelector).'),
+  serverSelector: labelSelectorSchema
+    .optional()
+    .describe(
+      'create mode: the DatabaseServers eligible for the store, by label. Without server, serverRef and serverSelector, every DatabaseServer of the engine is.',
+    ),
+  placement: strictObject({
+    policy: z
+      .enum(PLACEMENT_POLICIES)
+      .default('LeastStores')
+      .describe('LeastStores: the eligible server with the fewest stores; Spread: the topology domain with the fewest stores first.'),
+    topologyKey: z.string().min(1).max(317).default(DEFAULT_TOPOLOGY_KEY).describe('Spread: the server label that names the domain.'),
+  })
+    .optional()
+    .describe('How a DatabaseServer is chosen among the eligible ones. The choice is made once and never changes.'),
   isolation: z
     .enum(['database', 'schema'])
-    .default('database')
-    .describe('PostgreSQL create mode: a database per store, or a schema per store in a shared database.'),
+    .optional()
+    .describe(
+      "PostgreSQL create mode: a database per store, or a schema per store in a shared database (default database, or the DatabaseServer's isolation).",
+    ),
   databaseName: z
     .string()
     .regex(IDENTIFIER_PATTERN)
@@ -164,6 +202,7 @@ export const storeDatabaseStatus = z.object({
     .describe('When the synced status last changed; a periodic check that finds nothing to change leaves status untouched.'),
   supabaseProjectRef: z.string().optional().describe('The Supabase project, recorded as soon as it is created.'),
   credentials: credentialsStatus.optional(),
+  server: z.string().optional().describe('The DatabaseServer the store was placed on, recorded before anything is created; never changes.'),
 });
 
 export type StoreDatabaseTemplateSpec = z.infer<typeof storeDatabaseTemplateSpec>;

@@ -29,6 +29,13 @@ export const storeSpec = strictObject({
     .strict()
     .optional()
     .describe('Seed settings.'),
+  region: z
+    .string()
+    .min(1)
+    .max(63)
+    .regex(/^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/, 'must be a label value')
+    .optional()
+    .describe('Data residency: the database is placed only on DatabaseServers labelled storeop.dev/region with this value.'),
   suspend: z.boolean().default(false).describe('Suspend the store: disables its database login and marks it suspended.'),
   databaseRef: localObjectReference.optional().describe('An existing StoreDatabase for this store.'),
   database: storeDatabaseTemplateSpec.optional().describe('Inline database: the operator creates a StoreDatabase owned by this Store.'),
@@ -39,6 +46,7 @@ export const storeStatus = z.object({
   slug: z.string().optional(),
   databaseName: z.string().optional().describe('The StoreDatabase that holds this store.'),
   engine: z.string().optional(),
+  database: z.object({ server: z.string().optional().describe('The DatabaseServer the store database was placed on.') }).optional(),
 });
 
 export type StoreSpec = z.infer<typeof storeSpec>;

@@ -1,9 +1,10 @@
-// Reads multi-document YAML manifests (Store, StoreDatabase, Secret) and validates them with the same zod
+// Reads multi-document YAML manifests (Store, StoreDatabase, DatabaseServer, Secret) and validates them with the same zod
 // schemas as the CRDs. Every problem names the file, the document and the field; nothing runs unless all pass.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { fieldIssues, GROUP_VERSION, objectName, protoKeyPaths } from '../api/common.js';
+import { type DatabaseServerSpec, databaseServerSpec } from '../api/database-server.js';
 import { type StoreSpec, storeSpec } from '../api/store.js';
 import { type StoreDatabaseSpec, type StoreDatabaseTemplateSpec, storeDatabaseSpec } from '../api/store-database.js';
 import { secretReferences } from '../stores/resolve-target.js';
@@ -16,9 +17,15 @@ export interface Located<T> {
   origin: string;
 }
 
+/** A DatabaseServer document: placement reads its labels too. */
+export interface LocatedServer extends Located<DatabaseServerSpec> {
+  labels: Record<string, string>;
+}
+
 export interface ManifestSet {
   stores: Located<StoreSpec>[];
   databases: Located<StoreDatabaseSpec>[];
+  servers: LocatedServer[];
   secrets: Map<string, Record<string, string>>;
 }
 
@@ -123,7 +130,7 @@ export function readSources(paths: string[], stdin: () => string): Array<{ origi
 }
 
 export function parseManifests(sources: Array<{ origin: string; text: string }>): ManifestSet {
-  const set: ManifestSet = { stores: [], databases: [], secrets: new Map() };
+  const set: ManifestSet = { stores: [], databases: [], servers: [], secrets: new Map() };
   const problems: string[] = [];
   const seen = new Map<string, string>();
   for (const { origin, text } of sources) {
@@ -159,7 +166,7 @@ export function parseManifests(sources: Array<{ origin: string; text: string }>)
       seen.set(key, where);
       const located = where;
       const body = raw as { spec?: unknown };
-      const resource = apiVersion === GROUP_VERSION && (kind === 'Store' || kind === 'StoreDatabase');
+      const resource = apiVersion === GROUP_VERSION && (kind === 'Store' || kind === 'StoreDatabase' || kind === 'DatabaseServer');
       const secret = apiVersion === 'v1' && kind === 'Secret';
       if (resource || secret) {
         const unknown = unknownFields(body, resource ? RESOURCE_FIELDS : SECRET_FIELDS);
@@ -180,6 +187,10 @@ export function parseManifests(sources: Array<{ origin: string; text: string }>)
           problems.push(`${where} (StoreDatabase ${meta.name}): spec.credentials: ${OPERATOR_ONLY_CREDENTIALS}`);
         else if (parsed.success) set.databases.push({ name: meta.name, spec: parsed.data, origin: located });
         else problems.push(...issues(parsed.error, 'spec').map((p) => `${where} (StoreDatabase ${meta.name}): ${p}`));
+      } else if (apiVersion === GROUP_VERSION && kind === 'DatabaseServer') {
+        const parsed = databaseServerSpec.safeParse(body.spec);
+        if (parsed.success) set.servers.push({ name: meta.name, spec: parsed.data, labels: meta.labels ?? {}, origin: located });
+        else problems.push(...issues(parsed.error, 'spec').map((p) => `${where} (DatabaseServer ${meta.name}): ${p}`));
       } else if (apiVersion === 'v1' && kind === 'Secret') {
         const parsed = secretDoc.safeParse(raw);
         if (!parsed.success) {
@@ -192,7 +203,9 @@ export function parseManifests(sources: Array<{ origin: string; text: string }>)
         Object.assign(values, parsed.data.stringData ?? {});
         set.secrets.set(meta.name, values);
       } else {
-        problems.push(`${where}: ${apiVersion} ${kind} is not supported (expected ${GROUP_VERSION} Store or StoreDatabase, or v1 Secret)`);
+        problems.push(
+          `${where}: ${apiVersion} ${kind} is not supported (expected ${GROUP_VERSION} Store, StoreDatabase or DatabaseServer, or v1 Secret)`,
+        );
       }
     });
   }

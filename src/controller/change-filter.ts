@@ -4,6 +4,7 @@
 // finalizer, its identity annotations) do not run a reconcile again.
 import { createHash } from 'node:crypto';
 import type { KubernetesObject } from '@kubernetes/client-node';
+import type { DatabaseServer } from '../api/database-server.js';
 import type { Store } from '../api/store.js';
 import type { StoreDatabase } from '../api/store-database.js';
 import { getCondition } from './conditions.js';
@@ -68,6 +69,7 @@ export function mirroredChanges(): ChangeFilter<StoreDatabase> {
   return new ChangeFilter<StoreDatabase>((d) => {
     const ready = getCondition(d.status?.conditions, 'Ready');
     return [
+      d.status?.server,
       d.metadata.uid,
       d.metadata.generation,
       d.metadata.deletionTimestamp ?? null,
@@ -89,4 +91,12 @@ export function createdByItsStore(d: StoreDatabase, event: InformerEvent): boole
   if (event === 'delete' || d.status?.phase || d.metadata.deletionTimestamp) return false;
   const store = d.spec?.storeRef?.name;
   return (d.metadata.ownerReferences ?? []).some((o) => o.kind === 'Store' && o.name === store && o.controller);
+}
+
+/**
+ * A DatabaseServer change worth acting on: its spec or labels (placement, limits), its deletion, or whether it
+ * is reachable (its stores become Degraded or recover). Its other status fields (connections in use) are not.
+ */
+export function databaseServerChanges(): ChangeFilter<DatabaseServer> {
+  return new ChangeFilter<DatabaseServer>((s) => [metadataFingerprint(s), getCondition(s.status?.conditions, 'Reachable')?.status ?? null]);
 }

@@ -4,6 +4,7 @@ import type { StoreDatabase } from '../api/store-database.js';
 import type { KubeClient } from '../kube/client.js';
 import type { Logger } from '../log.js';
 import type { MasterContext } from '../stores/provision-store.js';
+import type { ServerDirectory } from './database-server/directory.js';
 import type { EventRecorder } from './events.js';
 import type { ControllerMetrics } from './metrics.js';
 import type { ObjectCache } from './object-cache.js';
@@ -36,6 +37,8 @@ export interface ControllerContext {
     secrets: SecretCache;
   };
   metrics: ControllerMetrics;
+  /** DatabaseServers: their cache, which store is placed where, and which stores wait for a server. */
+  servers: ServerDirectory;
   /** Supabase Management API base URL (--supabase-api-url); a StoreDatabase may override it. */
   supabaseApiUrl?: string | undefined;
   /** How often to re-check a Supabase project that is still coming up. */

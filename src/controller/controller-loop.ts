@@ -23,8 +23,9 @@ export class ControllerLoop {
     this.queue = new WorkQueue(metrics.queueMetrics(name));
   }
 
+  /** `namespace` is '' for a cluster-scoped object. */
   enqueue(namespace: string | undefined, name: string | undefined): void {
-    if (namespace && name) this.queue.add(`${namespace}/${name}`);
+    if (namespace !== undefined && name) this.queue.add(`${namespace}/${name}`);
   }
 
   start(workers: number): void {

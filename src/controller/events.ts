@@ -1,6 +1,7 @@
 // Kubernetes Events for every transition and failure, so `kubectl describe` tells the story. Repeats of
 // the same event on the same object bump a count instead of piling up objects.
 import type { CoreV1Api, CoreV1Event } from '@kubernetes/client-node';
+import type { DatabaseServer } from '../api/database-server.js';
 import type { Store } from '../api/store.js';
 import type { StoreDatabase } from '../api/store-database.js';
 import { FIELD_MANAGER, mergePatch } from '../kube/client.js';
@@ -17,8 +18,9 @@ export class EventRecorder {
   ) {}
 
   /** Never throws: an event that cannot be written is logged, not allowed to fail a reconcile. */
-  async record(object: Store | StoreDatabase, type: EventType, reason: string, message: string): Promise<void> {
-    const namespace = object.metadata.namespace as string;
+  async record(object: Store | StoreDatabase | DatabaseServer, type: EventType, reason: string, message: string): Promise<void> {
+    // A cluster-scoped object's events go to the default namespace, as the kubelet's Node events do.
+    const namespace = object.metadata.namespace ?? 'default';
     const key = `${object.kind}/${namespace}/${object.metadata.name}/${object.metadata.uid}/${type}/${reason}/${message}`;
     const now = new Date();
     try {
@@ -41,7 +43,7 @@ export class EventRecorder {
             apiVersion: object.apiVersion,
             kind: object.kind,
             name: object.metadata.name,
-            namespace,
+            ...(object.metadata.namespace ? { namespace } : {}),
             uid: object.metadata.uid as string,
           },
           type,

@@ -1,16 +1,28 @@
-// The operator process: informers feed two controller loops (Store, StoreDatabase); leader election
+// The operator process: informers feed three controller loops (Store, StoreDatabase, DatabaseServer); leader election
 // gates reconciling; /metrics, /healthz and /readyz are served; SIGTERM drains within a grace period.
 import { createServer, type Server } from 'node:http';
 import { CoreV1Api, type KubeConfig, type KubernetesListObject, type V1Secret } from '@kubernetes/client-node';
+import type { DatabaseServer } from '../api/database-server.js';
+import { databaseServerSpec } from '../api/database-server.js';
 import type { Store } from '../api/store.js';
 import type { StoreDatabase } from '../api/store-database.js';
+import { operationsInFlight } from '../engines/admin-limit.js';
 import { KubeClient } from '../kube/client.js';
 import type { Logger } from '../log.js';
 import type { MasterContext } from '../stores/provision-store.js';
-import { referencedSecrets } from '../stores/resolve-target.js';
-import { createdByItsStore, type InformerEvent, mirroredChanges, storeChanges, storeDatabaseChanges } from './change-filter.js';
+import { DEFAULT_PORT, referencedSecrets } from '../stores/resolve-target.js';
+import {
+  createdByItsStore,
+  databaseServerChanges,
+  type InformerEvent,
+  mirroredChanges,
+  storeChanges,
+  storeDatabaseChanges,
+} from './change-filter.js';
 import type { ControllerContext } from './context.js';
 import { ControllerLoop } from './controller-loop.js';
+import { CLUSTER, ServerDirectory } from './database-server/directory.js';
+import { DatabaseServerReconciler } from './database-server/reconciler.js';
 import { EventRecorder } from './events.js';
 import { ResilientInformer } from './informer.js';
 import { LeaderElector } from './leader-election.js';
@@ -36,6 +48,8 @@ export interface ManagerOptions {
   leaderElectionNamespace: string;
   leaderElectionId: string;
   gracePeriodMs: number;
+  /** The operator's own namespace: where a DatabaseServer's adminSecretRef without a namespace points. */
+  operatorNamespace: string;
   supabaseApiUrl?: string | undefined;
   supabasePollMs?: number | undefined;
 }
@@ -75,6 +89,10 @@ export class Manager {
   readonly #stores: ResilientInformer<Store>;
   readonly #databases: ResilientInformer<StoreDatabase>;
   readonly #secrets: ResilientInformer<V1Secret>;
+  readonly #databaseServers: ResilientInformer<DatabaseServer>;
+  readonly #serverCache: ObjectCache<DatabaseServer>;
+  readonly #directory: ServerDirectory;
+  readonly #serverLoop: ControllerLoop;
   readonly #storeCache: ObjectCache<Store>;
   readonly #databaseCache: ObjectCache<StoreDatabase>;
   readonly #labelledSecrets: ObjectCache<V1Secret>;
@@ -109,9 +127,19 @@ export class Manager {
       for (const db of this.#databases.byIndex(BY_STORE, s.metadata.namespace, s.metadata.name))
         this.#databaseLoop.enqueue(db.metadata.namespace, db.metadata.name);
     };
+    const serverFilter = databaseServerChanges();
+    /** Stores waiting for a server with room, and those placed on `server`: a server change may be what they wait for. */
+    const wakeStores = (server?: string) => {
+      for (const key of [...this.#directory.waiting(), ...(server ? this.#directory.storesOn(server) : [])]) {
+        const [ns, name] = key.split('/');
+        this.#databaseLoop.enqueue(ns, name);
+      }
+    };
     const onDatabase = (d: StoreDatabase, event: InformerEvent) => {
       // First, so that the Secrets its reconcile reads are being cached when it runs.
       this.#secretCache.track(d.metadata.namespace as string, d.metadata.name, secretsOf(d).length > 0, event);
+      this.#directory.observeDatabase(d, event);
+      if (event === 'delete' && d.status?.server) wakeStores(); // a store left a server: there may be room now
       const own = this.#databaseCache.observe(d, event);
       if (databaseFilter.changed(d, event) && !own) this.#databaseLoop.enqueue(d.metadata.namespace, d.metadata.name);
       if (!mirrorFilter.changed(d, event) || createdByItsStore(d, event)) return;
@@ -128,6 +156,23 @@ export class Manager {
     const onLabelledSecret = (secret: V1Secret, event: InformerEvent) => {
       if (!this.#labelledSecrets.observe(secret, event)) onSecret(secret);
     };
+    const onServer = (server: DatabaseServer, event: InformerEvent) => {
+      // The reconciler's own status write does not check the server again, but it may wake stores (reachable again).
+      const own = this.#serverCache.observe(server, event);
+      if (!serverFilter.changed(server, event)) return;
+      if (!own) this.#serverLoop.enqueue(CLUSTER, server.metadata.name);
+      wakeStores(server.metadata.name);
+    };
+    this.#databaseServers = new ResilientInformer<DatabaseServer>({
+      name: 'databaseservers',
+      kubeConfig,
+      path: this.#kube.collectionPath('DatabaseServer'),
+      list: () => this.#kube.listDatabaseServers(),
+      onChange: onServer,
+      log,
+    });
+    this.#serverCache = new ObjectCache(this.#databaseServers);
+    this.#directory = new ServerDirectory(this.#serverCache, options.operatorNamespace);
     this.#stores = new ResilientInformer<Store>({
       name: 'stores',
       kubeConfig,
@@ -196,11 +241,13 @@ export class Manager {
       resyncPeriodMs: options.resyncPeriodMs,
       caches: { stores: this.#storeCache, databases: this.#databaseCache, secrets: this.#secretCache },
       metrics: this.metrics,
+      servers: this.#directory,
       supabaseApiUrl: options.supabaseApiUrl,
       supabasePollMs: options.supabasePollMs,
     };
     this.#storeLoop = new ControllerLoop('store', new StoreReconciler(context), this.metrics, log);
     this.#databaseLoop = new ControllerLoop('storedatabase', new StoreDatabaseReconciler(context), this.metrics, log);
+    this.#serverLoop = new ControllerLoop('databaseserver', new DatabaseServerReconciler(context), this.metrics, log);
     if (options.leaderElect) {
       this.#elector = new LeaderElector({
         kubeConfig,
@@ -215,11 +262,11 @@ export class Manager {
   }
 
   get synced(): boolean {
-    return this.#stores.synced && this.#databases.synced && this.#secrets.synced;
+    return this.#stores.synced && this.#databases.synced && this.#secrets.synced && this.#databaseServers.synced;
   }
 
   get healthy(): boolean {
-    return this.#stores.healthy && this.#databases.healthy && this.#secrets.healthy;
+    return this.#stores.healthy && this.#databases.healthy && this.#secrets.healthy && this.#databaseServers.healthy;
   }
 
   /** Serves probes and metrics, waits for the lease (if any), then starts informers and workers. */
@@ -228,6 +275,7 @@ export class Manager {
     const metricsServer = createServer((req, res) => {
       if (req.url === '/metrics') {
         this.#refreshPhaseGauge();
+        this.#refreshServerGauges();
         void this.metrics.registry.metrics().then((body) => {
           res.writeHead(200, { 'content-type': this.metrics.registry.contentType });
           res.end(body);
@@ -272,9 +320,12 @@ export class Manager {
         }
       });
     }
+    // Servers first: the StoreDatabases' first reconciles place stores on them.
+    await this.#databaseServers.start();
     await Promise.all([this.#secrets.start(), this.#databases.start(), this.#stores.start()]);
     this.#storeLoop.start(this.#options.maxConcurrentReconciles);
     this.#databaseLoop.start(this.#options.maxConcurrentReconciles);
+    this.#serverLoop.start(Math.min(2, this.#options.maxConcurrentReconciles));
     log.info({ workers: this.#options.maxConcurrentReconciles, namespace: this.#options.namespace ?? '(all)' }, 'controllers started');
   }
 
@@ -283,12 +334,25 @@ export class Manager {
     for (const store of this.#stores.list()) this.metrics.storesByPhase.inc({ phase: store.status?.phase ?? 'Pending' });
   }
 
+  #refreshServerGauges(): void {
+    for (const server of this.#databaseServers.list()) {
+      const name = server.metadata.name;
+      const spec = databaseServerSpec.safeParse(server.spec);
+      this.metrics.serverStores.set({ server: name }, this.#directory.count(name));
+      if (spec.success)
+        this.metrics.serverOperationsInFlight.set(
+          { server: name },
+          operationsInFlight(spec.data.host, spec.data.port ?? DEFAULT_PORT[spec.data.engine]),
+        );
+    }
+  }
+
   /** Stops taking work, lets in-flight reconciles finish within the grace period, releases the lease. */
   stop(code = 0): Promise<void> {
     this.#stopping ??= (async () => {
       const { log, gracePeriodMs } = this.#options;
       log.info({ gracePeriodMs }, 'shutting down');
-      const drained = Promise.all([this.#storeLoop.stop(), this.#databaseLoop.stop()]);
+      const drained = Promise.all([this.#storeLoop.stop(), this.#databaseLoop.stop(), this.#serverLoop.stop()]);
       const timedOut = await Promise.race([
         drained.then(() => false),
         new Promise<boolean>((r) => setTimeout(() => r(true), gracePeriodMs).unref()),
@@ -298,7 +362,13 @@ export class Manager {
           { inFlight: this.#storeLoop.inFlight + this.#databaseLoop.inFlight },
           'grace period over; abandoning in-flight reconciles',
         );
-      await Promise.all([this.#stores.stop(), this.#databases.stop(), this.#secrets.stop(), this.#secretCache.stop()]).catch(() => {});
+      await Promise.all([
+        this.#stores.stop(),
+        this.#databases.stop(),
+        this.#secrets.stop(),
+        this.#secretCache.stop(),
+        this.#databaseServers.stop(),
+      ]).catch(() => {});
       await this.#elector?.release();
       for (const server of this.#servers) server.close();
       this.#done(code);

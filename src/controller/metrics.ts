@@ -54,6 +54,32 @@ export class ControllerMetrics {
     registers: [this.registry],
   });
 
+  readonly serverStores = new Gauge({
+    name: 'storeop_server_stores',
+    help: 'Stores placed on each DatabaseServer',
+    labelNames: ['server'],
+    registers: [this.registry],
+  });
+
+  readonly serverOperationsInFlight = new Gauge({
+    name: 'storeop_server_operations_in_flight',
+    help: 'Admin sessions storeop holds on each DatabaseServer right now',
+    labelNames: ['server'],
+    registers: [this.registry],
+  });
+
+  readonly serverReachable = new Gauge({
+    name: 'storeop_server_reachable',
+    help: "Whether the DatabaseServer's last check reached it (1) or not (0)",
+    labelNames: ['server'],
+    registers: [this.registry],
+  });
+
+  /** A deleted DatabaseServer leaves no series behind. */
+  forgetServer(server: string): void {
+    for (const gauge of [this.serverStores, this.serverOperationsInFlight, this.serverReachable]) gauge.remove({ server });
+  }
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
   }

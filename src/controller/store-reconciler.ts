@@ -138,6 +138,7 @@ export class StoreReconciler {
         storeId,
         databaseName: database.metadata.name,
         engine: database.spec.engine,
+        ...(database.status?.server ? { database: { server: database.status.server } } : {}),
         ...(database.status?.jobId ? { jobId: database.status.jobId } : {}),
         ...(database.status?.progress ? { progress: database.status.progress } : {}),
         ...(database.status?.message ? { message: database.status.message } : {}),

@@ -4,9 +4,15 @@ import type { SqlDialect } from '../schema/dialect.js';
 import type { Fingerprint } from '../schema/fingerprint.js';
 import type { AnyKysely } from '../schema/kysely.js';
 import type { PrepareContext, Stage } from './staged.js';
-import type { DatabaseTarget, EngineName, Isolation, TenantConnection } from './target.js';
+import type { DatabaseTarget, EngineName, Isolation, ServerEndpoint, TenantConnection } from './target.js';
 
 export type { AnyKysely };
+
+export interface ServerHealth {
+  version: string;
+  /** Client connections open on the server (pg_stat_activity client backends / processlist), this check's own included. */
+  connectionsUsed: number;
+}
 
 export interface LockOptions {
   /** How long to wait for another run on the same database to finish. */
@@ -60,6 +66,8 @@ export interface Engine {
   placement(target: DatabaseTarget, slug: string): Placement;
   /** Connects with the target's credentials (admin in create mode) and answers the server version. */
   testConnection(target: DatabaseTarget): Promise<string>;
+  /** Network engines: one admin session (within the server's bound) that reads the version and the client connections open. */
+  serverHealth?(admin: ServerEndpoint): Promise<ServerHealth>;
   /**
    * Create mode: makes the store's database (or schema) and role/user exist, with `password`, owned
    * by that role; idempotent. Connect mode: nothing is created. Returns how the store connects.

@@ -9,7 +9,16 @@ import { type Fingerprint, fingerprintQuery, parseFingerprint } from '../schema/
 import { HISTORY_TABLE } from '../schema/history.js';
 import { withAdminSlot } from './admin-limit.js';
 import { toStoreopError } from './driver-errors.js';
-import { type AnyKysely, type Engine, type LockOptions, type Placement, storeMark, type Tenant, type TenantOptions } from './engine.js';
+import {
+  type AnyKysely,
+  type Engine,
+  type LockOptions,
+  type Placement,
+  type ServerHealth,
+  storeMark,
+  type Tenant,
+  type TenantOptions,
+} from './engine.js';
 import {
   adminSql,
   createTarget,
@@ -242,6 +251,15 @@ export class MysqlEngine implements Engine {
     return withConnection(endpoint, database, 'connecting', async (conn) => {
       const [rows] = await conn.query<mysql.RowDataPacket[]>('SELECT VERSION() AS version');
       return String(rows[0]?.version ?? 'unknown');
+    });
+  }
+
+  async serverHealth(admin: ServerEndpoint): Promise<ServerHealth> {
+    return withConnection(admin, undefined, 'checking the server', async (conn) => {
+      const [rows] = await conn.query<mysql.RowDataPacket[]>(
+        "SELECT VERSION() AS version, (SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE COMMAND <> 'Daemon') AS used",
+      );
+      return { version: String(rows[0]?.version ?? 'unknown'), connectionsUsed: Number(rows[0]?.used ?? 0) };
     });
   }
 

@@ -9,7 +9,16 @@ import { type Fingerprint, fingerprintQuery, parseFingerprint } from '../schema/
 import { HISTORY_TABLE } from '../schema/history.js';
 import { withAdminSlot } from './admin-limit.js';
 import { toStoreopError } from './driver-errors.js';
-import { type AnyKysely, type Engine, type LockOptions, type Placement, storeMark, type Tenant, type TenantOptions } from './engine.js';
+import {
+  type AnyKysely,
+  type Engine,
+  type LockOptions,
+  type Placement,
+  type ServerHealth,
+  storeMark,
+  type Tenant,
+  type TenantOptions,
+} from './engine.js';
 import {
   adminSql,
   createTarget,
@@ -421,6 +430,17 @@ export class PostgresEngine implements Engine {
     return withClient(endpoint, database, 'connecting', async (client) => {
       const result = await client.query<{ server_version: string }>('SHOW server_version');
       return result.rows[0]?.server_version ?? 'unknown';
+    });
+  }
+
+  async serverHealth(admin: ServerEndpoint): Promise<ServerHealth> {
+    return withClient(admin, admin.database ?? MAINTENANCE_DATABASE, 'checking the server', async (client) => {
+      const result = await client.query<{ version: string; used: number }>(
+        `SELECT current_setting('server_version') AS version,
+                (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')::int AS used`,
+      );
+      const row = result.rows[0];
+      return { version: row?.version ?? 'unknown', connectionsUsed: Number(row?.used ?? 0) };
     });
   }
 

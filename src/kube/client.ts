@@ -11,6 +11,7 @@ import {
   type V1Secret,
 } from '@kubernetes/client-node';
 import { API_GROUP, API_VERSION, GROUP_VERSION, type ObjectMeta, ownValue } from '../api/common.js';
+import type { DatabaseServer, DatabaseServerStatus } from '../api/database-server.js';
 import type { Store, StoreStatus } from '../api/store.js';
 import type { StoreDatabase, StoreDatabaseSpec, StoreDatabaseStatus } from '../api/store-database.js';
 
@@ -22,7 +23,9 @@ const MANAGED_BY_VALUE = MANAGED_BY_LABELS[MANAGED_BY_LABEL];
 export const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
 export type Kind = 'Store' | 'StoreDatabase';
-const PLURAL: Record<Kind, string> = { Store: 'stores', StoreDatabase: 'storedatabases' };
+/** The namespaced kinds, and DatabaseServer (cluster-scoped). */
+export type WatchedKind = Kind | 'DatabaseServer';
+const PLURAL: Record<WatchedKind, string> = { Store: 'stores', StoreDatabase: 'storedatabases', DatabaseServer: 'databaseservers' };
 
 function objectRef(kind: Kind, namespace: string, name: string) {
   return { group: API_GROUP, version: API_VERSION, plural: PLURAL[kind], namespace, name };
@@ -71,7 +74,7 @@ export class KubeClient {
     this.core = kubeConfig.makeApiClient(CoreV1Api);
   }
 
-  collectionPath(kind: Kind, namespace?: string): string {
+  collectionPath(kind: WatchedKind, namespace?: string): string {
     return namespace
       ? `/apis/${API_GROUP}/${API_VERSION}/namespaces/${namespace}/${PLURAL[kind]}`
       : `/apis/${API_GROUP}/${API_VERSION}/${PLURAL[kind]}`;
@@ -83,6 +86,22 @@ export class KubeClient {
     return (
       namespace ? await this.custom.listNamespacedCustomObject({ ...params, namespace }) : await this.custom.listClusterCustomObject(params)
     ) as KubernetesListObject<T>;
+  }
+
+  /** Every DatabaseServer (cluster-scoped: whatever namespace the operator watches). */
+  async listDatabaseServers(): Promise<KubernetesListObject<DatabaseServer>> {
+    return (await this.custom.listClusterCustomObject({
+      group: API_GROUP,
+      version: API_VERSION,
+      plural: PLURAL.DatabaseServer,
+    })) as KubernetesListObject<DatabaseServer>;
+  }
+
+  async patchDatabaseServerStatus(name: string, status: Partial<DatabaseServerStatus>): Promise<DatabaseServer> {
+    return (await this.custom.patchClusterCustomObjectStatus(
+      { group: API_GROUP, version: API_VERSION, plural: PLURAL.DatabaseServer, name, body: { status }, fieldManager: FIELD_MANAGER },
+      mergePatch,
+    )) as DatabaseServer;
   }
 
   async get<T extends Store | StoreDatabase>(kind: Kind, namespace: string, name: string): Promise<T | undefined> {

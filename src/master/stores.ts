@@ -200,3 +200,24 @@ export async function setStorageFacts(db: Kysely<MasterDB>, storeId: string, fac
     .where('id', '=', storeId)
     .execute();
 }
+
+/**
+ * Records the DatabaseServer a store is placed on, unless one is recorded already (placement is sticky);
+ * answers the server the store is on now.
+ */
+export async function recordServer(db: Kysely<MasterDB>, storeId: string, server: string): Promise<string> {
+  await db.updateTable('stores').set({ database_server: server }).where('id', '=', storeId).where('database_server', 'is', null).execute();
+  const row = await db.selectFrom('stores').select('database_server').where('id', '=', storeId).executeTakeFirstOrThrow();
+  return row.database_server ?? server;
+}
+
+/** How many stores each DatabaseServer holds, by the master DB's records. */
+export async function storesPerServer(db: Kysely<MasterDB>): Promise<Map<string, number>> {
+  const rows = await db
+    .selectFrom('stores')
+    .select(['database_server', (eb) => eb.fn.countAll<number>().as('stores')])
+    .where('database_server', 'is not', null)
+    .groupBy('database_server')
+    .execute();
+  return new Map(rows.map((r) => [r.database_server as string, Number(r.stores)]));
+}

@@ -51,6 +51,8 @@ export interface StoresTable {
   /** The immutable fields of the store's database, recorded when it first became ready (src/stores/identity.ts). */
   database_identity: ColumnType<Record<string, string | number | null> | null, string | null | undefined, string | null>;
   deletion_policy: ColumnType<'Retain' | 'Delete' | null, 'Retain' | 'Delete' | null | undefined, 'Retain' | 'Delete' | null>;
+  /** The DatabaseServer the store was placed on; set once (src/stores/server-placement.ts). */
+  database_server: ColumnType<string | null, string | null | undefined, string | null>;
   created_at: Timestamp;
   updated_at: Timestamp;
 }

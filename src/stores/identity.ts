@@ -32,13 +32,16 @@ export function identityOf(spec: StoreDatabaseTemplateSpec, target?: DatabaseTar
   const network = spec.engine === 'postgresql' || spec.engine === 'mysql';
   const create = spec.mode === 'create';
   const connect = target && target.mode === 'connect' && (target.engine === 'postgresql' || target.engine === 'mysql') ? target : undefined;
+  // A store placed on a DatabaseServer: the server's address and default isolation come from the target.
+  const placed = target && target.mode === 'create' && (target.engine === 'postgresql' || target.engine === 'mysql') ? target : undefined;
+  const createIsolation = placed && !spec.server ? placed.isolation : undefined;
   return {
     engine: spec.engine,
     mode: spec.mode,
-    'server.host': network && create ? (spec.server?.host ?? null) : null,
-    'server.port': network && create ? (spec.server?.port ?? DEFAULT_PORT[spec.engine] ?? null) : null,
+    'server.host': network && create ? (spec.server?.host ?? placed?.admin.host ?? null) : null,
+    'server.port': network && create ? (spec.server?.port ?? placed?.admin.port ?? DEFAULT_PORT[spec.engine] ?? null) : null,
     databaseName: network && create ? (spec.databaseName ?? null) : null,
-    isolation: network && create ? spec.isolation : null,
+    isolation: network && create ? (createIsolation ?? spec.isolation ?? 'database') : null,
     'connection.host': network && !create ? (connect?.connection.host ?? spec.connection?.host ?? null) : null,
     'connection.port': network && !create ? (connect?.connection.port ?? spec.connection?.port ?? DEFAULT_PORT[spec.engine] ?? null) : null,
     'connection.database': network && !create ? (connect?.connection.database ?? spec.connection?.database ?? null) : null,

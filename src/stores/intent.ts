@@ -25,6 +25,8 @@ export interface StoreDescription {
   identity: DatabaseIdentity;
   suspend: boolean;
   deletionPolicy: DeletionPolicy;
+  /** The Store's spec.region: placement keeps to DatabaseServers labelled with it. */
+  region?: string | undefined;
 }
 
 /**
@@ -104,6 +106,7 @@ export function describeStore(input: IntentInput): StoreDescription {
     identity: identityOf(database),
     suspend: spec.suspend,
     deletionPolicy: database.deletionPolicy,
+    ...(spec.region ? { region: spec.region } : {}),
   };
 }
 

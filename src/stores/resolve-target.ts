@@ -11,9 +11,9 @@ type TlsSpec = z.infer<typeof tlsSchema>;
 
 export type { SecretReader };
 
-const DEFAULT_PORT = { postgresql: 5432, mysql: 3306 } as const;
+export const DEFAULT_PORT = { postgresql: 5432, mysql: 3306 } as const;
 
-async function required(read: SecretReader, name: string, key: string, field: string): Promise<string> {
+export async function required(read: SecretReader, name: string, key: string, field: string): Promise<string> {
   const value = await read(name, key);
   if (value === undefined) {
     throw new StoreopError('InvalidSpec', `${field}: Secret ${name} has no key ${JSON.stringify(key)} (or does not exist)`, {
@@ -30,7 +30,7 @@ export function tlsModeOf(spec: Pick<TlsSpec, 'mode' | 'enabled' | 'verify'> | u
   return spec.verify ? 'verify-full' : 'require';
 }
 
-async function tls(spec: TlsSpec | undefined, read: SecretReader, field: string): Promise<TlsOptions | undefined> {
+export async function tls(spec: TlsSpec | undefined, read: SecretReader, field: string): Promise<TlsOptions | undefined> {
   const mode = tlsModeOf(spec);
   if (mode === 'disable') return undefined;
   const ref = spec?.caSecretRef;
@@ -71,7 +71,13 @@ export async function resolveTarget(spec: StoreDatabaseTemplateSpec, read: Secre
   const engine = spec.engine;
   if (spec.mode === 'create') {
     const server = spec.server;
-    if (!server) throw new StoreopError('InvalidSpec', 'spec.server is required in create mode', { retryable: false });
+    // Placement on DatabaseServers happens before (the controller, storeop apply); a driver that does not place asks for a server.
+    if (!server)
+      throw new StoreopError(
+        'InvalidSpec',
+        'spec.server is required in create mode here (placement on a DatabaseServer is done by storeop run and storeop apply)',
+        { retryable: false },
+      );
     if (spec.isolation === 'schema' && engine !== 'postgresql')
       throw new StoreopError('InvalidSpec', 'spec.isolation: schema is for PostgreSQL only', { retryable: false });
     const ref = server.adminSecretRef;
@@ -87,7 +93,7 @@ export async function resolveTarget(spec: StoreDatabaseTemplateSpec, read: Secre
       engine,
       mode: 'create',
       admin,
-      isolation: spec.isolation,
+      isolation: spec.isolation ?? 'database',
       ...(spec.databaseName ? { databaseName: spec.databaseName } : {}),
       ...(spec.connectionLimit ? { connectionLimit: spec.connectionLimit } : {}),
     };

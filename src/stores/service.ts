@@ -267,8 +267,8 @@ export async function deleteStore(ctx: MasterContext, request: DeleteRequest): P
   }
   await deactivateDatabaseConfig(db, row.id);
   await setDatabaseFacts(db, row.id, { status: 'detached' });
-  // A deleted store's slug may be declared again, for any database.
-  await db.updateTable('stores').set({ database_identity: null }).where('id', '=', row.id).execute();
+  // A deleted store's slug may be declared again, for any database (and placed afresh).
+  await db.updateTable('stores').set({ database_identity: null, database_server: null }).where('id', '=', row.id).execute();
   await recordAudit(db, {
     storeId: row.id,
     actor: ctx.actor,

@@ -85,16 +85,21 @@ describe('Helm chart charts/storeop', () => {
     expect(applied).toHaveLength(objects(rendered).length);
   });
 
-  it('with watchNamespace, grants the operator its rights in that namespace only: a Role there, no ClusterRole, nothing on Secrets cluster-wide', async () => {
+  it('with watchNamespace, grants the operator its rights in that namespace only: a Role there, cluster-wide only the cluster-scoped DatabaseServers, nothing on Secrets cluster-wide', async () => {
     const release = `storeop-${namespace}`;
     const rendered = renderChart(chartDir, { name: release, namespace }, { watchNamespace: namespace });
     const list = objects(rendered);
-    expect(list.filter((o) => o.kind === 'ClusterRole' || o.kind === 'ClusterRoleBinding')).toEqual([]);
+    // DatabaseServers are cluster-scoped: the one ClusterRole grants them and nothing else.
+    const clusterRoles = list.filter((o) => o.kind === 'ClusterRole');
+    expect(clusterRoles.map((o) => o.metadata.name)).toEqual([`${release}-databaseservers`]);
+    expect(clusterRoles[0]?.rules?.flatMap((r) => r.resources)).toEqual(['databaseservers', 'databaseservers/status']);
+    expect(list.filter((o) => o.kind === 'ClusterRoleBinding').map((o) => o.roleRef?.name)).toEqual([`${release}-databaseservers`]);
     const manager = list.find((o) => o.kind === 'Role' && o.metadata.name === `${release}-manager`);
     expect(manager?.metadata.namespace).toBe(namespace);
-    // The same rules the cluster-wide install grants, confined to the namespace.
+    // The same rules the cluster-wide install grants on namespaced objects, confined to the namespace.
     const base = objects(readFileSync(join(repoRoot, 'manifests/base/rbac.yaml'), 'utf8'));
-    expect(manager?.rules).toEqual(only(base, 'ClusterRole').rules);
+    const namespaced = only(base, 'ClusterRole').rules?.filter((r) => !r.resources.some((x) => x.startsWith('databaseservers')));
+    expect(manager?.rules).toEqual(namespaced);
     expect(manager?.rules?.some((r) => r.resources.includes('secrets'))).toBe(true);
     const binding = list.find((o) => o.kind === 'RoleBinding' && o.metadata.name === `${release}-manager`);
     expect(binding).toMatchObject({ metadata: { namespace }, roleRef: { kind: 'Role', name: `${release}-manager` } });
@@ -104,8 +109,7 @@ describe('Helm chart charts/storeop', () => {
       .trim()
       .split('\n')
       .map((line) => line.split('/')[0]?.split('.')[0]);
-    expect(kinds).not.toContain('clusterrole');
-    expect(kinds).not.toContain('clusterrolebinding');
+    expect(kinds.filter((k) => k === 'clusterrole' || k === 'clusterrolebinding')).toHaveLength(2);
     expect(kinds).toEqual(expect.arrayContaining(['serviceaccount', 'role', 'rolebinding', 'deployment']));
     expect(kinds).toHaveLength(list.length);
   });

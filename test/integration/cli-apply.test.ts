@@ -165,6 +165,7 @@ const LEGACY_DATABASE = 'legacy_shop';
 async function cleanExampleServers(): Promise<void> {
   await engineFor('postgresql').deprovision(postgresCreateTarget(), 'pg-shop');
   await engineFor('mysql').deprovision(mysqlCreateTarget(), 'maria-shop');
+  await engineFor('postgresql').deprovision(postgresCreateTarget(), 'eu-shop');
   await dropPostgresDatabase(LEGACY_DATABASE);
 }
 
@@ -444,19 +445,74 @@ describe('every example in manifests/examples/ applies against the local servers
   );
 
   it(
-    '-f DIR applies every YAML file of the folder: all six examples at once, with --concurrency 2',
+    "database-server.yaml: the store is placed on the DatabaseServer its region and selector pick, recorded in the master DB, with the server's connection limit",
+    async () => {
+      const dir = freshDir();
+      const run = await expectSuccess(storeop(['apply', '-f', 'manifests/examples/database-server.yaml'], { cwd: dir }));
+      expect(parseTable(run.stdout)).toEqual([
+        expect.objectContaining({
+          STORE: 'eu-shop',
+          DATABASE: 'postgres://store_eu_shop:***@127.0.0.1:5432/store_eu_shop',
+          PHASE: 'Ready',
+        }),
+      ]);
+      const limit = await postgresAdmin((c) => c.query('select rolconnlimit from pg_roles where rolname = $1', ['store_eu_shop']));
+      expect(limit.rows).toEqual([{ rolconnlimit: 20 }]);
+      const json = JSON.parse((await expectSuccess(storeop(['get', 'store', 'eu-shop', '-o', 'json'], { cwd: dir }))).stdout);
+      expect(json).toMatchObject({ slug: 'eu-shop', database_server: 'pg-eu-1', phase: 'Ready' });
+      const again = await expectSuccess(storeop(['apply', '-f', 'manifests/examples/database-server.yaml'], { cwd: dir }));
+      expect(again.stdout.trimEnd().split('\n').at(-1)).toBe('1 store(s) ready; no changes');
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
+    'a store with no DatabaseServer for its region is refused with NoServerAvailable before anything runs; admin credentials may come from the environment',
+    async () => {
+      const dir = freshDir();
+      const slug = uniqueSlug();
+      serverSlugs.push(slug);
+      const servers = `apiVersion: storeop.dev/v1alpha1
+kind: DatabaseServer
+metadata: { name: pg-local, labels: { storeop.dev/region: eu } }
+spec: { engine: postgresql, host: 127.0.0.1, port: 5432, adminSecretRef: { name: env-admin } }
+`;
+      const store = (region: string) => `---
+apiVersion: storeop.dev/v1alpha1
+kind: Store
+metadata: { name: ${slug} }
+spec: { displayName: Placed, region: ${region}, database: { engine: postgresql, seed: false } }
+`;
+      const env = { STOREOP_SECRET_ENV_ADMIN_USERNAME: 'postgres', STOREOP_SECRET_ENV_ADMIN_PASSWORD: 'unused-with-trust' };
+      const refused = await storeop(['apply', '-f', '-'], { cwd: dir, input: servers + store('us'), env });
+      expect(refused.code, describeRun(refused)).toBe(1);
+      expect(refused.stderr).toMatch(
+        /NoServerAvailable: no DatabaseServer with room for engine postgresql, region us: none is labelled storeop\.dev\/region=us/,
+      );
+      expect(await pgDatabaseExists(storeName(slug))).toBe(false);
+      await expectNoStores(dir);
+
+      const placed = await expectSuccess(storeop(['apply', '-f', '-'], { cwd: dir, input: servers + store('eu'), env }));
+      expect(placed.stdout).toContain('1 store(s) ready');
+      expect(await pgDatabaseExists(storeName(slug))).toBe(true);
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
+    '-f DIR applies every YAML file of the folder: all seven examples at once, with --concurrency 2',
     async () => {
       await createLegacyDatabase();
       const dir = freshDir();
       writeFileSync(join(dir, 'manifests/examples/NOTES.txt'), 'not a manifest: ignored\n');
       const run = await expectSuccess(storeop(['apply', '-f', 'manifests/examples', '--concurrency', '2'], { cwd: dir }));
-      const expected = ['demo-shop', 'inline-shop', 'legacy-shop', 'maria-shop', 'pg-shop', 'ref-shop'];
+      const expected = ['demo-shop', 'eu-shop', 'inline-shop', 'legacy-shop', 'maria-shop', 'pg-shop', 'ref-shop'];
       expect(
         parseTable(run.stdout)
           .map((r) => `${r.STORE} ${r.PHASE}`)
           .sort(),
       ).toEqual(expected.map((s) => `${s} Ready`));
-      expect(run.stdout).toContain('6 store(s) ready');
+      expect(run.stdout).toContain('7 store(s) ready');
       const list = await expectSuccess(storeop(['get', 'stores', '-o', 'json'], { cwd: dir }));
       expect((JSON.parse(list.stdout) as { slug: string; phase: string }[]).map((s) => `${s.slug} ${s.phase}`)).toEqual(
         expected.map((s) => `${s} Ready`),

@@ -11,7 +11,7 @@ import { isStoreopError, StoreopError } from '../../src/errors.js';
 import { type MasterDatabase, migrateMaster } from '../../src/master/database.js';
 import { readActiveDatabaseConfig, saveDatabaseConfig } from '../../src/master/integrations.js';
 import { Keyring } from '../../src/master/keyring.js';
-import { upsertStore } from '../../src/master/stores.js';
+import { recordServer, storesPerServer, upsertStore } from '../../src/master/stores.js';
 import { STEPS } from '../../src/provisioning/progress.js';
 import { type MasterContext, prepareStoreJob, provisionStore, runStoreJob } from '../../src/stores/provision-store.js';
 import { MASTER_CASES, type Row, runCli, type TestMaster } from '../support/master.js';
@@ -257,7 +257,13 @@ describe.each(MASTER_CASES)('$name', (masterCase) => {
     const t = await freshMaster();
     const master = await t.open({ migrate: false });
     closers.push(() => master.close());
-    expect(await migrateMaster(master)).toEqual(['0001-platform', '0002-job-streaks', '0003-api-token-name', '0004-store-identity']);
+    expect(await migrateMaster(master)).toEqual([
+      '0001-platform',
+      '0002-job-streaks',
+      '0003-api-token-name',
+      '0004-store-identity',
+      '0007-database-servers',
+    ]);
     const catalog = await readCatalog(t);
 
     for (const table of PLATFORM_TABLES) expect(catalog.tables, table).toContain(table);
@@ -330,6 +336,21 @@ describe.each(MASTER_CASES)('$name', (masterCase) => {
     expect(await t.sql(`select name, timestamp from storeop_master_migrations order by name`)).toEqual(record);
   });
 
+  it('records the DatabaseServer a store is placed on once (the first record wins) and counts stores per server', async () => {
+    const t = await freshMaster();
+    const master = await t.open();
+    closers.push(() => master.close());
+    const [a, b, c] = await Promise.all(
+      ['dbs-a', 'dbs-b', 'dbs-c'].map((slug) => upsertStore(master.db, { slug, name: slug, source: 'apply' })),
+    );
+    expect(await recordServer(master.db, (a as { id: string }).id, 'pg-1')).toBe('pg-1');
+    // A second placement of the same store (another process, a lost status) keeps the first.
+    expect(await recordServer(master.db, (a as { id: string }).id, 'pg-2')).toBe('pg-1');
+    expect(await recordServer(master.db, (b as { id: string }).id, 'pg-1')).toBe('pg-1');
+    expect(await recordServer(master.db, (c as { id: string }).id, 'pg-2')).toBe('pg-2');
+    expect(Object.fromEntries(await storesPerServer(master.db))).toEqual({ 'pg-1': 2, 'pg-2': 1 });
+  });
+
   it('two `storeop master migrate` processes started at once both succeed and the schema is applied once', async () => {
     const t = await freshMaster();
     const env = { STOREOP_HOME: t.home };
@@ -341,7 +362,9 @@ describe.each(MASTER_CASES)('$name', (masterCase) => {
     expect(b, b.stderr).toMatchObject({ code: 0 });
     const outputs = [a.stdout, b.stdout];
     expect(
-      outputs.filter((o) => /^applied 0001-platform, 0002-job-streaks, 0003-api-token-name, 0004-store-identity to /.test(o)),
+      outputs.filter((o) =>
+        /^applied 0001-platform, 0002-job-streaks, 0003-api-token-name, 0004-store-identity, 0007-database-servers to /.test(o),
+      ),
     ).toHaveLength(1);
     expect(outputs.filter((o) => / is up to date\n$/.test(o))).toHaveLength(1);
     const catalog = await readCatalog(t);
@@ -351,6 +374,7 @@ describe.each(MASTER_CASES)('$name', (masterCase) => {
       { name: '0002-job-streaks' },
       { name: '0003-api-token-name' },
       { name: '0004-store-identity' },
+      { name: '0007-database-servers' },
     ]);
 
     // And a third run, later, has nothing to do.
@@ -602,7 +626,7 @@ describe('the embedded default', () => {
     const migrate = await runCli(['master', 'migrate'], { STOREOP_HOME: home });
     expect(migrate, migrate.stderr).toMatchObject({ code: 0 });
     expect(migrate.stdout).toBe(
-      `applied 0001-platform, 0002-job-streaks, 0003-api-token-name, 0004-store-identity to pglite://${join(home, 'master')}\n`,
+      `applied 0001-platform, 0002-job-streaks, 0003-api-token-name, 0004-store-identity, 0007-database-servers to pglite://${join(home, 'master')}\n`,
     );
     expect(existsSync(join(home, 'master', 'PG_VERSION'))).toBe(true);
 

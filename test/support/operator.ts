@@ -120,7 +120,8 @@ export async function startOperator(options: {
     }),
   );
   const healthUrl = `http://127.0.0.1:${healthPort}`;
-  const deadline = Date.now() + 30_000;
+  // Generous: node and tsx start slowly on a machine busy with other test runs (30 s was seen to run out).
+  const deadline = Date.now() + 90_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`operator exited with ${child.exitCode}:\n${output}`);
     const ok = await fetch(`${healthUrl}/healthz`).then(

@@ -3,7 +3,14 @@
 // other jobs' outer ones, and servers do not share slots.
 import { setImmediate as nextTick } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
-import { adminConnectionLimit, NESTED_SLOTS, setAdminConnectionLimit, withAdminSlot } from '../../src/engines/admin-limit.js';
+import {
+  adminConnectionLimit,
+  NESTED_SLOTS,
+  operationsInFlight,
+  setAdminConnectionLimit,
+  setServerOperationLimit,
+  withAdminSlot,
+} from '../../src/engines/admin-limit.js';
 
 const previous = adminConnectionLimit();
 afterEach(() => setAdminConnectionLimit(previous));
@@ -64,5 +71,35 @@ describe('admin session bound', () => {
   it('refuses a limit that is not a positive whole number', () => {
     expect(() => setAdminConnectionLimit(0)).toThrow(/positive integer/);
     expect(() => setAdminConnectionLimit(1.5)).toThrow(/positive integer/);
+  });
+
+  it("holds a DatabaseServer's maxConcurrentOperations in all, nested sessions included, without deadlock", async () => {
+    setAdminConnectionLimit(8);
+    setServerOperationLimit('limited.example', 5432, 2);
+    try {
+      const counter = sessionCounter();
+      const server = 'limited.example:5432';
+      let seenInFlight = 0;
+      const jobs = Array.from({ length: 12 }, (_, i) =>
+        counter.session(server, async () => {
+          seenInFlight = Math.max(seenInFlight, operationsInFlight('limited.example', 5432));
+          return counter.session(server, async () => i);
+        }),
+      );
+      expect((await Promise.all(jobs)).sort((a, b) => a - b)).toEqual(Array.from({ length: 12 }, (_, i) => i));
+      expect(counter.peak(server)).toBe(2); // one outer session and its nested one, never more
+      expect(seenInFlight).toBeGreaterThanOrEqual(1);
+      expect(operationsInFlight('limited.example', 5432)).toBe(0);
+      // Another server keeps the process-wide bound.
+      const other = sessionCounter();
+      await Promise.all(Array.from({ length: 12 }, () => other.session('free.example:5432', async () => {})));
+      expect(other.peak('free.example:5432')).toBe(8);
+    } finally {
+      setServerOperationLimit('limited.example', 5432, undefined);
+    }
+  });
+
+  it('refuses a server operation limit below 2 (one slot is kept for nested sessions)', () => {
+    expect(() => setServerOperationLimit('x', 1, 1)).toThrow(/at least 2/);
   });
 });

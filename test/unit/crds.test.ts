@@ -29,6 +29,28 @@ describe('generated CRDs', () => {
     expect(spec.required).toContain('displayName');
     expect(spec.properties.plan.enum).toEqual(['free', 'starter', 'professional', 'enterprise']);
     expect(spec.properties.plan.default).toBe('free');
+    // Structural: no additionalProperties: false; a map keeps its value schema, so the API server keeps its keys.
     expect(JSON.stringify(version.schema)).not.toContain('"additionalProperties":false');
+    const selector = spec.properties.database.properties.serverSelector;
+    expect(selector.properties.matchLabels).toEqual({ type: 'object', additionalProperties: { type: 'string', maxLength: 63 } });
+  });
+
+  it('make DatabaseServer cluster-scoped, short name dbs, with engine, region, stores/capacity and phase columns', () => {
+    const server = parse(crdFiles()['databaseservers.storeop.dev.yaml'] as string);
+    expect(server.spec.scope).toBe('Cluster');
+    expect(server.spec.names.shortNames).toEqual(['dbs']);
+    const version = server.spec.versions[0];
+    expect(version.subresources).toEqual({ status: {} });
+    expect(version.additionalPrinterColumns.map((c: { jsonPath: string }) => c.jsonPath)).toEqual(
+      expect.arrayContaining([
+        '.spec.engine',
+        '.metadata.labels.storeop\\.dev/region',
+        '.status.storeCount',
+        '.spec.capacity.maxStores',
+        '.status.phase',
+      ]),
+    );
+    const stores = parse(crdFiles()['stores.storeop.dev.yaml'] as string);
+    expect(stores.spec.scope).toBe('Namespaced');
   });
 });

@@ -21,7 +21,10 @@ describe('describeStore / buildIntent', () => {
     expect(DEFAULT_SETTINGS).toEqual({ currency: 'USD', locale: 'en-US' });
     expect(d.suspend).toBe(false);
     expect(d.deletionPolicy).toBe('Retain');
-    expect(d.database).toMatchObject({ mode: 'create', isolation: 'database', seed: true });
+    expect(d.database).toMatchObject({ mode: 'create', seed: true });
+    // Isolation stays unset in the spec (a DatabaseServer may give the default); the identity says database.
+    expect(d.database.isolation).toBeUndefined();
+    expect(d.identity.isolation).toBe('database');
   });
 
   it('takes settings, plan, suspend and policy as declared, and no seed when seeding is off', () => {

@@ -1,20 +1,32 @@
 // storeop apply -f: reconciles Store/StoreDatabase manifests without a cluster, through the same
 // validation and pipeline as the operator, against the master DB (embedded PGlite by default).
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { ownValue } from '../../api/common.js';
-import { ManifestError, type ManifestSet, parseManifests, readSources, type StoreUnit, storeUnits } from '../../apply/manifests.js';
+import {
+  type LocatedServer,
+  ManifestError,
+  type ManifestSet,
+  parseManifests,
+  readSources,
+  type StoreUnit,
+  storeUnits,
+} from '../../apply/manifests.js';
+import { type Placements, placedServer, placeUnits, serverSecretReader } from '../../apply/servers.js';
 import { setAdminConnectionLimit } from '../../engines/admin-limit.js';
 import { cidrList, EgressPolicy } from '../../engines/egress.js';
 import { engineFor } from '../../engines/index.js';
 import { createsStoreRole, targetSummary } from '../../engines/target.js';
 import { connectionUrl } from '../../engines/url.js';
 import { describeTarget, isStoreopError } from '../../errors.js';
-import { openMaster, storeopHome } from '../../master/database.js';
+import { type MasterDatabase, masterUrl, openMaster, storeopHome } from '../../master/database.js';
 import { loadKeyring } from '../../master/keyring.js';
+import { findStore, recordServer, storesPerServer, upsertStore } from '../../master/stores.js';
 import { planProvisioning, planStatements } from '../../provisioning/dry-run.js';
 import { describeConflicts } from '../../schema/plan.js';
-import { buildIntent, knownTarget, type StoreIntent } from '../../stores/intent.js';
+import { buildIntent, describeStore, intentForTarget, knownTarget, type StoreIntent } from '../../stores/intent.js';
+import { placedOnServer } from '../../stores/server-placement.js';
+import { serverTarget } from '../../stores/server-target.js';
 import { applyIntent } from '../../stores/service.js';
 import { parseFlags } from '../args.js';
 import { durationSchema } from '../duration.js';
@@ -24,7 +36,7 @@ export const applyHelp = `usage: storeop apply -f FILE|DIR|- [-f ...] [--dry-run
                      [--supabase-api-url URL] [--supabase-poll-interval DURATION] [--supabase-timeout DURATION]
                      [--egress-allow CIDR,...] [--egress-deny CIDR,...]
 
-Validates Store, StoreDatabase and Secret manifests (multi-document YAML) and provisions every store:
+Validates Store, StoreDatabase, DatabaseServer and Secret manifests (multi-document YAML) and provisions every store:
 its database, tables, migrations and seed rows, registered in the master DB (embedded PGlite in
 ./.storeop by default, moved by --home or STOREOP_HOME; or --master-database-url /
 STOREOP_MASTER_DATABASE_URL). Exits 0 only when every store is Ready. --dry-run prints the
@@ -33,7 +45,11 @@ login disabled); setting it back to false resumes it. Fields that name the store
 server, databaseName, isolation, connection, path) cannot change once it is provisioned. A Supabase store
 waits for its project to come up (polled every --supabase-poll-interval, default 10s, for at most
 --supabase-timeout, default 15m). --egress-allow / --egress-deny opt in to the egress policy of storeop api
-for the database hosts in the manifests (off by default: loopback databases are normal here).`;
+for the database hosts in the manifests (off by default: loopback databases are normal here).
+A create-mode database without an inline server is placed on a DatabaseServer of the manifests (serverRef,
+serverSelector, Store spec.region; the master DB records the choice and it never changes); a DatabaseServer's
+adminSecretRef names a Secret document, else the environment: STOREOP_SECRET_<NAME>_<KEY> (upper case, other
+characters as _), e.g. STOREOP_SECRET_PG_ADMIN_PASSWORD.`;
 
 /** The source of every store `storeop apply` declares; `storeop delete` deletes only those. */
 export const APPLY_SOURCE = 'apply';
@@ -84,12 +100,13 @@ async function buildIntents(
   set: ManifestSet,
   home: string,
   defaults: StagedDefaults,
+  placements: Placements,
 ): Promise<Map<string, StoreIntent>> {
   const intents = new Map<string, StoreIntent>();
-  const problems: string[] = [];
+  const problems: string[] = [...placements.problems];
   for (const unit of units) {
     try {
-      intents.set(unit.name, await intentOf(unit, set, home, defaults));
+      intents.set(unit.name, await intentOf(unit, set, home, defaults, placements.servers.get(unit.name)));
     } catch (error) {
       if (!isStoreopError(error, 'InvalidSpec')) throw error;
       // The slug is the Store's; everything else is about its database spec.
@@ -101,7 +118,24 @@ async function buildIntents(
   return intents;
 }
 
-export function intentOf(unit: StoreUnit, set: ManifestSet, home: string, defaults: StagedDefaults = {}): Promise<StoreIntent> {
+/** The unit's intent; `server` is the DatabaseServer it is placed on, when its database goes on one. */
+export async function intentOf(
+  unit: StoreUnit,
+  set: ManifestSet,
+  home: string,
+  defaults: StagedDefaults = {},
+  server?: LocatedServer,
+): Promise<StoreIntent> {
+  if (server) {
+    const description = describeStore({
+      name: unit.name,
+      spec: unit.spec,
+      database: unit.database,
+      databasePath: unit.databasePath,
+      source: APPLY_SOURCE,
+    });
+    return intentForTarget(description, await serverTarget(description.database, placedServer(server), serverSecretReader(set)));
+  }
   return buildIntent({
     name: unit.name,
     spec: unit.spec,
@@ -112,6 +146,28 @@ export function intentOf(unit: StoreUnit, set: ManifestSet, home: string, defaul
     home,
     defaults,
   });
+}
+
+/**
+ * Records the store's DatabaseServer before anything is created there. Another run that placed the same new
+ * store first wins; this run then stops for that store rather than provision it on a second server.
+ */
+async function recordPlacement(master: MasterDatabase, intent: StoreIntent, server: string): Promise<void> {
+  const row = await upsertStore(master.db, intent.declaration);
+  const on = await recordServer(master.db, row.id, server);
+  if (on !== server)
+    throw new Error(`store ${intent.slug} was placed on DatabaseServer ${on} by another run meanwhile; apply again to continue there`);
+}
+
+/** The master database when one exists (for a dry run: nothing is created or migrated), else undefined. */
+async function existingMaster(url: string | undefined, home: string): Promise<MasterDatabase | undefined> {
+  const location = masterUrl({ url, home });
+  if (location.startsWith('pglite://') && !existsSync(location.slice('pglite://'.length))) return undefined;
+  try {
+    return await openMaster({ url, home, migrate: false });
+  } catch {
+    return undefined;
+  }
 }
 
 async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
@@ -127,6 +183,38 @@ async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promis
   return results;
 }
 
+/** --dry-run: the statements per store; nothing is changed. */
+async function dryRun(units: StoreUnit[], intents: Map<string, StoreIntent>): Promise<number> {
+  const out = process.stdout;
+  let conflicts = false;
+  for (const unit of units) {
+    const intent = intents.get(unit.name) as StoreIntent;
+    const target = knownTarget(intent);
+    if (!target) {
+      out.write(`# store ${unit.slug}: ${unit.database.engine}: the project comes first; its statements are known once it exists\n`);
+      continue;
+    }
+    const plan = await planProvisioning(target, { slug: unit.slug, seed: intent.seed ? {} : false });
+    const statements = planStatements(plan);
+    out.write(`# store ${unit.slug}: ${describeTarget(targetSummary(target))}${plan.databaseExists ? '' : ' (database to be created)'}\n`);
+    if (plan.schema.conflicts.length) {
+      conflicts = true;
+      out.write(`#   CONFLICTS, nothing would change: ${describeConflicts(plan.schema.conflicts)}\n`);
+      continue;
+    }
+    if (!plan.databaseExists && createsStoreRole(target)) {
+      out.write('-- as the server admin:\n');
+      for (const statement of engineFor(target.engine).adminStatements?.(target, unit.slug) ?? []) out.write(`${statement}\n`);
+      out.write('-- then as the store role:\n');
+    }
+    for (const statement of statements) out.write(`${statement}\n`);
+    if (plan.seedPending) out.write('-- seed default rows where missing\n');
+    if (!statements.length && !plan.seedPending) out.write('-- no changes\n');
+  }
+  out.write('dry run: nothing was changed\n');
+  return conflicts ? 1 : 0;
+}
+
 export async function applyCommand(argv: string[]): Promise<number> {
   const { flags: f } = parseFlags(argv, spec, flags);
   const home = storeopHome(f.home);
@@ -137,43 +225,46 @@ export async function applyCommand(argv: string[]): Promise<number> {
     return 1;
   }
   const defaults: StagedDefaults = { supabaseApiUrl: f['supabase-api-url'] };
-  const intents = await buildIntents(units, set, home, defaults);
+  // Placement reads the master DB first (recorded servers, stores per server); without it the master DB is
+  // opened only once every manifest is valid. A dry run reads an existing one, and never creates or migrates it.
+  const placing = units.some((u) => {
+    try {
+      return placedOnServer(u.database, u.databasePath);
+    } catch {
+      return true; // the problem is reported by placeUnits, with the others
+    }
+  });
+  let master: MasterDatabase | undefined;
+  if (placing)
+    master = f['dry-run']
+      ? await existingMaster(f['master-database-url'], home)
+      : await openMaster({ url: f['master-database-url'], home });
+  let intents: Map<string, StoreIntent>;
+  let placements: Placements;
+  try {
+    const db = master?.db;
+    placements = await placeUnits(
+      units,
+      set,
+      async (slug) => (db ? ((await findStore(db, slug))?.database_server ?? undefined) : undefined),
+      db ? await storesPerServer(db) : new Map(),
+    );
+    intents = await buildIntents(units, set, home, defaults, placements);
+  } catch (error) {
+    await master?.close();
+    throw error;
+  }
   const egress = f['egress-allow'] || f['egress-deny'] ? new EgressPolicy({ allow: f['egress-allow'], deny: f['egress-deny'] }) : undefined;
   const out = process.stdout;
 
   if (f['dry-run']) {
-    let conflicts = false;
-    for (const unit of units) {
-      const intent = intents.get(unit.name) as StoreIntent;
-      const target = knownTarget(intent);
-      if (!target) {
-        out.write(`# store ${unit.slug}: ${unit.database.engine}: the project comes first; its statements are known once it exists\n`);
-        continue;
-      }
-      const plan = await planProvisioning(target, { slug: unit.slug, seed: intent.seed ? {} : false });
-      const statements = planStatements(plan);
-      out.write(
-        `# store ${unit.slug}: ${describeTarget(targetSummary(target))}${plan.databaseExists ? '' : ' (database to be created)'}\n`,
-      );
-      if (plan.schema.conflicts.length) {
-        conflicts = true;
-        out.write(`#   CONFLICTS, nothing would change: ${describeConflicts(plan.schema.conflicts)}\n`);
-        continue;
-      }
-      if (!plan.databaseExists && createsStoreRole(target)) {
-        out.write('-- as the server admin:\n');
-        for (const statement of engineFor(target.engine).adminStatements?.(target, unit.slug) ?? []) out.write(`${statement}\n`);
-        out.write('-- then as the store role:\n');
-      }
-      for (const statement of statements) out.write(`${statement}\n`);
-      if (plan.seedPending) out.write('-- seed default rows where missing\n');
-      if (!statements.length && !plan.seedPending) out.write('-- no changes\n');
+    try {
+      return await dryRun(units, intents);
+    } finally {
+      await master?.close();
     }
-    out.write('dry run: nothing was changed\n');
-    return conflicts ? 1 : 0;
   }
-
-  const master = await openMaster({ url: f['master-database-url'], home });
+  master ??= await openMaster({ url: f['master-database-url'], home });
   const display = progressDisplay();
   let outcomes: Outcome[];
   try {
@@ -187,6 +278,8 @@ export async function applyCommand(argv: string[]): Promise<number> {
       const where = target ? describeTarget(targetSummary(target)) : `${engine} project`;
       const started = performance.now();
       try {
+        const server = placements.servers.get(unit.name);
+        if (server) await recordPlacement(master, intent, server.name);
         // A job a killed run left open (its runner is gone) is taken over: the store's history shows one run, finished.
         const applied = await applyIntent(ctx, intent, {
           onProgress: (p) => display.update(unit.slug, p),

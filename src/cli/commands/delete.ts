@@ -3,12 +3,14 @@
 // the database and role are dropped), with the same checks as the operator.
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { parseManifests, readSources, storeUnits } from '../../apply/manifests.js';
+import { type LocatedServer, type ManifestSet, parseManifests, readSources, type StoreUnit, storeUnits } from '../../apply/manifests.js';
 import { isStoreopError } from '../../errors.js';
 import { openMaster, storeopHome } from '../../master/database.js';
 import { loadKeyring } from '../../master/keyring.js';
+import { findStore } from '../../master/stores.js';
 import { slugSchema } from '../../naming.js';
 import { knownTarget } from '../../stores/intent.js';
+import { placedOnServer } from '../../stores/server-placement.js';
 import { type DeleteOutcome, type DeleteRequest, deleteStore } from '../../stores/service.js';
 import { parseFlags, UsageError } from '../args.js';
 import { formatTable } from '../output.js';
@@ -37,6 +39,30 @@ const spec = {
   home: { type: 'string' },
 } as const;
 
+/** The DatabaseServer documents the master DB records the units' stores on. */
+async function recordedPlacements(
+  units: StoreUnit[],
+  set: ManifestSet,
+  url: string | undefined,
+  home: string,
+): Promise<Map<string, LocatedServer>> {
+  const placed = new Map<string, LocatedServer>();
+  if (!units.some((u) => placedOnServer(u.database, u.databasePath))) return placed;
+  const master = await openMaster({ url, home });
+  try {
+    for (const unit of units) {
+      const name = (await findStore(master.db, unit.slug))?.database_server;
+      const server = name ? set.servers.find((s) => s.name === name) : undefined;
+      if (name && !server)
+        throw new UsageError(`store ${unit.slug} is placed on DatabaseServer ${name}: give its manifest (-f) so that storeop can reach it`);
+      if (server) placed.set(unit.name, server);
+    }
+  } finally {
+    await master.close();
+  }
+  return placed;
+}
+
 export async function deleteCommand(argv: string[]): Promise<number> {
   const { flags: f, positionals } = parseFlags(argv, spec, flags);
   const home = storeopHome(f.home);
@@ -47,8 +73,14 @@ export async function deleteCommand(argv: string[]): Promise<number> {
     const units = storeUnits(set);
     if (units.length === 0) throw new UsageError('no Store in the manifests');
     requests = [];
+    // A store on a DatabaseServer is dropped where the master DB says it was placed (never placed: nothing to drop).
+    const placed = await recordedPlacements(units, set, f['master-database-url'], home);
     for (const unit of units) {
-      const intent = await intentOf(unit, set, home);
+      if (placedOnServer(unit.database, unit.databasePath) && !placed.has(unit.name)) {
+        requests.push({ slug: unit.slug, source: APPLY_SOURCE, policy: unit.database.deletionPolicy, home });
+        continue;
+      }
+      const intent = await intentOf(unit, set, home, {}, placed.get(unit.name));
       requests.push({
         slug: intent.slug,
         source: APPLY_SOURCE,

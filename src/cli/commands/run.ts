@@ -10,12 +10,12 @@ import { loadKubeConfig } from '../../kube/kubeconfig.js';
 import { createLogger, LOG_LEVELS } from '../../log.js';
 import { DEFAULT_MASTER_POOL_SIZE, openMaster } from '../../master/database.js';
 import { loadKeyring } from '../../master/keyring.js';
-import { parseFlags } from '../args.js';
+import { parseFlags, UsageError } from '../args.js';
 import { durationSchema } from '../duration.js';
 
 export const runHelp = `usage: storeop run [flags]
 
-Runs the operator: watches Store and StoreDatabase resources and reconciles them.
+Runs the operator: watches Store, StoreDatabase and DatabaseServer resources and reconciles them.
 
   --kubeconfig PATH                  kubeconfig file (default: in-cluster, then $KUBECONFIG, then ~/.kube/config)
   --namespace NS                     watch one namespace (default: all)
@@ -24,6 +24,8 @@ Runs the operator: watches Store and StoreDatabase resources and reconciles them
   --health-probe-bind-address ADDR   /healthz and /readyz (default :8081)
   --leader-elect                     elect a leader on a Lease so only one replica reconciles
   --leader-election-namespace NS     namespace of the Lease (default: $POD_NAMESPACE, else default)
+  --operator-namespace NS            the operator's own namespace, where a DatabaseServer's adminSecretRef
+                                     without a namespace points (default: $POD_NAMESPACE, else default)
   --leader-election-id NAME          name of the Lease (default storeop-leader)
   --max-concurrent-reconciles N      workers per controller (default 4); also the bound on admin sessions
                                      per database server (plus 2 for short nested lookups)
@@ -41,12 +43,12 @@ Runs the operator: watches Store and StoreDatabase resources and reconciles them
 
 const address = z.string().regex(/^[^:]*:\d{1,5}$/, 'must look like HOST:PORT or :PORT');
 
+const namespaceName = z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a namespace name');
+
 const flags = z.object({
   kubeconfig: z.string().optional(),
-  namespace: z
-    .string()
-    .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a namespace name')
-    .optional(),
+  namespace: namespaceName.optional(),
+  'operator-namespace': namespaceName.optional(),
   'master-database-url': z.string().optional(),
   'metrics-bind-address': address.default(':8080'),
   'health-probe-bind-address': address.default(':8081'),
@@ -70,6 +72,7 @@ const flags = z.object({
 const spec = {
   kubeconfig: { type: 'string' },
   namespace: { type: 'string' },
+  'operator-namespace': { type: 'string' },
   'master-database-url': { type: 'string' },
   'metrics-bind-address': { type: 'string' },
   'health-probe-bind-address': { type: 'string' },
@@ -89,6 +92,16 @@ const spec = {
   'supabase-poll-interval': { type: 'string' },
   'pglite-home': { type: 'string' },
 } as const;
+
+/** --operator-namespace, else $POD_NAMESPACE (checked like the flag), else default. */
+function operatorNamespace(flag: string | undefined): string {
+  if (flag) return flag;
+  const env = process.env.POD_NAMESPACE;
+  if (!env) return 'default';
+  const parsed = namespaceName.safeParse(env);
+  if (!parsed.success) throw new UsageError(`POD_NAMESPACE: ${parsed.error.issues[0]?.message}`);
+  return parsed.data;
+}
 
 /** Parses and validates `storeop run` flags (also used to check the Helm chart's container args). */
 export function parseRunFlags(argv: string[]): z.infer<typeof flags> {
@@ -139,6 +152,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     leaderElectionNamespace: f['leader-election-namespace'] ?? process.env.POD_NAMESPACE ?? 'default',
     leaderElectionId: f['leader-election-id'],
     gracePeriodMs: f['grace-period'],
+    operatorNamespace: operatorNamespace(f['operator-namespace']),
     supabaseApiUrl: f['supabase-api-url'],
     supabasePollMs: f['supabase-poll-interval'],
   });

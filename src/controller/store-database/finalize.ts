@@ -1,5 +1,7 @@
 // Deletion of a StoreDatabase: the finalizer, cleanup by deletionPolicy (through the store service, and the
 // Supabase project for create mode), then the finalizer removed.
+
+import { databaseServerSpec } from '../../api/database-server.js';
 import type { StoreDatabase, StoreDatabaseSpec } from '../../api/store-database.js';
 import { storeDatabaseSpec } from '../../api/store-database.js';
 import { engineFor } from '../../engines/index.js';
@@ -8,10 +10,14 @@ import { supabaseDeprovisionTarget } from '../../engines/supabase/stage.js';
 import { isStoreopError, redactSecrets, StoreopError } from '../../errors.js';
 import { describeApiError, isNotFound } from '../../kube/client.js';
 import type { Logger } from '../../log.js';
+import { findStore } from '../../master/stores.js';
 import { identityOf } from '../../stores/identity.js';
 import { resolveTarget } from '../../stores/resolve-target.js';
+import { placedOnServer } from '../../stores/server-placement.js';
+import { serverTarget } from '../../stores/server-target.js';
 import { deleteStore } from '../../stores/service.js';
 import { type ControllerContext, FINALIZER, type ReconcileResult, SKIP_CLEANUP_ANNOTATION, TerminalError } from '../context.js';
+import { adminSecretReader } from '../database-server/admin-secret.js';
 import { applyConditions } from '../status.js';
 import { appliedIdentity, cleanupIdentity, type RecordedIdentity, recordedChanges } from './identity.js';
 import { readSecret } from './secrets.js';
@@ -105,7 +111,11 @@ async function cleanup(ctx: ControllerContext, sdb: StoreDatabase, applied: Reco
   }
   // The store service drops a create-mode database (Delete), and detaches the store in the master DB.
   const server = policy === 'Delete' && spec.mode === 'create' && spec.engine !== 'supabase';
-  const target = server ? await resolveTarget(spec, read, { home: ctx.pgliteHome, slug }) : undefined;
+  const target = server
+    ? placedOnServer(spec)
+      ? await placedTarget(ctx, sdb, spec, slug)
+      : await resolveTarget(spec, read, { home: ctx.pgliteHome, slug })
+    : undefined;
   const done = await deleteStore(ctx.master, {
     slug,
     source: `kubernetes:${namespace}/${spec.storeRef.name}`,
@@ -116,6 +126,24 @@ async function cleanup(ctx: ControllerContext, sdb: StoreDatabase, applied: Reco
   if (done.outcome === 'dropped') await ctx.events.record(sdb, 'Normal', 'Deprovisioned', `dropped the database and role of store ${slug}`);
   else if (policy === 'Delete' && spec.mode === 'connect')
     await ctx.events.record(sdb, 'Normal', 'Retained', 'connect mode: the database was not created by storeop and is kept');
+}
+
+/**
+ * The target of a store placed on a DatabaseServer: the server it was placed on (status, else the master DB).
+ * Never placed: nothing was created on any server, and there is nothing to drop.
+ */
+async function placedTarget(ctx: ControllerContext, sdb: StoreDatabase, spec: StoreDatabaseSpec, slug: string) {
+  const name = sdb.status?.server ?? (await findStore(ctx.master.master.db, slug))?.database_server ?? undefined;
+  if (!name) return undefined;
+  const server = ctx.servers.get(name);
+  const parsed = server ? databaseServerSpec.safeParse(server.spec) : undefined;
+  if (!parsed?.success)
+    throw new StoreopError(
+      'InvalidSpec',
+      `DatabaseServer ${name}, where the store is placed, ${server ? 'has an invalid spec' : 'does not exist'}: restore it so that the store's database can be dropped`,
+      { retryable: true },
+    );
+  return serverTarget(spec, { name, spec: parsed.data }, adminSecretReader(ctx, parsed.data));
 }
 
 type DeletionPolicy = NonNullable<StoreDatabaseSpec['deletionPolicy']>;

@@ -7,6 +7,7 @@ import { describeApiError } from '../../kube/client.js';
 import { getJob, scheduleNextAttempt } from '../../master/jobs.js';
 import type { ProvisionResult } from '../../provisioning/pipeline.js';
 import type { Progress } from '../../provisioning/progress.js';
+import { getCondition } from '../conditions.js';
 import { type ControllerContext, jitter, type ReconcileResult, TerminalError } from '../context.js';
 import { applyConditions, failedConditionType, statusDiffers } from '../status.js';
 import { backoffDelayMs } from '../workqueue.js';
@@ -215,6 +216,10 @@ export async function reportReady(ctx: ControllerContext, sdb: StoreDatabase, re
                 message: `connection Secret ${secretName}`,
               },
             ]
+          : []),
+        // A store that was Degraded (its server unreachable) says it recovered; others never get the condition.
+        ...(getCondition(sdb.status?.conditions, 'Degraded')
+          ? [{ type: 'Degraded', status: 'False' as const, reason: 'ServerReachable', message: 'the DatabaseServer is reachable' }]
           : []),
         { type: 'Ready', status: 'True', reason: 'Provisioned', message },
       ],

@@ -1,5 +1,6 @@
-// Where a StoreDatabase's database lives: a server target from the spec and its Secrets, or a Supabase
-// project (prepared, or for a periodic check the connection registered in the master DB).
+// Where a StoreDatabase's database lives: a server target from the spec and its Secrets, or from the
+// DatabaseServer it is placed on (placement.ts), or a Supabase project (prepared, or for a periodic check the
+// connection registered in the master DB).
 import type { StoreDatabase, StoreDatabaseSpec } from '../../api/store-database.js';
 import { resolveSupabaseSettings, type SupabaseSettings } from '../../engines/supabase/prepare.js';
 import type { DatabaseTarget } from '../../engines/target.js';
@@ -7,7 +8,11 @@ import { isStoreopError } from '../../errors.js';
 import type { StoreDescription } from '../../stores/intent.js';
 import type { PreparedJob } from '../../stores/provision-store.js';
 import { resolveTarget } from '../../stores/resolve-target.js';
+import { placedOnServer } from '../../stores/server-placement.js';
+import { serverTarget } from '../../stores/server-target.js';
 import type { ControllerContext, ReconcileResult } from '../context.js';
+import { adminSecretReader } from '../database-server/admin-secret.js';
+import { placeStoreDatabase } from './placement.js';
 import { readSecret } from './secrets.js';
 import { fail, failStatus, NOT_FOUND_RETRY_MS } from './status.js';
 import { prepareSupabase, supabaseFromMaster } from './supabase.js';
@@ -37,6 +42,11 @@ export async function resolveStoreTarget(
         : await prepareSupabase(ctx, sdb, spec, supabase, description.slug, description.declaration);
       if ('requeue' in outcome) return outcome;
       return { target: outcome.target, preparedJob: outcome.job, supabase };
+    }
+    if (placedOnServer(spec)) {
+      const placed = await placeStoreDatabase(ctx, sdb, spec, description);
+      if ('requeue' in placed) return placed;
+      return { target: await serverTarget(spec, placed.server, adminSecretReader(ctx, placed.server.spec)) };
     }
     return { target: await resolveTarget(spec, read, { home: ctx.pgliteHome, slug: description.slug }) };
   } catch (error) {
