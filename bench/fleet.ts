@@ -4,7 +4,7 @@
 // databases provisioned in-process at the same concurrency); then a no-op resync window, the deletion of
 // the fleet, and a memory curve. Every measure is printed beside its target. See bench/README.md, "Fleet".
 import { randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import {
   type Cluster,
   createAdminSecret,
@@ -20,7 +20,7 @@ import { type FloorResult, runFloor } from './fleet/floor.js';
 import { type MemoryPoint, runMemoryCurve } from './fleet/memory.js';
 import { assertBuilt, buildOperator, DEFAULT_WORKERS, type Operator, settle, startOperator } from './fleet/operator.js';
 import { type FleetOptions, parseOptions, USAGE, UsageError } from './fleet/options.js';
-import { createMasterDatabase, DATABASE_PREFIX, dropFleetObjects, withClient } from './fleet/postgres.js';
+import { createMasterDatabase, DATABASE_PREFIX, dropFleetObjects, otherBenchRunning, withClient } from './fleet/postgres.js';
 import { atMost, fmt, load, type Machine, machine, type Row, row, table } from './fleet/report.js';
 import { type ResyncResult, runResync } from './fleet/resync.js';
 import { summarize, type Traffic } from './fleet/traffic.js';
@@ -103,7 +103,7 @@ async function withOperator<T>(
   cluster: Cluster,
   masterUrl: string,
   sampler: ConnectionSampler,
-  options: { workers?: number; resyncPeriodMs?: number },
+  options: { workers?: number; resyncPeriodMs?: number; heapSnapshotDir?: string },
   fn: (operator: Operator) => Promise<T>,
 ): Promise<T> {
   const operator = await startOperator({ kubeconfig: cluster.operatorKubeconfig, masterUrl, logFile: operatorLog, ...options });
@@ -394,9 +394,9 @@ function memoryRows(points: MemoryPoint[]): Row[] {
     const samples = p.samplesMb.map((s) => fmt(s, 0)).join(' ');
     return row(
       `${n} Stores + ${n} StoreDatabases`,
-      `${fmt(p.rssMb)} MB`,
+      `${fmt(p.rssMb)} MB (JS heap ${fmt(p.heapUsedMb)} MB)`,
       target,
-      `${verdict}${verdict ? '; ' : ''}samples ${samples}${p.settled ? '' : ', still busy'}`,
+      `${verdict}${verdict ? '; ' : ''}samples ${samples}${p.settled ? '' : ', still busy'}${p.heapSnapshot ? `; ${p.heapSnapshot}` : ''}`,
     );
   });
 }
@@ -431,9 +431,13 @@ async function main(): Promise<void> {
     log('building dist/ (the operator runs from it)');
     buildOperator();
   }
-  const leftovers = await dropFleetObjects(adminUrl);
-  if (leftovers.databases || leftovers.roles)
-    log(`dropped ${leftovers.databases} databases and ${leftovers.roles} roles left by an earlier run`);
+  if (await otherBenchRunning(adminUrl)) {
+    log(`another bench run is connected to ${new URL(adminUrl).host}: its ${DATABASE_PREFIX}* databases and roles are left alone`);
+  } else {
+    const leftovers = await dropFleetObjects(adminUrl);
+    if (leftovers.databases || leftovers.roles)
+      log(`dropped ${leftovers.databases} databases and ${leftovers.roles} roles left by an earlier run`);
+  }
 
   try {
     const cluster = await openCluster(opts.kubeconfig);
@@ -462,7 +466,9 @@ async function main(): Promise<void> {
         step: () => (opts.kubeconfig ? removeNamespace(cluster.kube, namespace) : Promise.resolve()),
       });
       const adminSecret = await createAdminSecret(cluster.kube, namespace, adminUrl);
-      const points = await withOperator(cluster, masterUrl, sampler, {}, (operator) =>
+      const heapSnapshotDir = opts['heap-snapshots'];
+      if (heapSnapshotDir) mkdirSync(heapSnapshotDir, { recursive: true });
+      const points = await withOperator(cluster, masterUrl, sampler, heapSnapshotDir ? { heapSnapshotDir } : {}, (operator) =>
         runMemoryCurve({
           kube: cluster.kube,
           operator,
@@ -471,6 +477,7 @@ async function main(): Promise<void> {
           points: opts['memory-points'],
           concurrency: opts['apply-concurrency'],
           timeoutMs: opts['ready-timeout'],
+          heapSnapshots: heapSnapshotDir !== undefined,
           log,
         }),
       );

@@ -14,6 +14,10 @@ export interface MemoryPoint {
   samplesMb: number[];
   /** False when Pending objects' 30 s requeues kept the operator busy until the settle timeout. */
   settled: boolean;
+  /** The JS heap in use at the last sample (the rest of RSS is the binary, V8's free pages, malloc). */
+  heapUsedMb: number;
+  /** The heap snapshot written at this point, when asked for. */
+  heapSnapshot?: string;
 }
 
 const pad = (i: number) => String(i).padStart(5, '0');
@@ -50,6 +54,8 @@ export async function runMemoryCurve(opts: {
   points: number[];
   concurrency: number;
   timeoutMs: number;
+  /** Write a heap snapshot at each point (the operator must have been started with a snapshot folder). */
+  heapSnapshots?: boolean;
   log: (line: string) => void;
 }): Promise<MemoryPoint[]> {
   const { kube, operator, namespace } = opts;
@@ -77,8 +83,12 @@ export async function runMemoryCurve(opts: {
       }
       const sorted = [...samplesMb].sort((a, b) => a - b);
       const rssMb = sorted[Math.floor(sorted.length / 2)] as number;
-      result.push({ objectsPerKind: point, rssMb, samplesMb, settled });
-      opts.log(`  ${point} Stores + ${point} StoreDatabases: RSS ${rssMb.toFixed(0)} MB${settled ? '' : ' (still busy)'}`);
+      const { heapUsedMb } = await operator.metrics();
+      const heapSnapshot = opts.heapSnapshots ? await operator.heapSnapshot() : undefined;
+      result.push({ objectsPerKind: point, rssMb, samplesMb, settled, heapUsedMb, ...(heapSnapshot ? { heapSnapshot } : {}) });
+      opts.log(
+        `  ${point} Stores + ${point} StoreDatabases: RSS ${rssMb.toFixed(0)} MB, JS heap ${heapUsedMb.toFixed(0)} MB${settled ? '' : ' (still busy)'}${heapSnapshot ? `, snapshot ${heapSnapshot}` : ''}`,
+      );
     }
   } finally {
     await databases.stop();

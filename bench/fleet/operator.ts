@@ -2,7 +2,7 @@
 // flags a phase names), its CPU and RSS read from /proc, its reconcile counts from its /metrics.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -47,10 +47,12 @@ export interface MetricsSnapshot {
   depth: Record<string, number>;
   /** storeop_stores summed over phases: the Stores in the operator's cache. */
   cachedStores: number;
+  /** The JS heap in use (nodejs_heap_size_used_bytes), MB. */
+  heapUsedMb: number;
 }
 
 export function parseMetrics(text: string): MetricsSnapshot {
-  const snapshot: MetricsSnapshot = { reconciles: {}, depth: {}, cachedStores: 0 };
+  const snapshot: MetricsSnapshot = { reconciles: {}, depth: {}, cachedStores: 0, heapUsedMb: 0 };
   for (const line of text.split('\n')) {
     const m = /^(\w+)(?:\{([^}]*)\})?\s+(\S+)/.exec(line);
     if (!m) continue;
@@ -64,6 +66,8 @@ export function parseMetrics(text: string): MetricsSnapshot {
       snapshot.depth[label('name')] = value;
     } else if (name === 'storeop_stores') {
       snapshot.cachedStores += value;
+    } else if (name === 'nodejs_heap_size_used_bytes') {
+      snapshot.heapUsedMb = value / 1024 / 1024;
     }
   }
   return snapshot;
@@ -75,6 +79,8 @@ export interface Operator {
   metrics(): Promise<MetricsSnapshot>;
   cpu(): number;
   rss(): number;
+  /** Writes a heap snapshot (only when started with heapSnapshotDir) and returns its path. */
+  heapSnapshot(): Promise<string>;
   logTail(lines?: number): string;
   stop(): Promise<void>;
 }
@@ -87,10 +93,14 @@ export async function startOperator(options: {
   resyncPeriodMs?: number;
   /** Appends the operator's log to this file (else only its tail is kept, for errors). */
   logFile?: string;
+  /** Lets heapSnapshot() write V8 heap snapshots into this folder (node --heapsnapshot-signal). */
+  heapSnapshotDir?: string;
 }): Promise<Operator> {
   const home = mkdtempSync(join(tmpdir(), 'storeop-fleet-home-'));
   const [metricsPort, healthPort] = [await freePort(), await freePort()];
+  const snapshotDir = options.heapSnapshotDir;
   const args = [
+    ...(snapshotDir ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${snapshotDir}`] : []),
     CLI,
     'run',
     '--kubeconfig',
@@ -158,9 +168,35 @@ export async function startOperator(options: {
     metrics: async () => parseMetrics(await (await fetch(metricsUrl)).text()),
     cpu: () => cpuSeconds(pid),
     rss: () => rssMb(pid),
+    heapSnapshot: async () => {
+      if (!snapshotDir) throw new Error('the operator was started without heapSnapshotDir');
+      return writeHeapSnapshot(child, snapshotDir, metricsUrl);
+    },
     logTail: (lines = 20) => output.trimEnd().split('\n').slice(-lines).join('\n'),
     stop,
   };
+}
+
+const answers = (url: string): Promise<boolean> =>
+  fetch(url).then(
+    (r) => r.ok,
+    () => false,
+  );
+
+/**
+ * Signals the operator to write a heap snapshot and waits until it is complete: V8 writes it on the main
+ * thread, so once a new file exists and /metrics answers again, the file is whole.
+ */
+async function writeHeapSnapshot(child: ChildProcess, dir: string, metricsUrl: string): Promise<string> {
+  const before = new Set(readdirSync(dir));
+  child.kill('SIGUSR2');
+  const deadline = Date.now() + 10 * 60_000;
+  for (;;) {
+    const written = readdirSync(dir).find((f) => f.endsWith('.heapsnapshot') && !before.has(f));
+    if (written && (await answers(metricsUrl))) return join(dir, written);
+    if (Date.now() > deadline) throw new Error('the operator wrote no heap snapshot within 10 minutes');
+    await sleep(500);
+  }
 }
 
 /**

@@ -40,6 +40,20 @@ export async function dropFleetObjects(adminUrl: string, prefix = DATABASE_PREFI
   });
 }
 
+/**
+ * Whether another bench run is connected to the server (its connection sampler stays connected for the whole
+ * run): then the store_fleet_* objects may be that run's, not a killed run's, and must be left alone.
+ */
+export async function otherBenchRunning(adminUrl: string): Promise<boolean> {
+  return withClient(adminUrl, async (client) => {
+    const others = await client.query<{ n: string }>(
+      'SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()',
+      [BENCH_APPLICATION],
+    );
+    return Number(others.rows[0]?.n) > 0;
+  });
+}
+
 /** Databases and roles whose names start with `prefix` (e.g. store_fleet_ab12_w4_). */
 export async function remaining(adminUrl: string, prefix: string): Promise<{ databases: number; roles: number }> {
   const like = likePattern(prefix);
