@@ -44,6 +44,7 @@ const TARGET = {
 const log = (line: string) => process.stderr.write(`${line}\n`);
 /** --operator-log, set once the flags are read. */
 let operatorLog: string | undefined;
+let operatorNodeOptions: string[] = [];
 
 interface WorkerRun {
   workers: number;
@@ -106,7 +107,13 @@ async function withOperator<T>(
   options: { workers?: number; resyncPeriodMs?: number; heapSnapshotDir?: string },
   fn: (operator: Operator) => Promise<T>,
 ): Promise<T> {
-  const operator = await startOperator({ kubeconfig: cluster.operatorKubeconfig, masterUrl, logFile: operatorLog, ...options });
+  const operator = await startOperator({
+    kubeconfig: cluster.operatorKubeconfig,
+    masterUrl,
+    logFile: operatorLog,
+    nodeOptions: operatorNodeOptions,
+    ...options,
+  });
   const entry = { what: 'stop the operator', step: () => operator.stop() };
   cleanups.push(entry);
   sampler.reset(operator.pid);
@@ -394,7 +401,7 @@ function memoryRows(points: MemoryPoint[]): Row[] {
     const samples = p.samplesMb.map((s) => fmt(s, 0)).join(' ');
     return row(
       `${n} Stores + ${n} StoreDatabases`,
-      `${fmt(p.rssMb)} MB (JS heap ${fmt(p.heapUsedMb)} MB)`,
+      `${fmt(p.rssMb)} MB (JS heap ${fmt(p.heapUsedMb)}, malloc ${fmt(p.breakdown.mallocHeapMb)}; CPU ${fmt(p.cpuSeconds)} s)`,
       target,
       `${verdict}${verdict ? '; ' : ''}samples ${samples}${p.settled ? '' : ', still busy'}${p.heapSnapshot ? `; ${p.heapSnapshot}` : ''}`,
     );
@@ -408,6 +415,7 @@ async function main(): Promise<void> {
     return;
   }
   operatorLog = opts['operator-log'];
+  operatorNodeOptions = opts['operator-node-options'];
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   const adminUrl = opts['postgres-url'];
@@ -429,7 +437,7 @@ async function main(): Promise<void> {
   if (opts['no-build']) assertBuilt();
   else {
     log('building dist/ (the operator runs from it)');
-    buildOperator();
+    await buildOperator();
   }
   if (await otherBenchRunning(adminUrl)) {
     log(`another bench run is connected to ${new URL(adminUrl).host}: its ${DATABASE_PREFIX}* databases and roles are left alone`);
@@ -477,7 +485,7 @@ async function main(): Promise<void> {
           points: opts['memory-points'],
           concurrency: opts['apply-concurrency'],
           timeoutMs: opts['ready-timeout'],
-          heapSnapshots: heapSnapshotDir !== undefined,
+          heapSnapshot: heapSnapshotDir !== undefined,
           log,
         }),
       );

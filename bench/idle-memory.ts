@@ -8,7 +8,8 @@
 // NAME=VALUE words (upper-case names) of a variant are environment variables for that operator (for
 // example MALLOC_ARENA_MAX=2); the other words are flags for node.
 //
-// Default variant: this checkout's dist/cli/main.js (build it first: npx tsc -p tsconfig.build.json).
+// Default variant: this checkout's operator bundle, dist/bundle/storeop.mjs, what the image runs (build it first:
+// npm run build).
 // Server: STOREOP_BENCH_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/postgres); every master
 // database it creates is dropped again.
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -56,7 +57,7 @@ function options(): { variants: Variant[]; settleSeconds: number; rounds: number
       rounds: { type: 'string', default: '2' },
     },
   });
-  const variants = (values.variant ?? [`current=${join(repoRoot, 'dist/cli/main.js')}`]).map((spec) => {
+  const variants = (values.variant ?? [`current=${join(repoRoot, 'dist/bundle/storeop.mjs')}`]).map((spec) => {
     const [head = '', ...rest] = spec.split(/\s+/).filter(Boolean);
     const at = head.indexOf('=');
     if (at < 1) throw new Error(`--variant ${spec}: expected LABEL=CLI_JS [NAME=VALUE...] [NODE_FLAGS...]`);

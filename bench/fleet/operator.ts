@@ -6,19 +6,22 @@ import { createWriteStream, existsSync, mkdtempSync, readdirSync, readFileSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { BUNDLE_ENTRY, bundleCli } from '../../scripts/bundle.js';
 import { nodeBinary, repoRoot } from '../../test/support/paths.js';
 import { freePort } from '../../test/support/ports.js';
 
 /** storeop run's --max-concurrent-reconciles default. */
 export const DEFAULT_WORKERS = 4;
-const CLI = join(repoRoot, 'dist/cli/main.js');
+/** What the image runs (scripts/bundle.ts), built by buildOperator(). */
+const CLI = join(repoRoot, 'dist/bundle', BUNDLE_ENTRY);
 // The master DB keeps store credentials encrypted; a fresh key per bench run (its master DB is dropped after).
 const ENCRYPTION_KEYS = `fleet:${randomBytes(32).toString('base64')}`;
 const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
 
-/** Builds dist/ from src/ so the operator measured is the code in this tree. */
-export function buildOperator(): void {
+/** Builds dist/ (and its bundle) from src/ so the operator measured is the code in this tree. */
+export async function buildOperator(): Promise<void> {
   execFileSync(join(repoRoot, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.build.json'], { cwd: repoRoot, stdio: 'inherit' });
+  await bundleCli(join(repoRoot, 'dist/bundle'));
 }
 
 export function assertBuilt(): void {
@@ -38,6 +41,31 @@ export function rssMb(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
   return kb / 1024;
+}
+
+/** Where a process's RSS is, from /proc/PID/smaps: malloc's main heap, other anonymous memory, mapped files. */
+export interface RssBreakdown {
+  /** glibc's main arena ([heap]): native allocations of the main thread (Buffers' backing stores, V8 internals). */
+  mallocHeapMb: number;
+  /** Other anonymous mappings: V8's heap pages, thread arenas and stacks. */
+  anonymousMb: number;
+  /** File-backed pages: the node binary and shared libraries. */
+  fileMb: number;
+}
+
+export function rssBreakdown(pid: number): RssBreakdown {
+  const result = { mallocHeapMb: 0, anonymousMb: 0, fileMb: 0 };
+  let bucket: keyof RssBreakdown = 'anonymousMb';
+  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    const mapping = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ (\d+)\s*(.*)$/.exec(line);
+    if (mapping) {
+      const [, inode, name = ''] = mapping;
+      bucket = name === '[heap]' ? 'mallocHeapMb' : inode !== '0' ? 'fileMb' : 'anonymousMb';
+    } else if (line.startsWith('Rss:')) {
+      result[bucket] += Number(line.split(/\s+/)[1]) / 1024;
+    }
+  }
+  return result;
 }
 
 export interface MetricsSnapshot {
@@ -79,6 +107,7 @@ export interface Operator {
   metrics(): Promise<MetricsSnapshot>;
   cpu(): number;
   rss(): number;
+  rssBreakdown(): RssBreakdown;
   /** Writes a heap snapshot (only when started with heapSnapshotDir) and returns its path. */
   heapSnapshot(): Promise<string>;
   logTail(lines?: number): string;
@@ -95,11 +124,14 @@ export async function startOperator(options: {
   logFile?: string;
   /** Lets heapSnapshot() write V8 heap snapshots into this folder (node --heapsnapshot-signal). */
   heapSnapshotDir?: string;
+  /** Extra node flags (e.g. --max-semi-space-size=2), after the ones the image runs with. */
+  nodeOptions?: string[];
 }): Promise<Operator> {
   const home = mkdtempSync(join(tmpdir(), 'storeop-fleet-home-'));
   const [metricsPort, healthPort] = [await freePort(), await freePort()];
   const snapshotDir = options.heapSnapshotDir;
   const args = [
+    ...(options.nodeOptions ?? []),
     ...(snapshotDir ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${snapshotDir}`] : []),
     CLI,
     'run',
@@ -168,6 +200,7 @@ export async function startOperator(options: {
     metrics: async () => parseMetrics(await (await fetch(metricsUrl)).text()),
     cpu: () => cpuSeconds(pid),
     rss: () => rssMb(pid),
+    rssBreakdown: () => rssBreakdown(pid),
     heapSnapshot: async () => {
       if (!snapshotDir) throw new Error('the operator was started without heapSnapshotDir');
       return writeHeapSnapshot(child, snapshotDir, metricsUrl);

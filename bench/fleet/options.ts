@@ -14,8 +14,9 @@ export const USAGE = `usage: npm run bench:fleet -- [flags]
   --resync-period DUR      the operator's --resync-period in the no-op resync window (default 60s)
   --resync-windows N       resync periods to watch (RSS at each; default 3)
   --memory-points LIST     objects (Stores + as many StoreDatabases) per memory point (default 0,2000,5000,10000)
-  --heap-snapshots DIR     write a V8 heap snapshot of the operator at each memory point into DIR
-                           (summarise one with bench/heap-summary.ts)
+  --heap-snapshots DIR     write a V8 heap snapshot of the operator at the last memory point into DIR
+                           (summarise it with bench/heap-summary.ts)
+  --operator-node-options STR  extra node flags for the operator, space-separated (e.g. --max-semi-space-size=2)
   --skip-memory            no memory curve
   --skip-resync            no resync window
   --skip-floor             no in-process floor run
@@ -64,6 +65,11 @@ const flagsSchema = z
     'resync-windows': count('resync-windows', 1, 10).default(3),
     'memory-points': list('memory-points', 0, 50_000).default([0, 2000, 5000, 10000]),
     'heap-snapshots': z.string().min(1, '--heap-snapshots must name a folder').optional(),
+    'operator-node-options': z
+      .string()
+      .transform((raw) => raw.split(/\s+/).filter(Boolean))
+      .refine((flags) => flags.every((flag) => flag.startsWith('--')), '--operator-node-options must be node flags (each starting with --)')
+      .default([]),
     'skip-memory': z.boolean().default(false),
     'skip-resync': z.boolean().default(false),
     'skip-floor': z.boolean().default(false),
@@ -90,6 +96,7 @@ const spec = {
   'resync-windows': { type: 'string' },
   'memory-points': { type: 'string' },
   'heap-snapshots': { type: 'string' },
+  'operator-node-options': { type: 'string' },
   'skip-memory': { type: 'boolean' },
   'skip-resync': { type: 'boolean' },
   'skip-floor': { type: 'boolean' },

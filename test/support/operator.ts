@@ -12,7 +12,7 @@ import { runEveryStep } from './cleanup.js';
 import { installOperatorPrerequisites as install, kubectlWith } from './cluster-setup.js';
 import { createPostgresDatabase, type TempDatabase } from './databases.js';
 import { adminKubeConfig, createTestNamespace } from './kube.js';
-import { nodeBinary, repoRoot, storeopArgs } from './paths.js';
+import { nodeBinary, repoRoot } from './paths.js';
 import { freePort } from './ports.js';
 
 let installed: Promise<void> | undefined;
@@ -77,7 +77,9 @@ export async function startOperator(options: {
 }): Promise<OperatorProcess> {
   const kubeconfig = userKubeconfig(options.user ?? 'storeop-operator', options.server);
   const [metricsPort, healthPort] = [await freePort(), await freePort()];
-  const args = storeopArgs([
+  // The bundle the image runs (built from src/ by the global setup), not src/ through tsx.
+  const args = [
+    inject('operatorEntry'),
     'run',
     '--kubeconfig',
     kubeconfig,
@@ -95,7 +97,7 @@ export async function startOperator(options: {
     '5s',
     ...(options.namespace ? ['--namespace', options.namespace] : []),
     ...(options.args ?? []),
-  ]);
+  ];
   const child = spawn(nodeBinary, args, {
     cwd: repoRoot,
     env: { ...process.env, STOREOP_ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS, ...options.env },
