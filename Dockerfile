@@ -11,6 +11,8 @@ RUN npm ci
 FROM node:22-bookworm-slim
 WORKDIR /app
 ENV NODE_ENV=production
+# The operator's V8 heap settings (OPERATOR_NODE_OPTIONS in scripts/bundle.ts, which the tests run with).
+ENV NODE_OPTIONS="--max-old-space-size=256 --max-semi-space-size=2"
 COPY package.json package-lock.json ./
 # Runtime dependencies only; no install scripts (the dev-only `node` package and `prepare` are not needed).
 RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force

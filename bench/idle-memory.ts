@@ -20,6 +20,7 @@ import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
+import { OPERATOR_NODE_OPTIONS } from '../scripts/bundle.js';
 import { installOperatorPrerequisites } from '../test/support/cluster-setup.js';
 import { startControlPlane } from '../test/support/control-plane.js';
 import { nodeBinary, repoRoot } from '../test/support/paths.js';
@@ -135,7 +136,13 @@ async function measureOnce(variant: Variant, kubeconfig: string, settleSeconds: 
     ],
     {
       cwd: home,
-      env: { ...process.env, ...variant.env, STOREOP_ENCRYPTION_KEYS: `bench:${randomBytes(32).toString('base64')}` },
+      // The image's heap settings unless the variant sets NODE_OPTIONS (NODE_OPTIONS= for none) or node flags.
+      env: {
+        ...process.env,
+        NODE_OPTIONS: OPERATOR_NODE_OPTIONS,
+        ...variant.env,
+        STOREOP_ENCRYPTION_KEYS: `bench:${randomBytes(32).toString('base64')}`,
+      },
       stdio: ['ignore', 'ignore', 'pipe'],
     },
   );

@@ -15,6 +15,15 @@ const root = resolve(import.meta.dirname, '..');
 export const BUNDLE_ENTRY = 'storeop.mjs';
 
 /**
+ * The V8 heap settings the image runs the operator with (the Dockerfile's NODE_OPTIONS; the tests and
+ * bench:fleet run it the same way). Without a limit V8 sizes its heap from the host's memory and lets the
+ * old generation grow to about 4x what is live before a full GC; a 256 MB limit keeps that factor near 1.3
+ * (room for about 100,000 cached objects; the Deployment's memory limit is 512Mi), and 2 MB semi-spaces
+ * keep the young generation small. Measured in bench/README.md, "Memory"; override with NODE_OPTIONS.
+ */
+export const OPERATOR_NODE_OPTIONS = '--max-old-space-size=256 --max-semi-space-size=2';
+
+/**
  * Left as ordinary imports from node_modules: PGlite finds its WebAssembly and data files next to its own
  * module, pg-native is an optional native add-on, and supabase-js is only loaded for a Supabase store.
  */

@@ -6,7 +6,7 @@ import { createWriteStream, existsSync, mkdtempSync, readdirSync, readFileSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BUNDLE_ENTRY, bundleCli } from '../../scripts/bundle.js';
+import { BUNDLE_ENTRY, bundleCli, OPERATOR_NODE_OPTIONS } from '../../scripts/bundle.js';
 import { nodeBinary, repoRoot } from '../../test/support/paths.js';
 import { freePort } from '../../test/support/ports.js';
 
@@ -124,7 +124,7 @@ export async function startOperator(options: {
   logFile?: string;
   /** Lets heapSnapshot() write V8 heap snapshots into this folder (node --heapsnapshot-signal). */
   heapSnapshotDir?: string;
-  /** Extra node flags (e.g. --max-semi-space-size=2), after the ones the image runs with. */
+  /** Extra node flags (e.g. --max-old-space-size=4096), after the image's NODE_OPTIONS (they win). */
   nodeOptions?: string[];
 }): Promise<Operator> {
   const home = mkdtempSync(join(tmpdir(), 'storeop-fleet-home-'));
@@ -150,7 +150,8 @@ export async function startOperator(options: {
   ];
   const child: ChildProcess = spawn(nodeBinary, args, {
     cwd: repoRoot,
-    env: { ...process.env, STOREOP_ENCRYPTION_KEYS: ENCRYPTION_KEYS },
+    // The image's heap settings; --operator-node-options come later on the command line and win.
+    env: { ...process.env, NODE_OPTIONS: OPERATOR_NODE_OPTIONS, STOREOP_ENCRYPTION_KEYS: ENCRYPTION_KEYS },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   // Keep only the tail of the log: a fleet run can log a lot.

@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
 import { inject } from 'vitest';
+import { OPERATOR_NODE_OPTIONS } from '../../scripts/bundle.js';
 import { TokenVerifier } from '../../src/http/auth.js';
 import { runEveryStep } from './cleanup.js';
 import { installOperatorPrerequisites as install, kubectlWith } from './cluster-setup.js';
@@ -100,7 +101,12 @@ export async function startOperator(options: {
   ];
   const child = spawn(nodeBinary, args, {
     cwd: repoRoot,
-    env: { ...process.env, STOREOP_ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS, ...options.env },
+    env: {
+      ...process.env,
+      NODE_OPTIONS: [process.env.NODE_OPTIONS, OPERATOR_NODE_OPTIONS].filter(Boolean).join(' '),
+      STOREOP_ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS,
+      ...options.env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
