@@ -4,7 +4,7 @@
 // databases provisioned in-process at the same concurrency); then a no-op resync window, the deletion of
 // the fleet, and a memory curve. Every measure is printed beside its target. See bench/README.md, "Fleet".
 import { randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import {
   type Cluster,
   createAdminSecret,
@@ -103,7 +103,7 @@ async function withOperator<T>(
   cluster: Cluster,
   masterUrl: string,
   sampler: ConnectionSampler,
-  options: { workers?: number; resyncPeriodMs?: number },
+  options: { workers?: number; resyncPeriodMs?: number; heapSnapshotDir?: string },
   fn: (operator: Operator) => Promise<T>,
 ): Promise<T> {
   const operator = await startOperator({ kubeconfig: cluster.operatorKubeconfig, masterUrl, ...operatorRun, ...options });
@@ -406,9 +406,9 @@ function memoryRows(points: MemoryPoint[]): Row[] {
     const samples = p.samplesMb.map((s) => fmt(s, 0)).join(' ');
     return row(
       `${n} Stores + ${n} StoreDatabases`,
-      `${fmt(p.rssMb)} MB`,
+      `${fmt(p.rssMb)} MB (JS heap ${fmt(p.heapUsedMb)}, malloc ${fmt(p.breakdown.mallocHeapMb)}; CPU ${fmt(p.cpuSeconds)} s)`,
       target,
-      `${verdict}${verdict ? '; ' : ''}samples ${samples}${p.settled ? '' : ', still busy'}`,
+      `${verdict}${verdict ? '; ' : ''}samples ${samples}${p.settled ? '' : ', still busy'}${p.heapSnapshot ? `; ${p.heapSnapshot}` : ''}`,
     );
   });
 }
@@ -442,7 +442,7 @@ async function main(): Promise<void> {
   else if (opts['no-build']) assertBuilt();
   else {
     log('building dist/ (the operator runs from it)');
-    buildOperator();
+    await buildOperator();
   }
   // The run id names everything this run makes; its lock keeps a run started beside it from sweeping them.
   const rid = randomBytes(2).toString('hex');
@@ -478,7 +478,9 @@ async function main(): Promise<void> {
         step: () => (opts.kubeconfig ? removeNamespace(cluster.kube, namespace) : Promise.resolve()),
       });
       const adminSecret = await createAdminSecret(cluster.kube, namespace, adminUrl);
-      const points = await withOperator(cluster, masterUrl, sampler, {}, (operator) =>
+      const heapSnapshotDir = opts['heap-snapshots'];
+      if (heapSnapshotDir) mkdirSync(heapSnapshotDir, { recursive: true });
+      const points = await withOperator(cluster, masterUrl, sampler, heapSnapshotDir ? { heapSnapshotDir } : {}, (operator) =>
         runMemoryCurve({
           kube: cluster.kube,
           operator,
@@ -487,6 +489,7 @@ async function main(): Promise<void> {
           points: opts['memory-points'],
           concurrency: opts['apply-concurrency'],
           timeoutMs: opts['ready-timeout'],
+          heapSnapshot: heapSnapshotDir !== undefined,
           log,
         }),
       );

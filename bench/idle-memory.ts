@@ -8,7 +8,8 @@
 // NAME=VALUE words (upper-case names) of a variant are environment variables for that operator (for
 // example MALLOC_ARENA_MAX=2); the other words are flags for node.
 //
-// Default variant: this checkout's dist/cli/main.js (build it first: npx tsc -p tsconfig.build.json).
+// Default variant: this checkout's operator bundle, dist/bundle/storeop.mjs, what the image runs (build it first:
+// npm run build).
 // Server: STOREOP_BENCH_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/postgres); every master
 // database it creates is dropped again.
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -19,6 +20,7 @@ import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
+import { OPERATOR_NODE_OPTIONS } from '../scripts/bundle.js';
 import { installOperatorPrerequisites } from '../test/support/cluster-setup.js';
 import { startControlPlane } from '../test/support/control-plane.js';
 import { nodeBinary, repoRoot } from '../test/support/paths.js';
@@ -56,7 +58,7 @@ function options(): { variants: Variant[]; settleSeconds: number; rounds: number
       rounds: { type: 'string', default: '2' },
     },
   });
-  const variants = (values.variant ?? [`current=${join(repoRoot, 'dist/cli/main.js')}`]).map((spec) => {
+  const variants = (values.variant ?? [`current=${join(repoRoot, 'dist/bundle/storeop.mjs')}`]).map((spec) => {
     const [head = '', ...rest] = spec.split(/\s+/).filter(Boolean);
     const at = head.indexOf('=');
     if (at < 1) throw new Error(`--variant ${spec}: expected LABEL=CLI_JS [NAME=VALUE...] [NODE_FLAGS...]`);
@@ -134,7 +136,13 @@ async function measureOnce(variant: Variant, kubeconfig: string, settleSeconds: 
     ],
     {
       cwd: home,
-      env: { ...process.env, ...variant.env, STOREOP_ENCRYPTION_KEYS: `bench:${randomBytes(32).toString('base64')}` },
+      // The image's heap settings unless the variant sets NODE_OPTIONS (NODE_OPTIONS= for none) or node flags.
+      env: {
+        ...process.env,
+        NODE_OPTIONS: OPERATOR_NODE_OPTIONS,
+        ...variant.env,
+        STOREOP_ENCRYPTION_KEYS: `bench:${randomBytes(32).toString('base64')}`,
+      },
       stdio: ['ignore', 'ignore', 'pipe'],
     },
   );

@@ -3,7 +3,7 @@
 // StoreDatabases whose storeRef names a Store that does not exist (both sit Pending, no database work).
 import { setTimeout as sleep } from 'node:timers/promises';
 import { eachLimited, type KubeHttp } from './kube-http.js';
-import { type Operator, settle } from './operator.js';
+import { type Operator, type RssBreakdown, settle } from './operator.js';
 import { GROUP_PATH, Tracker } from './tracker.js';
 
 export interface MemoryPoint {
@@ -14,6 +14,14 @@ export interface MemoryPoint {
   samplesMb: number[];
   /** False when Pending objects' 30 s requeues kept the operator busy until the settle timeout. */
   settled: boolean;
+  /** Where the RSS is (at the last sample). */
+  breakdown: RssBreakdown;
+  /** Operator CPU from the first create of this point to its last sample (the GC's share included). */
+  cpuSeconds: number;
+  /** The JS heap in use at the last sample (the rest of RSS is the binary, V8's free pages, malloc). */
+  heapUsedMb: number;
+  /** The heap snapshot written at this point, when asked for. */
+  heapSnapshot?: string;
 }
 
 const pad = (i: number) => String(i).padStart(5, '0');
@@ -50,6 +58,8 @@ export async function runMemoryCurve(opts: {
   points: number[];
   concurrency: number;
   timeoutMs: number;
+  /** Write a heap snapshot at the last point (writing one leaves its native memory behind, so only there). */
+  heapSnapshot?: boolean;
   log: (line: string) => void;
 }): Promise<MemoryPoint[]> {
   const { kube, operator, namespace } = opts;
@@ -57,7 +67,9 @@ export async function runMemoryCurve(opts: {
   const result: MemoryPoint[] = [];
   let created = 0;
   try {
-    for (const point of [...opts.points].sort((a, b) => a - b)) {
+    const points = [...opts.points].sort((a, b) => a - b);
+    for (const [i, point] of points.entries()) {
+      const cpuBefore = operator.cpu();
       await createUpTo(kube, namespace, created, point, opts.adminSecret, opts.concurrency);
       created = Math.max(created, point);
       await databases.until(() => databases.objects.size >= point, opts.timeoutMs, `${point} StoreDatabases listed`);
@@ -77,8 +89,23 @@ export async function runMemoryCurve(opts: {
       }
       const sorted = [...samplesMb].sort((a, b) => a - b);
       const rssMb = sorted[Math.floor(sorted.length / 2)] as number;
-      result.push({ objectsPerKind: point, rssMb, samplesMb, settled });
-      opts.log(`  ${point} Stores + ${point} StoreDatabases: RSS ${rssMb.toFixed(0)} MB${settled ? '' : ' (still busy)'}`);
+      const breakdown = operator.rssBreakdown();
+      const { heapUsedMb } = await operator.metrics();
+      const cpuSeconds = operator.cpu() - cpuBefore;
+      const heapSnapshot = opts.heapSnapshot && i === points.length - 1 ? await operator.heapSnapshot() : undefined;
+      result.push({
+        objectsPerKind: point,
+        rssMb,
+        samplesMb,
+        settled,
+        breakdown,
+        heapUsedMb,
+        cpuSeconds,
+        ...(heapSnapshot ? { heapSnapshot } : {}),
+      });
+      opts.log(
+        `  ${point} Stores + ${point} StoreDatabases: RSS ${rssMb.toFixed(0)} MB (malloc heap ${breakdown.mallocHeapMb.toFixed(0)}, other anonymous ${breakdown.anonymousMb.toFixed(0)}, files ${breakdown.fileMb.toFixed(0)}), JS heap ${heapUsedMb.toFixed(0)} MB, operator CPU ${cpuSeconds.toFixed(1)} s${settled ? '' : ' (still busy)'}${heapSnapshot ? `, snapshot ${heapSnapshot}` : ''}`,
+      );
     }
   } finally {
     await databases.stop();

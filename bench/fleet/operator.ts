@@ -2,29 +2,32 @@
 // flags a phase names), its CPU and RSS read from /proc, its reconcile counts from its /metrics.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { BUNDLE_ENTRY, bundleCli, OPERATOR_NODE_OPTIONS } from '../../scripts/bundle.js';
 import { nodeBinary, repoRoot } from '../../test/support/paths.js';
 import { freePort } from '../../test/support/ports.js';
 
 /** storeop run's --max-concurrent-reconciles default. */
 export const DEFAULT_WORKERS = 4;
-const DIST = join(repoRoot, 'dist');
 const cliOf = (dist: string) => join(resolve(dist), 'cli/main.js');
+/** What the image runs (scripts/bundle.ts), built by buildOperator(). */
+const BUNDLE_CLI = join(repoRoot, 'dist/bundle', BUNDLE_ENTRY);
 // The master DB keeps store credentials encrypted; a fresh key per bench run (its master DB is dropped after).
 const ENCRYPTION_KEYS = `fleet:${randomBytes(32).toString('base64')}`;
 const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
 
-/** Builds dist/ from src/ so the operator measured is the code in this tree. */
-export function buildOperator(): void {
+/** Builds dist/ (and its bundle) from src/ so the operator measured is the code in this tree. */
+export async function buildOperator(): Promise<void> {
   execFileSync(join(repoRoot, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.build.json'], { cwd: repoRoot, stdio: 'inherit' });
+  await bundleCli(join(repoRoot, 'dist/bundle'));
 }
 
 /** Checks that `dist` (this tree's by default, or --operator-dist) holds a built operator. */
-export function assertBuilt(dist = DIST): void {
-  const cli = cliOf(dist);
+export function assertBuilt(dist?: string): void {
+  const cli = dist ? cliOf(dist) : BUNDLE_CLI;
   if (!existsSync(cli)) throw new Error(`${cli} is missing: run npm run build there (or drop --no-build)`);
 }
 
@@ -43,6 +46,31 @@ export function rssMb(pid: number): number {
   return kb / 1024;
 }
 
+/** Where a process's RSS is, from /proc/PID/smaps: malloc's main heap, other anonymous memory, mapped files. */
+export interface RssBreakdown {
+  /** glibc's main arena ([heap]): native allocations of the main thread (Buffers' backing stores, V8 internals). */
+  mallocHeapMb: number;
+  /** Other anonymous mappings: V8's heap pages, thread arenas and stacks. */
+  anonymousMb: number;
+  /** File-backed pages: the node binary and shared libraries. */
+  fileMb: number;
+}
+
+export function rssBreakdown(pid: number): RssBreakdown {
+  const result = { mallocHeapMb: 0, anonymousMb: 0, fileMb: 0 };
+  let bucket: keyof RssBreakdown = 'anonymousMb';
+  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    const mapping = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ (\d+)\s*(.*)$/.exec(line);
+    if (mapping) {
+      const [, inode, name = ''] = mapping;
+      bucket = name === '[heap]' ? 'mallocHeapMb' : inode !== '0' ? 'fileMb' : 'anonymousMb';
+    } else if (line.startsWith('Rss:')) {
+      result[bucket] += Number(line.split(/\s+/)[1]) / 1024;
+    }
+  }
+  return result;
+}
+
 export interface MetricsSnapshot {
   /** controller_runtime_reconcile_total summed over results, per controller (store, storedatabase). */
   reconciles: Record<string, number>;
@@ -50,10 +78,12 @@ export interface MetricsSnapshot {
   depth: Record<string, number>;
   /** storeop_stores summed over phases: the Stores in the operator's cache. */
   cachedStores: number;
+  /** The JS heap in use (nodejs_heap_size_used_bytes), MB. */
+  heapUsedMb: number;
 }
 
 export function parseMetrics(text: string): MetricsSnapshot {
-  const snapshot: MetricsSnapshot = { reconciles: {}, depth: {}, cachedStores: 0 };
+  const snapshot: MetricsSnapshot = { reconciles: {}, depth: {}, cachedStores: 0, heapUsedMb: 0 };
   for (const line of text.split('\n')) {
     const m = /^(\w+)(?:\{([^}]*)\})?\s+(\S+)/.exec(line);
     if (!m) continue;
@@ -67,6 +97,8 @@ export function parseMetrics(text: string): MetricsSnapshot {
       snapshot.depth[label('name')] = value;
     } else if (name === 'storeop_stores') {
       snapshot.cachedStores += value;
+    } else if (name === 'nodejs_heap_size_used_bytes') {
+      snapshot.heapUsedMb = value / 1024 / 1024;
     }
   }
   return snapshot;
@@ -78,6 +110,9 @@ export interface Operator {
   metrics(): Promise<MetricsSnapshot>;
   cpu(): number;
   rss(): number;
+  rssBreakdown(): RssBreakdown;
+  /** Writes a heap snapshot (only when started with heapSnapshotDir) and returns its path. */
+  heapSnapshot(): Promise<string>;
   logTail(lines?: number): string;
   stop(): Promise<void>;
 }
@@ -90,16 +125,20 @@ export async function startOperator(options: {
   resyncPeriodMs?: number;
   /** Appends the operator's log to this file (else only its tail is kept, for errors). */
   logFile?: string | undefined;
-  /** A built dist/ folder to run the operator from (another commit's, for A/B); default this tree's. */
+  /** A built dist/ folder to run the operator from (another commit's, for A/B); default this tree's bundle. */
   dist?: string | undefined;
-  /** Extra node flags, e.g. --cpu-prof. */
+  /** Lets heapSnapshot() write V8 heap snapshots into this folder (node --heapsnapshot-signal). */
+  heapSnapshotDir?: string | undefined;
+  /** Extra node flags (e.g. --cpu-prof), after the image's NODE_OPTIONS (they win). */
   nodeOptions?: string[] | undefined;
 }): Promise<Operator> {
   const home = mkdtempSync(join(tmpdir(), 'storeop-fleet-home-'));
   const [metricsPort, healthPort] = [await freePort(), await freePort()];
+  const snapshotDir = options.heapSnapshotDir;
   const args = [
     ...(options.nodeOptions ?? []),
-    cliOf(options.dist ?? DIST),
+    ...(snapshotDir ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${snapshotDir}`] : []),
+    options.dist ? cliOf(options.dist) : BUNDLE_CLI,
     'run',
     '--kubeconfig',
     options.kubeconfig,
@@ -116,7 +155,8 @@ export async function startOperator(options: {
   ];
   const child: ChildProcess = spawn(nodeBinary, args, {
     cwd: repoRoot,
-    env: { ...process.env, STOREOP_ENCRYPTION_KEYS: ENCRYPTION_KEYS },
+    // The image's heap settings; --operator-node-options come later on the command line and win.
+    env: { ...process.env, NODE_OPTIONS: OPERATOR_NODE_OPTIONS, STOREOP_ENCRYPTION_KEYS: ENCRYPTION_KEYS },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   // Keep only the tail of the log: a fleet run can log a lot.
@@ -166,9 +206,36 @@ export async function startOperator(options: {
     metrics: async () => parseMetrics(await (await fetch(metricsUrl)).text()),
     cpu: () => cpuSeconds(pid),
     rss: () => rssMb(pid),
+    rssBreakdown: () => rssBreakdown(pid),
+    heapSnapshot: async () => {
+      if (!snapshotDir) throw new Error('the operator was started without heapSnapshotDir');
+      return writeHeapSnapshot(child, snapshotDir, metricsUrl);
+    },
     logTail: (lines = 20) => output.trimEnd().split('\n').slice(-lines).join('\n'),
     stop,
   };
+}
+
+const answers = (url: string): Promise<boolean> =>
+  fetch(url).then(
+    (r) => r.ok,
+    () => false,
+  );
+
+/**
+ * Signals the operator to write a heap snapshot and waits until it is complete: V8 writes it on the main
+ * thread, so once a new file exists and /metrics answers again, the file is whole.
+ */
+async function writeHeapSnapshot(child: ChildProcess, dir: string, metricsUrl: string): Promise<string> {
+  const before = new Set(readdirSync(dir));
+  child.kill('SIGUSR2');
+  const deadline = Date.now() + 10 * 60_000;
+  for (;;) {
+    const written = readdirSync(dir).find((f) => f.endsWith('.heapsnapshot') && !before.has(f));
+    if (written && (await answers(metricsUrl))) return join(dir, written);
+    if (Date.now() > deadline) throw new Error('the operator wrote no heap snapshot within 10 minutes');
+    await sleep(500);
+  }
 }
 
 /**

@@ -14,6 +14,8 @@ export const USAGE = `usage: npm run bench:fleet -- [flags]
   --resync-period DUR      the operator's --resync-period in the no-op resync window (default 60s)
   --resync-windows N       resync periods to watch (RSS at each; default 3)
   --memory-points LIST     objects (Stores + as many StoreDatabases) per memory point (default 0,2000,5000,10000)
+  --heap-snapshots DIR     write a V8 heap snapshot of the operator at the last memory point into DIR
+                           (summarise it with bench/heap-summary.ts)
   --skip-memory            no memory curve
   --skip-resync            no resync window
   --skip-floor             no in-process floor run
@@ -24,11 +26,11 @@ export const USAGE = `usage: npm run bench:fleet -- [flags]
                            (default $STOREOP_BENCH_POSTGRES_URL, else postgres://postgres@127.0.0.1:5432/postgres)
   --json FILE              also write the results as JSON (rewritten after every phase)
   --operator-log FILE      append the operator's log (every phase) to FILE
-  --no-build               run the operator from the existing dist/ (default: build it first)
+  --no-build               run the operator from the existing dist/bundle/ (default: build it first)
   --operator-dist DIR      run the operator from DIR/cli/main.js instead (another checkout's built dist/,
                            for an A/B run of two commits with the same bench; DIR is not built)
   --operator-node-options OPTS
-                           extra node flags for the operator, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"`;
+                           extra node flags for the operator, space-separated, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"`;
 
 const list = (flag: string, min: number, max: number) =>
   z.string().transform((raw, ctx) => {
@@ -65,6 +67,12 @@ const flagsSchema = z
     'resync-period': duration('resync-period').default(60_000),
     'resync-windows': count('resync-windows', 1, 10).default(3),
     'memory-points': list('memory-points', 0, 50_000).default([0, 2000, 5000, 10000]),
+    'heap-snapshots': z.string().min(1, '--heap-snapshots must name a folder').optional(),
+    'operator-node-options': z
+      .string()
+      .transform((raw) => raw.split(/\s+/).filter(Boolean))
+      .refine((flags) => flags.every((flag) => flag.startsWith('--')), '--operator-node-options must be node flags (each starting with --)')
+      .default([]),
     'skip-memory': z.boolean().default(false),
     'skip-resync': z.boolean().default(false),
     'skip-floor': z.boolean().default(false),
@@ -78,11 +86,6 @@ const flagsSchema = z
     'operator-log': z.string().min(1, '--operator-log must name a file').optional(),
     'no-build': z.boolean().default(false),
     'operator-dist': z.string().min(1, '--operator-dist must name a folder').optional(),
-    'operator-node-options': z
-      .string()
-      .transform((raw) => raw.split(/\s+/).filter(Boolean))
-      .refine((flags) => flags.every((f) => f.startsWith('--')), '--operator-node-options must be node flags, each starting with --')
-      .optional(),
     help: z.boolean().default(false),
   })
   .strict();
@@ -96,6 +99,8 @@ const spec = {
   'resync-period': { type: 'string' },
   'resync-windows': { type: 'string' },
   'memory-points': { type: 'string' },
+  'heap-snapshots': { type: 'string' },
+  'operator-node-options': { type: 'string' },
   'skip-memory': { type: 'boolean' },
   'skip-resync': { type: 'boolean' },
   'skip-floor': { type: 'boolean' },
@@ -106,7 +111,6 @@ const spec = {
   'operator-log': { type: 'string' },
   'no-build': { type: 'boolean' },
   'operator-dist': { type: 'string' },
-  'operator-node-options': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 

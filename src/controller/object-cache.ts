@@ -4,7 +4,7 @@
 // status (and re-run provisioning) or carry a stale resourceVersion into a guarded write (409).
 // Reads return copies: a reconcile may change its object freely without touching the cache.
 import type { KubernetesObject } from '@kubernetes/client-node';
-import type { ResilientInformer } from './informer.js';
+import { type ResilientInformer, trimForCache } from './informer.js';
 
 /** How long a written object may stand in for the cache: the watch has normally delivered it within a second. */
 const WRITTEN_TTL_MS = 60_000;
@@ -26,6 +26,7 @@ export type WriteOrigin = 'own' | 'other';
 
 export class ObjectCache<T extends KubernetesObject> {
   readonly #written = new Map<string, { object: T; at: number; origin: WriteOrigin; gone?: boolean }>();
+  #sweptAt = Date.now();
 
   constructor(readonly informer: ResilientInformer<T>) {}
 
@@ -45,10 +46,22 @@ export class ObjectCache<T extends KubernetesObject> {
     return cached === undefined ? undefined : structuredClone(cached);
   }
 
-  /** Remembers what a write returned, until the informer has it. */
+  /**
+   * Remembers what a write returned, until the informer has it. A watch event can arrive before the write's
+   * response: then the cache already holds this version and there is nothing to remember (an entry kept
+   * anyway would never be observed again, and stayed until the object was next read: at 10,000 waiting
+   * objects, a copy of each).
+   */
   wrote(object: T, origin: WriteOrigin = 'own'): void {
     const { namespace = '', name = '' } = object.metadata ?? {};
-    this.#written.set(`${namespace}/${name}`, { object: structuredClone(object), at: Date.now(), origin });
+    const key = `${namespace}/${name}`;
+    this.#sweep();
+    const cached = this.informer.get(name, namespace);
+    if (cached && !newerVersion(object.metadata?.resourceVersion, cached.metadata?.resourceVersion)) {
+      this.#written.delete(key);
+      return;
+    }
+    this.#written.set(key, { object: trimForCache(structuredClone(object)), at: Date.now(), origin });
   }
 
   /**
@@ -71,6 +84,20 @@ export class ObjectCache<T extends KubernetesObject> {
    */
   removed(object: T): void {
     const { namespace = '', name = '' } = object.metadata ?? {};
-    this.#written.set(`${namespace}/${name}`, { object: structuredClone(object), at: Date.now(), origin: 'own', gone: true });
+    this.#sweep();
+    this.#written.set(`${namespace}/${name}`, { object: trimForCache(structuredClone(object)), at: Date.now(), origin: 'own', gone: true });
+  }
+
+  /** How many written objects are remembered (for tests: they must not pile up). */
+  get pendingWrites(): number {
+    return this.#written.size;
+  }
+
+  /** Forgets expired writes (once a TTL at most): one whose watch event never came must not stay forever. */
+  #sweep(): void {
+    const now = Date.now();
+    if (now - this.#sweptAt < WRITTEN_TTL_MS) return;
+    this.#sweptAt = now;
+    for (const [key, entry] of this.#written) if (now - entry.at >= WRITTEN_TTL_MS) this.#written.delete(key);
   }
 }

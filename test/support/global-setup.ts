@@ -4,6 +4,7 @@ import type { TestProject } from 'vitest/node';
 import { installOperatorPrerequisites } from './cluster-setup.js';
 import { type ControlPlane, startControlPlane } from './control-plane.js';
 import { assertDatabasesReachable } from './databases.js';
+import { buildOperatorBundle } from './operator-bundle.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -12,11 +13,15 @@ declare module 'vitest' {
     kubeCaData: string;
     kubeUserTokens: Record<string, string>;
     existingCluster: boolean;
+    /** The operator's bundle, built from src/ for this run (test/support/operator-bundle.ts). */
+    operatorEntry: string;
   }
 }
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   await assertDatabasesReachable();
+  const bundle = await buildOperatorBundle();
+  project.provide('operatorEntry', bundle.entry);
 
   if (process.env.USE_EXISTING_CLUSTER === 'true') {
     const kubeconfigPath = process.env.KUBECONFIG;
@@ -27,17 +32,28 @@ export default async function setup(project: TestProject): Promise<() => Promise
     project.provide('kubeUserTokens', {});
     project.provide('existingCluster', true);
     await installOperatorPrerequisites(kubeconfigPath);
-    return async () => {};
+    return async () => bundle.remove();
   }
 
-  const plane: ControlPlane = await startControlPlane();
+  let plane: ControlPlane;
+  try {
+    plane = await startControlPlane();
+  } catch (error) {
+    bundle.remove();
+    throw error;
+  }
   try {
     await installOperatorPrerequisites(plane.kubeconfigPath);
   } catch (error) {
     await plane.stop();
+    bundle.remove();
     throw error;
   }
-  const stopOnSignal = () => void plane.stop().finally(() => process.exit(130));
+  const stopOnSignal = () =>
+    void plane.stop().finally(() => {
+      bundle.remove();
+      process.exit(130);
+    });
   process.once('SIGINT', stopOnSignal);
   process.once('SIGTERM', stopOnSignal);
   project.provide('kubeconfigPath', plane.kubeconfigPath);
@@ -49,5 +65,6 @@ export default async function setup(project: TestProject): Promise<() => Promise
     process.off('SIGINT', stopOnSignal);
     process.off('SIGTERM', stopOnSignal);
     await plane.stop();
+    bundle.remove();
   };
 }

@@ -7,12 +7,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
 import { inject } from 'vitest';
+import { OPERATOR_NODE_OPTIONS } from '../../scripts/bundle.js';
 import { TokenVerifier } from '../../src/http/auth.js';
 import { runEveryStep } from './cleanup.js';
 import { installOperatorPrerequisites as install, kubectlWith } from './cluster-setup.js';
 import { createPostgresDatabase, type TempDatabase } from './databases.js';
 import { adminKubeConfig, createTestNamespace } from './kube.js';
-import { nodeBinary, repoRoot, storeopArgs } from './paths.js';
+import { nodeBinary, repoRoot } from './paths.js';
 import { freePort } from './ports.js';
 
 let installed: Promise<void> | undefined;
@@ -82,7 +83,9 @@ export async function startOperator(options: {
 }): Promise<OperatorProcess> {
   const kubeconfig = userKubeconfig(options.user ?? 'storeop-operator', options.server, options.token);
   const [metricsPort, healthPort] = [await freePort(), await freePort()];
-  const args = storeopArgs([
+  // The bundle the image runs (built from src/ by the global setup), not src/ through tsx.
+  const args = [
+    inject('operatorEntry'),
     'run',
     '--kubeconfig',
     kubeconfig,
@@ -100,10 +103,15 @@ export async function startOperator(options: {
     '5s',
     ...(options.namespace ? ['--namespace', options.namespace] : []),
     ...(options.args ?? []),
-  ]);
+  ];
   const child = spawn(nodeBinary, args, {
     cwd: repoRoot,
-    env: { ...process.env, STOREOP_ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS, ...options.env },
+    env: {
+      ...process.env,
+      NODE_OPTIONS: [process.env.NODE_OPTIONS, OPERATOR_NODE_OPTIONS].filter(Boolean).join(' '),
+      STOREOP_ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS,
+      ...options.env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

@@ -5,8 +5,8 @@ import type { StoreDatabase, StoreDatabaseStatus } from '../../src/api/store-dat
 import { CacheIndex } from '../../src/controller/cache-index.js';
 import { mirroredChanges, storeDatabaseChanges } from '../../src/controller/change-filter.js';
 import { APPLIED_ANNOTATION, FINALIZER } from '../../src/controller/context.js';
-import { trimForCache } from '../../src/controller/informer.js';
-import { newerVersion } from '../../src/controller/object-cache.js';
+import { type ResilientInformer, trimForCache } from '../../src/controller/informer.js';
+import { newerVersion, ObjectCache } from '../../src/controller/object-cache.js';
 import { statusDiffers } from '../../src/controller/status.js';
 
 function database(name: string, overrides: { storeRef?: string; metadata?: object; status?: object } = {}): StoreDatabase {
@@ -34,6 +34,63 @@ describe('CacheIndex', () => {
     index.observe(database('b', { storeRef: 'shop' }), 'delete');
     expect(index.names('ns', 'shop')).toEqual([]);
     expect(index.names('ns', undefined)).toEqual([]);
+  });
+
+  it('keeps one name or many under a value, and several values per object, through adds and removals', () => {
+    const index = new CacheIndex<StoreDatabase>((d) => [d.spec.storeRef.name, `${d.spec.storeRef.name}-2`]);
+    for (const name of ['a', 'b', 'c']) index.observe(database(name, { storeRef: 'shop' }), 'add');
+    expect(index.names('ns', 'shop').sort()).toEqual(['a', 'b', 'c']);
+    expect(index.names('ns', 'shop-2').sort()).toEqual(['a', 'b', 'c']);
+    index.observe(database('a', { storeRef: 'shop' }), 'delete');
+    index.observe(database('b', { storeRef: 'shop' }), 'delete');
+    expect(index.names('ns', 'shop')).toEqual(['c']);
+    index.observe(database('a', { storeRef: 'shop' }), 'add');
+    expect(index.names('ns', 'shop').sort()).toEqual(['a', 'c']);
+    // An update to the same values changes nothing; an object seen twice is listed once.
+    index.observe(database('a', { storeRef: 'shop' }), 'update');
+    expect(index.names('ns', 'shop-2').sort()).toEqual(['a', 'c']);
+    index.observe(database('c', { storeRef: 'other' }), 'update');
+    expect(index.names('ns', 'shop')).toEqual(['a']);
+    expect(index.names('ns', 'other-2')).toEqual(['c']);
+  });
+});
+
+describe('ObjectCache (read-your-writes)', () => {
+  /** The informer's side: what the watch has delivered. */
+  function cacheOver(delivered: Map<string, StoreDatabase>): ObjectCache<StoreDatabase> {
+    const informer = { get: (name: string, namespace?: string) => delivered.get(`${namespace}/${name}`) };
+    return new ObjectCache(informer as unknown as ResilientInformer<StoreDatabase>);
+  }
+
+  it('returns its own write until the watch delivers that version, then the cached object', () => {
+    const delivered = new Map([['ns/a', database('a')]]);
+    const cache = cacheOver(delivered);
+    cache.wrote(database('a', { metadata: { resourceVersion: '11' }, status: { phase: 'Ready' } }));
+    expect(cache.get('ns', 'a')?.status?.phase).toBe('Ready');
+    expect(cache.pendingWrites).toBe(1);
+    const event = database('a', { metadata: { resourceVersion: '11' }, status: { phase: 'Ready' } });
+    delivered.set('ns/a', event);
+    expect(cache.observe(event, 'update')).toBe(true); // its own write: the handler need not reconcile it again
+    expect(cache.pendingWrites).toBe(0);
+  });
+
+  it('keeps nothing when the watch delivered the version before the write returned', () => {
+    const written = database('a', { metadata: { resourceVersion: '11' }, status: { phase: 'Ready' } });
+    const delivered = new Map([['ns/a', written]]);
+    const cache = cacheOver(delivered);
+    expect(cache.observe(written, 'update')).toBe(false);
+    cache.wrote(structuredClone(written));
+    expect(cache.pendingWrites).toBe(0);
+    expect(cache.get('ns', 'a')?.status?.phase).toBe('Ready');
+  });
+
+  it('keeps a written object trimmed, and a copy: changing what a read returned changes nothing cached', () => {
+    const cache = cacheOver(new Map());
+    cache.wrote(database('a', { metadata: { managedFields: [{ manager: 'storeop' }] } }));
+    const read = cache.get('ns', 'a') as StoreDatabase;
+    expect('managedFields' in read.metadata).toBe(false);
+    read.metadata.name = 'changed';
+    expect(cache.get('ns', 'a')?.metadata.name).toBe('a');
   });
 });
 

@@ -52,6 +52,37 @@ describe('WorkQueue', () => {
     expect(Date.now() - started).toBeLessThan(500);
   });
 
+  it('hands out delayed keys in the order they fall due, each once, from one timer', async () => {
+    const q = new WorkQueue();
+    const delays = [60, 10, 40, 20, 50, 30];
+    for (const [i, delay] of delays.entries()) q.addAfter(`k${i}`, delay);
+    q.addAfter('k0', 5); // an earlier add for the same key wins; its later entry must not add it again
+    const order: string[] = [];
+    for (let i = 0; i < delays.length; i++) {
+      const key = (await q.get()) as string;
+      order.push(key);
+      q.done(key);
+    }
+    expect(order).toEqual(['k0', 'k1', 'k3', 'k5', 'k2', 'k4']);
+    // Nothing is left to fire: a later add is the next key out, not a stale k0.
+    q.addAfter('last', 80);
+    expect(await q.get()).toBe('last');
+    expect(q.length).toBe(0);
+  });
+
+  it('keeps thousands of delayed keys and releases them all', async () => {
+    const q = new WorkQueue();
+    for (let i = 0; i < 5000; i++) q.addAfter(`k${i}`, 1 + (i % 50));
+    for (let i = 0; i < 5000; i += 3) q.addAfter(`k${i}`, 1); // re-adds leave stale entries behind
+    const seen = new Set<string>();
+    while (seen.size < 5000) {
+      const key = (await q.get()) as string;
+      expect(seen.has(key)).toBe(false);
+      seen.add(key);
+      q.done(key);
+    }
+  });
+
   it('wakes waiting workers with undefined on shutdown', async () => {
     const q = new WorkQueue();
     const waiting = q.get();
