@@ -51,6 +51,9 @@ export interface StoresTable {
   /** The immutable fields of the store's database, recorded when it first became ready (src/stores/identity.ts). */
   database_identity: ColumnType<Record<string, string | number | null> | null, string | null | undefined, string | null>;
   deletion_policy: ColumnType<'Retain' | 'Delete' | null, 'Retain' | 'Delete' | null | undefined, 'Retain' | 'Delete' | null>;
+  /** The StoreSchema the store database has, and its version (src/master/rollouts.ts). */
+  schema_name: string | null;
+  schema_version: string | null;
   created_at: Timestamp;
   updated_at: Timestamp;
 }
@@ -238,6 +241,48 @@ export interface ProvisioningJobsTable {
   updated_at: Timestamp;
 }
 
+/** One version of a StoreSchema as it was rolled out: its spec, so a store can stay on (or verify) it later. */
+export interface SchemaRolloutVersionsTable {
+  schema_name: string;
+  version: string;
+  spec: JSONColumnType<Record<string, unknown>, string, string>;
+  created_at: Timestamp;
+}
+
+/** The rollout of one StoreSchema: the version rolled out, where it stands and the gates a person controls. */
+export interface SchemaRolloutsTable {
+  schema_name: string;
+  version: string;
+  /** The version before: what stores of a stage that has not started get. */
+  previous_version: string | null;
+  current_stage: string | null;
+  complete: Generated<boolean>;
+  /** The gated stage (pause: true) approved for this version. */
+  approved_stage: string | null;
+  /** A failure budget was reached; cleared only by a resume. */
+  halted: Generated<boolean>;
+  /** storeop rollout pause without a cluster. */
+  paused: Generated<boolean>;
+  /** The last resume request acted on (the annotation's value in cluster mode). */
+  resume_token: string | null;
+  updated_at: Timestamp;
+}
+
+export type AdmissionState = 'admitted' | 'updated' | 'failed';
+
+/** A store admitted to a version by the rollout, and how its migration ended. */
+export interface SchemaRolloutStoresTable {
+  schema_name: string;
+  version: string;
+  store_id: string;
+  stage: string;
+  state: AdmissionState;
+  reason: string | null;
+  message: string | null;
+  admitted_at: Timestamp;
+  finished_at: NullableTimestamp;
+}
+
 export interface MasterDB {
   users: UsersTable;
   stores: StoresTable;
@@ -253,6 +298,9 @@ export interface MasterDB {
   usage_statistics: UsageStatisticsTable;
   performance_metrics: PerformanceMetricsTable;
   provisioning_jobs: ProvisioningJobsTable;
+  schema_rollout_versions: SchemaRolloutVersionsTable;
+  schema_rollouts: SchemaRolloutsTable;
+  schema_rollout_stores: SchemaRolloutStoresTable;
 }
 
 export const MASTER_TABLES = [
@@ -270,4 +318,7 @@ export const MASTER_TABLES = [
   'usage_statistics',
   'performance_metrics',
   'provisioning_jobs',
+  'schema_rollout_versions',
+  'schema_rollouts',
+  'schema_rollout_stores',
 ] as const satisfies readonly (keyof MasterDB)[];

@@ -341,7 +341,9 @@ describe.each(MASTER_CASES)('$name', (masterCase) => {
     expect(b, b.stderr).toMatchObject({ code: 0 });
     const outputs = [a.stdout, b.stdout];
     expect(
-      outputs.filter((o) => /^applied 0001-platform, 0002-job-streaks, 0003-api-token-name, 0004-store-identity to /.test(o)),
+      outputs.filter((o) =>
+        /^applied 0001-platform, 0002-job-streaks, 0003-api-token-name, 0004-store-identity, 0006-schema-rollouts to /.test(o),
+      ),
     ).toHaveLength(1);
     expect(outputs.filter((o) => / is up to date\n$/.test(o))).toHaveLength(1);
     const catalog = await readCatalog(t);
@@ -351,6 +353,7 @@ describe.each(MASTER_CASES)('$name', (masterCase) => {
       { name: '0002-job-streaks' },
       { name: '0003-api-token-name' },
       { name: '0004-store-identity' },
+      { name: '0006-schema-rollouts' },
     ]);
 
     // And a third run, later, has nothing to do.
