@@ -2,6 +2,7 @@
 import type { V1Secret } from '@kubernetes/client-node';
 import type { Store } from '../api/store.js';
 import type { StoreDatabase } from '../api/store-database.js';
+import type { StoreSchema } from '../api/store-schema.js';
 import type { KubeClient } from '../kube/client.js';
 import type { Logger } from '../log.js';
 import type { MasterContext } from '../stores/provision-store.js';
@@ -34,6 +35,8 @@ export interface ControllerContext {
     stores: ObjectCache<Store>;
     databases: ObjectCache<StoreDatabase>;
     secrets: ObjectCache<V1Secret>;
+    /** StoreSchemas are cluster-scoped: read with namespace "". */
+    schemas: ObjectCache<StoreSchema>;
   };
   /**
    * Whether the Secret cache holds every Secret a reconcile may read (--namespace: the whole namespace), so a

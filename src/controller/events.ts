@@ -3,6 +3,7 @@
 import type { CoreV1Api, CoreV1Event } from '@kubernetes/client-node';
 import type { Store } from '../api/store.js';
 import type { StoreDatabase } from '../api/store-database.js';
+import type { StoreSchema } from '../api/store-schema.js';
 import { FIELD_MANAGER, mergePatch } from '../kube/client.js';
 import type { Logger } from '../log.js';
 
@@ -17,8 +18,9 @@ export class EventRecorder {
   ) {}
 
   /** Never throws: an event that cannot be written is logged, not allowed to fail a reconcile. */
-  async record(object: Store | StoreDatabase, type: EventType, reason: string, message: string): Promise<void> {
-    const namespace = object.metadata.namespace as string;
+  async record(object: Store | StoreDatabase | StoreSchema, type: EventType, reason: string, message: string): Promise<void> {
+    // A cluster-scoped object's events go to "default", as Kubernetes' own do.
+    const namespace = (object.metadata as { namespace?: string }).namespace ?? 'default';
     const key = `${object.kind}/${namespace}/${object.metadata.name}/${object.metadata.uid}/${type}/${reason}/${message}`;
     const now = new Date();
     try {

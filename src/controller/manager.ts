@@ -4,11 +4,12 @@ import { createServer, type Server } from 'node:http';
 import { CoreV1Api, type KubeConfig, type KubernetesListObject, type V1Secret } from '@kubernetes/client-node';
 import type { Store } from '../api/store.js';
 import type { StoreDatabase } from '../api/store-database.js';
-import { KubeClient } from '../kube/client.js';
+import type { StoreSchema } from '../api/store-schema.js';
+import { describeApiError, KubeClient } from '../kube/client.js';
 import type { Logger } from '../log.js';
 import type { MasterContext } from '../stores/provision-store.js';
 import { referencedSecrets } from '../stores/resolve-target.js';
-import { type InformerEvent, mirroredChanges, storeChanges, storeDatabaseChanges } from './change-filter.js';
+import { type InformerEvent, mirroredChanges, storeChanges, storeDatabaseChanges, storeSchemaChanges } from './change-filter.js';
 import type { ControllerContext } from './context.js';
 import { ControllerLoop } from './controller-loop.js';
 import { EventRecorder } from './events.js';
@@ -16,6 +17,9 @@ import { ResilientInformer } from './informer.js';
 import { LeaderElector } from './leader-election.js';
 import { ControllerMetrics } from './metrics.js';
 import { ObjectCache } from './object-cache.js';
+import { schemaNameOf } from './rollout/members.js';
+import { publishDefaultSchema } from './rollout/publish-default.js';
+import { RolloutReconciler } from './rollout/reconciler.js';
 import { StoreDatabaseReconciler } from './store-database/reconciler.js';
 import { StoreReconciler } from './store-reconciler.js';
 
@@ -74,11 +78,16 @@ export class Manager {
   readonly #stores: ResilientInformer<Store>;
   readonly #databases: ResilientInformer<StoreDatabase>;
   readonly #secrets: ResilientInformer<V1Secret>;
+  readonly #schemas: ResilientInformer<StoreSchema>;
   readonly #storeCache: ObjectCache<Store>;
   readonly #databaseCache: ObjectCache<StoreDatabase>;
   readonly #secretCache: ObjectCache<V1Secret>;
+  readonly #schemaCache: ObjectCache<StoreSchema>;
   readonly #storeLoop: ControllerLoop;
   readonly #databaseLoop: ControllerLoop;
+  /** StoreSchema rollouts; off when the cluster has no StoreSchema CRD (or storeop may not read it). */
+  readonly #schemaLoop: ControllerLoop;
+  #rollouts = false;
   readonly #elector: LeaderElector | undefined;
   #servers: Server[] = [];
   #stopping: Promise<void> | undefined;
@@ -100,8 +109,11 @@ export class Manager {
     const storeFilter = storeChanges();
     const databaseFilter = storeDatabaseChanges();
     const mirrorFilter = mirroredChanges();
+    const schemaFilter = storeSchemaChanges<StoreSchema>();
     const onStore = (s: Store, event: InformerEvent) => {
       const own = this.#storeCache.observe(s, event);
+      // Any change of a Store (its status reports the version it has) moves its schema's rollout on.
+      this.#schemaLoop.enqueueClusterScoped(schemaNameOf(s));
       if (!storeFilter.changed(s, event) || own) return;
       this.#storeLoop.enqueue(s.metadata.namespace, s.metadata.name);
       for (const db of this.#databases.byIndex(BY_STORE, s.metadata.namespace, s.metadata.name))
@@ -122,6 +134,22 @@ export class Manager {
       for (const db of this.#databases.byIndex(BY_SECRET, secret.metadata?.namespace, secret.metadata?.name))
         this.#databaseLoop.enqueue(db.metadata.namespace, db.metadata.name);
     };
+    const onSchema = (schema: StoreSchema, event: InformerEvent) => {
+      const own = this.#schemaCache.observe(schema, event);
+      if (!schemaFilter.changed(schema, event) || own) return;
+      this.#schemaLoop.enqueueClusterScoped(schema.metadata.name);
+      // Its Stores report in SchemaCurrent whether they have its version.
+      for (const store of this.#stores.list())
+        if (schemaNameOf(store) === schema.metadata.name) this.#storeLoop.enqueue(store.metadata.namespace, store.metadata.name);
+    };
+    this.#schemas = new ResilientInformer<StoreSchema>({
+      name: 'storeschemas',
+      kubeConfig,
+      path: this.#kube.storeSchemasPath(),
+      list: () => this.#kube.listStoreSchemas(),
+      onChange: onSchema,
+      log,
+    });
     this.#stores = new ResilientInformer<Store>({
       name: 'stores',
       kubeConfig,
@@ -161,6 +189,7 @@ export class Manager {
     this.#storeCache = new ObjectCache(this.#stores);
     this.#databaseCache = new ObjectCache(this.#databases);
     this.#secretCache = new ObjectCache(this.#secrets);
+    this.#schemaCache = new ObjectCache(this.#schemas);
     const context: ControllerContext = {
       kube: this.#kube,
       events: new EventRecorder(core, log),
@@ -168,7 +197,7 @@ export class Manager {
       log,
       pgliteHome: options.pgliteHome,
       resyncPeriodMs: options.resyncPeriodMs,
-      caches: { stores: this.#storeCache, databases: this.#databaseCache, secrets: this.#secretCache },
+      caches: { stores: this.#storeCache, databases: this.#databaseCache, secrets: this.#secretCache, schemas: this.#schemaCache },
       secretCacheHoldsAll: namespace !== undefined,
       metrics: this.metrics,
       supabaseApiUrl: options.supabaseApiUrl,
@@ -176,6 +205,8 @@ export class Manager {
     };
     this.#storeLoop = new ControllerLoop('store', new StoreReconciler(context), this.metrics, log);
     this.#databaseLoop = new ControllerLoop('storedatabase', new StoreDatabaseReconciler(context), this.metrics, log);
+    const rollouts = new RolloutReconciler(context, (ns, name) => this.#databaseLoop.enqueue(ns, name));
+    this.#schemaLoop = new ControllerLoop('storeschema', rollouts, this.metrics, log);
     if (options.leaderElect) {
       this.#elector = new LeaderElector({
         kubeConfig,
@@ -190,11 +221,11 @@ export class Manager {
   }
 
   get synced(): boolean {
-    return this.#stores.synced && this.#databases.synced && this.#secrets.synced;
+    return this.#stores.synced && this.#databases.synced && this.#secrets.synced && (!this.#rollouts || this.#schemas.synced);
   }
 
   get healthy(): boolean {
-    return this.#stores.healthy && this.#databases.healthy && this.#secrets.healthy;
+    return this.#stores.healthy && this.#databases.healthy && this.#secrets.healthy && (!this.#rollouts || this.#schemas.healthy);
   }
 
   /** Serves probes and metrics, waits for the lease (if any), then starts informers and workers. */
@@ -247,10 +278,34 @@ export class Manager {
         }
       });
     }
-    await Promise.all([this.#secrets.start(), this.#databases.start(), this.#stores.start()]);
+    this.#rollouts = await this.#publishDefaultSchema();
+    await Promise.all([
+      this.#secrets.start(),
+      this.#databases.start(),
+      this.#stores.start(),
+      ...(this.#rollouts ? [this.#schemas.start()] : []),
+    ]);
     this.#storeLoop.start(this.#options.maxConcurrentReconciles);
     this.#databaseLoop.start(this.#options.maxConcurrentReconciles);
+    // One worker: a rollout is one key per StoreSchema, and its work is done by the StoreDatabase workers.
+    if (this.#rollouts) this.#schemaLoop.start(1);
     log.info({ workers: this.#options.maxConcurrentReconciles, namespace: this.#options.namespace ?? '(all)' }, 'controllers started');
+  }
+
+  /**
+   * Publishes storeop-default (as the leader, before any reconcile): whether rollouts can run. A cluster
+   * without the StoreSchema CRD, or an operator not allowed to read it, runs without them (stores get the
+   * built-in schema), and says so.
+   */
+  async #publishDefaultSchema(): Promise<boolean> {
+    const { log } = this.#options;
+    try {
+      await publishDefaultSchema(this.#kube, log);
+      return true;
+    } catch (error) {
+      log.warn({ err: describeApiError(error) }, 'StoreSchema rollouts are off: cannot read or publish StoreSchemas');
+      return false;
+    }
   }
 
   #refreshPhaseGauge(): void {
@@ -263,7 +318,7 @@ export class Manager {
     this.#stopping ??= (async () => {
       const { log, gracePeriodMs } = this.#options;
       log.info({ gracePeriodMs }, 'shutting down');
-      const drained = Promise.all([this.#storeLoop.stop(), this.#databaseLoop.stop()]);
+      const drained = Promise.all([this.#storeLoop.stop(), this.#databaseLoop.stop(), this.#schemaLoop.stop()]);
       const timedOut = await Promise.race([
         drained.then(() => false),
         new Promise<boolean>((r) => setTimeout(() => r(true), gracePeriodMs).unref()),
@@ -273,7 +328,7 @@ export class Manager {
           { inFlight: this.#storeLoop.inFlight + this.#databaseLoop.inFlight },
           'grace period over; abandoning in-flight reconciles',
         );
-      await Promise.all([this.#stores.stop(), this.#databases.stop(), this.#secrets.stop()]).catch(() => {});
+      await Promise.all([this.#stores.stop(), this.#databases.stop(), this.#secrets.stop(), this.#schemas.stop()]).catch(() => {});
       await this.#elector?.release();
       for (const server of this.#servers) server.close();
       this.#done(code);

@@ -12,7 +12,7 @@ import { deactivateDatabaseConfig } from '../master/integrations.js';
 import { failJob, JobTracker } from '../master/jobs.js';
 import { findStore, type StoreRow, setDatabaseFacts, upsertStore } from '../master/stores.js';
 import type { MasterDB } from '../master/types.js';
-import type { ProvisionResult } from '../provisioning/pipeline.js';
+import type { ProvisionResult, TargetSchema } from '../provisioning/pipeline.js';
 import type { Progress } from '../provisioning/progress.js';
 import { assertSameIdentity, type DatabaseIdentity, IdentityChangedError, identityChanges } from './identity.js';
 import { type DeletionPolicy, knownTarget, type StoreIntent } from './intent.js';
@@ -92,6 +92,8 @@ export interface ApplyOptions extends ClaimOptions {
   staged?: StagedTargetOptions;
   /** Hosts the job may reach (storeop api, or apply with --egress-*): checked and pinned for the whole run. */
   egress?: EgressPolicy;
+  /** The schema version to make (a StoreSchema rollout's); storeop's built-in schema when absent. */
+  schema?: TargetSchema | undefined;
 }
 
 const DEFAULT_STAGED: StagedTargetOptions = { deadlineMs: 15 * 60_000 };
@@ -112,6 +114,7 @@ export async function applyIntent(ctx: MasterContext, intent: StoreIntent, optio
     runStoreJob(ctx, job, {
       target,
       seed: intent.seed,
+      ...(options.schema ? { schema: options.schema } : {}),
       ...(options.password !== undefined ? { password: options.password } : {}),
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
     });

@@ -77,7 +77,7 @@ export interface RolloutGates {
 
 export type RolloutReason = 'Complete' | 'Progressing' | 'FailureBudgetExceeded' | 'AwaitingApproval' | 'PausedByUser' | 'StoresFailed';
 
-export interface RolloutDecision {
+export interface RolloutDecision<M extends RolloutMember = RolloutMember> {
   phase: NonNullable<StoreSchemaStatus['phase']>;
   reason: RolloutReason;
   message: string;
@@ -88,16 +88,20 @@ export interface RolloutDecision {
   updated: number;
   total: number;
   /** Stores to admit to the new version now (never more than the limits allow with what is in flight). */
-  admit: RolloutMember[];
+  admit: Array<M & { stage: string }>;
   /** The failure budget was reached by this decision: the controller records it (RolloutGates.halted). */
   haltNow: boolean;
 }
 
 const MAX_FAILED_LISTED = 100;
 
-export function planRollout(rollout: RolloutSettings, members: readonly RolloutMember[], gates: RolloutGates): RolloutDecision {
+export function planRollout<M extends RolloutMember>(
+  rollout: RolloutSettings,
+  members: readonly M[],
+  gates: RolloutGates,
+): RolloutDecision<M> {
   const stages = rolloutStages(rollout);
-  const byStage = stages.map(() => [] as RolloutMember[]);
+  const byStage = stages.map(() => [] as M[]);
   for (const member of [...members].sort(byName)) byStage[stageIndexOf(stages, member.labels)]?.push(member);
   const counts = byStage.map((list) => countStates(list));
   const stageStatus = stages
@@ -123,7 +127,12 @@ export function planRollout(rollout: RolloutSettings, members: readonly RolloutM
   const failed = members.filter((m) => m.state === 'failed').length;
   const current = counts.findIndex((c) => c.pending + c.inFlight > 0);
   const currentStage = current < 0 ? undefined : stages[current]?.name;
-  const decide = (phase: RolloutDecision['phase'], reason: RolloutReason, message: string, extra: Partial<RolloutDecision> = {}) => ({
+  const decide = (
+    phase: RolloutDecision['phase'],
+    reason: RolloutReason,
+    message: string,
+    extra: Partial<RolloutDecision<M>> = {},
+  ): RolloutDecision<M> => ({
     phase,
     reason,
     message,
@@ -163,17 +172,20 @@ export function planRollout(rollout: RolloutSettings, members: readonly RolloutM
   if (stage.pause && gates.approvedStage !== stage.name) {
     return decide('Paused', 'AwaitingApproval', `stage ${stage.name} waits for approval: storeop rollout resume starts it`);
   }
-  const admit = admissions(byStage[current] as RolloutMember[], members, stage.maxConcurrent, rollout.maxConcurrentPerServer);
+  const admit = admissions(byStage[current] as M[], members, stage.maxConcurrent, rollout.maxConcurrentPerServer).map((m) => ({
+    ...m,
+    stage: stage.name,
+  }));
   return decide('Progressing', 'Progressing', `stage ${stage.name}: ${updated}/${total} stores updated`, { admit });
 }
 
 /** Pending stores of the stage, in name order, while the stage and each server have room. */
-function admissions(stage: RolloutMember[], all: readonly RolloutMember[], maxConcurrent: number, perServer: number): RolloutMember[] {
+function admissions<M extends RolloutMember>(stage: M[], all: readonly RolloutMember[], maxConcurrent: number, perServer: number): M[] {
   let room = maxConcurrent - stage.filter((m) => m.state === 'inFlight').length;
   // Per server, everything in flight counts, whatever its stage.
   const busy = new Map<string, number>();
   for (const m of all) if (m.state === 'inFlight') busy.set(m.server, (busy.get(m.server) ?? 0) + 1);
-  const admit: RolloutMember[] = [];
+  const admit: M[] = [];
   for (const member of stage) {
     if (room <= 0) break;
     if (member.state !== 'pending') continue;

@@ -1,0 +1,67 @@
+// The Stores of a StoreSchema as rollout members: from the informer caches (labels, the database server)
+// and the master DB (admissions to the version, the version each store has). Durable state decides who is
+// in flight, so a restarted operator counts the same.
+import type { Store } from '../../api/store.js';
+import { DEFAULT_STORE_SCHEMA_NAME } from '../../api/store-schema.js';
+import { fleetFacts } from '../../master/rollouts.js';
+import type { MemberState, RolloutMember } from '../../stores/rollout/plan.js';
+import type { ControllerContext } from '../context.js';
+
+export interface SchemaMember extends RolloutMember {
+  storeId: string;
+  /** The StoreDatabase that runs the store's schema work. */
+  databaseName: string;
+  /** Has no version of this schema yet: waits for the schema's first recorded version. */
+  fresh: boolean;
+}
+
+/** The schema a Store uses. */
+export function schemaNameOf(store: Store): string {
+  return store.spec?.schemaRef?.name ?? DEFAULT_STORE_SCHEMA_NAME;
+}
+
+/** The StoreDatabase of a Store: the one it names, or its inline one (of its own name). */
+export function databaseNameOf(store: Store): string {
+  return store.status?.databaseName ?? store.spec?.databaseRef?.name ?? store.metadata.name;
+}
+
+/**
+ * Every Store that uses the schema and is registered in the master DB (a Store not registered yet starts with
+ * the version its stage is at, without an admission), with where it stands with `version`.
+ */
+export async function rolloutMembers(ctx: ControllerContext, schemaName: string, version: string): Promise<SchemaMember[]> {
+  const stores = ctx.caches.stores.informer
+    .list()
+    .filter((s) => !s.metadata.deletionTimestamp && s.status?.storeId && schemaNameOf(s) === schemaName);
+  const ids = stores.map((s) => s.status?.storeId as string);
+  const { admissions, facts } = await fleetFacts(ctx.master.master.db, schemaName, version, ids);
+  return stores.map((store) => {
+    const storeId = store.status?.storeId as string;
+    const namespace = store.metadata.namespace as string;
+    const admission = admissions.get(storeId);
+    const fact = facts.get(storeId);
+    let state: MemberState = 'pending';
+    if (admission) state = admission.state === 'admitted' ? 'inFlight' : admission.state;
+    else if (fact?.schemaName === schemaName && fact.schemaVersion === version) state = 'updated';
+    const databaseName = databaseNameOf(store);
+    return {
+      namespace,
+      name: store.metadata.name,
+      labels: store.metadata.labels,
+      server: serverOf(ctx, namespace, databaseName),
+      state,
+      ...(admission?.state === 'failed' ? { failure: { reason: admission.reason ?? 'Failed', message: admission.message ?? '' } } : {}),
+      storeId,
+      databaseName,
+      fresh: fact?.schemaName !== schemaName,
+    };
+  });
+}
+
+/** The database server a store's schema work runs on: engine, host and port, as its StoreDatabase reports them. */
+function serverOf(ctx: ControllerContext, namespace: string, databaseName: string): string {
+  const database = ctx.caches.databases.get(namespace, databaseName);
+  const connection = database?.status?.connection;
+  const engine = database?.spec?.engine ?? 'unknown';
+  return connection?.host ? `${engine}://${connection.host}:${connection.port}` : `${engine}://${namespace}/${databaseName}`;
+}

@@ -1,0 +1,111 @@
+// Reconciles a StoreSchema: the rollout of its version across the Stores that use it, one stage at a time.
+// Level-triggered: each run reads the durable state (master DB admissions and applied versions, the
+// rollout's gates) and the caches, asks the pure stage logic (stores/rollout/plan.ts) what to do, records
+// the admissions it decides, wakes those stores' StoreDatabases and writes status when it changed. A crash
+// between any two steps converges on the next run: admissions are idempotent inserts, and stores admitted
+// but not finished count as in flight.
+import { randomUUID } from 'node:crypto';
+import { ROLLOUT_PAUSE_ANNOTATION, ROLLOUT_RESUME_ANNOTATION } from '../../api/rollout-annotations.js';
+import { type StoreSchema, type StoreSchemaSpec, storeSchemaSpec } from '../../api/store-schema.js';
+import {
+  admitStores,
+  applyResume,
+  findRollout,
+  type RolloutRow,
+  recordProgress,
+  recordVersion,
+  startRollout,
+  versionSpec,
+} from '../../master/rollouts.js';
+import { planRollout } from '../../stores/rollout/plan.js';
+import { classifyChanges, describeRefusals, refusedChanges } from '../../stores/rollout/standins.js';
+import { type ControllerContext, jitter, type ReconcileResult, TerminalError } from '../context.js';
+import { rolloutMembers } from './members.js';
+import { decisionStatus, refusedStatus, writeStatus } from './status.js';
+
+/** How often a rollout with stores in flight looks at the master DB for their outcomes. */
+export const ROLLOUT_POLL_MS = 2_000;
+
+export class RolloutReconciler {
+  constructor(
+    private readonly ctx: ControllerContext,
+    /** Runs a StoreDatabase's reconcile soon: the admitted store's schema work. */
+    private readonly wake: (namespace: string, databaseName: string) => void,
+  ) {}
+
+  async reconcile(_namespace: string, name: string): Promise<ReconcileResult> {
+    const schema = this.ctx.caches.schemas.get('', name);
+    if (!schema || schema.metadata.deletionTimestamp) return {};
+    const log = this.ctx.log.child({ controller: 'storeschema', name, reconcileID: randomUUID() });
+    const db = this.ctx.master.master.db;
+    const parsed = storeSchemaSpec.safeParse(schema.spec);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      return this.#refuse(schema, 'InvalidSpec', `spec.${issue?.path.join('.')}: ${issue?.message}`);
+    }
+    const spec = parsed.data;
+
+    // A new version is admitted only when its changes from the version before are safe or handled by a
+    // migration: a refused one leaves the rollout, and every store, as they were.
+    let rollout = await findRollout(db, name);
+    if (rollout && rollout.version !== spec.version) {
+      const previous = storeSchemaSpec.safeParse(await versionSpec(db, name, rollout.version));
+      const refused = refusedChanges(classifyChanges(previous.success ? previous.data : undefined, spec));
+      if (refused.length > 0) return this.#refuse(schema, 'DestructiveChange', describeRefusals(spec.version, refused));
+    }
+    const started = rollout?.version !== spec.version;
+    await recordVersion(db, name, spec.version, spec);
+    rollout = await startRollout(db, name, spec.version);
+    rollout = await this.#resumeIfAsked(schema, rollout);
+
+    const members = await rolloutMembers(this.ctx, name, spec.version);
+    // Stores that have no version of this schema yet may be waiting for one to be recorded.
+    if (started) for (const m of members) if (m.fresh) this.wake(m.namespace, m.databaseName);
+    const decision = planRollout(spec.rollout, members, {
+      pausedByUser: schema.metadata.annotations?.[ROLLOUT_PAUSE_ANNOTATION] === 'true' || rollout.paused,
+      halted: rollout.halted,
+      approvedStage: rollout.approved_stage ?? undefined,
+    });
+    if (decision.admit.length > 0) {
+      await admitStores(
+        db,
+        name,
+        spec.version,
+        decision.admit.map((m) => ({ storeId: m.storeId, stage: m.stage })),
+      );
+      for (const m of decision.admit) this.wake(m.namespace, m.databaseName);
+      log.info(
+        { version: spec.version, stage: decision.currentStage, stores: decision.admit.map((m) => `${m.namespace}/${m.name}`) },
+        'admitted',
+      );
+    }
+    await recordProgress(db, name, {
+      currentStage: decision.currentStage ?? null,
+      complete: decision.phase === 'Complete',
+      halted: rollout.halted || decision.haltNow,
+    });
+    if (decision.haltNow) await this.ctx.events.record(schema, 'Warning', 'FailureBudgetExceeded', decision.message);
+    await writeStatus(this.ctx, schema, decisionStatus(schema, spec.version, decision));
+    const inFlight = members.some((m) => m.state === 'inFlight') || decision.admit.length > 0;
+    return inFlight ? { requeueAfterMs: jitter(ROLLOUT_POLL_MS) } : {};
+  }
+
+  /** A resume annotation not acted on yet: acted on once, durably (the token is kept in the master DB). */
+  async #resumeIfAsked(schema: StoreSchema, rollout: RolloutRow): Promise<RolloutRow> {
+    const token = schema.metadata.annotations?.[ROLLOUT_RESUME_ANNOTATION];
+    if (!token || token === rollout.resume_token) return rollout;
+    const db = this.ctx.master.master.db;
+    if (await applyResume(db, schema.metadata.name, token)) {
+      await this.ctx.events.record(schema, 'Normal', 'Resumed', `rollout of version ${rollout.version} resumed`);
+    }
+    return (await findRollout(db, schema.metadata.name)) ?? rollout;
+  }
+
+  async #refuse(schema: StoreSchema, reason: string, message: string): Promise<never> {
+    await writeStatus(this.ctx, schema, refusedStatus(schema, reason, message));
+    await this.ctx.events.record(schema, 'Warning', reason, message);
+    throw new TerminalError(message);
+  }
+}
+
+export type { StoreSchemaSpec };
