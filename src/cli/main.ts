@@ -50,6 +50,10 @@ const commands: Record<string, CommandEntry> = {
     load: async () => import('./commands/master.js').then((m) => ({ run: m.masterCommand, help: m.masterHelp })),
     summary: 'migrate the master DB or re-encrypt its credentials (rotate-key)',
   },
+  rollout: {
+    load: async () => import('./commands/rollout.js').then((m) => ({ run: m.rolloutCommand, help: m.rolloutHelp })),
+    summary: 'show, pause or resume the staged rollout of a StoreSchema version',
+  },
   version: {
     load: async () => ({ run: printVersion, help: 'usage: storeop version (or storeop --version)' }),
     summary: 'print the version of storeop',
