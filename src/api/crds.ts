@@ -4,16 +4,38 @@ import { z } from 'zod';
 import { API_GROUP, API_VERSION } from './common.js';
 import { storeSpec, storeStatus } from './store.js';
 import { storeDatabaseSpec, storeDatabaseStatus } from './store-database.js';
+import { storeSchemaSpec, storeSchemaStatus } from './store-schema.js';
 
 type Json = Record<string, unknown>;
 
-/** Makes zod's JSON Schema structural: no additionalProperties, conditions as a map keyed by type. */
+const SCALAR_TYPES = new Set(['string', 'number', 'integer', 'boolean']);
+
+/**
+ * A union of scalars (`anyOf: [{type: string}, {type: number}, ...]`) as a structural schema allows it: no
+ * `type` may appear inside anyOf, so an integer-or-string is `x-kubernetes-int-or-string` and any other mix
+ * (a column default: string, number or boolean) keeps its value unpruned. zod checks the real shape.
+ */
+function scalarUnion(node: Json): Json | undefined {
+  const branches = node.anyOf;
+  if (!Array.isArray(branches) || !branches.every((b: Json) => SCALAR_TYPES.has(b.type as string))) return undefined;
+  const types = new Set(branches.map((b: Json) => b.type as string));
+  const nullable = branches.some((b: Json) => b.nullable === true);
+  const { anyOf: _anyOf, ...rest } = node;
+  if (types.size === 2 && types.has('integer') && types.has('string') && !nullable) return { ...rest, 'x-kubernetes-int-or-string': true };
+  return { ...rest, ...(nullable ? { nullable: true } : {}), 'x-kubernetes-preserve-unknown-fields': true };
+}
+
+/**
+ * Makes zod's JSON Schema structural: `additionalProperties` only as a map's value schema (never false:
+ * unknown fields are pruned by the API server and refused by zod), unions of scalars as Kubernetes spells them.
+ */
 function structural(node: unknown): unknown {
   if (Array.isArray(node)) return node.map(structural);
   if (!node || typeof node !== 'object') return node;
+  const source = scalarUnion(node as Json) ?? (node as Json);
   const out: Json = {};
-  for (const [key, value] of Object.entries(node)) {
-    if (key === '$schema' || key === 'additionalProperties') continue;
+  for (const [key, value] of Object.entries(source)) {
+    if (key === '$schema' || (key === 'additionalProperties' && typeof value !== 'object')) continue;
     out[key] = structural(value);
   }
   return out;
@@ -35,6 +57,8 @@ const ageColumn = { name: 'Age', type: 'date', jsonPath: '.metadata.creationTime
 
 function crd(options: {
   kind: string;
+  /** Namespaced unless said otherwise. */
+  scope?: 'Namespaced' | 'Cluster';
   plural: string;
   singular: string;
   shortNames: string[];
@@ -49,7 +73,7 @@ function crd(options: {
     metadata: { name: `${options.plural}.${API_GROUP}` },
     spec: {
       group: API_GROUP,
-      scope: 'Namespaced',
+      scope: options.scope ?? 'Namespaced',
       names: {
         kind: options.kind,
         listKind: `${options.kind}List`,
@@ -121,6 +145,23 @@ export function customResourceDefinitions(): Json[] {
         { name: 'Schema', type: 'string', jsonPath: '.status.schemaVersion' },
         { name: 'Tables', type: 'integer', jsonPath: '.status.tables' },
         readyColumn,
+        ageColumn,
+      ],
+    }),
+    crd({
+      kind: 'StoreSchema',
+      scope: 'Cluster',
+      plural: 'storeschemas',
+      singular: 'storeschema',
+      shortNames: ['stsc'],
+      spec: storeSchemaSpec,
+      status: storeSchemaStatus,
+      description: 'A version of the store schema and how it rolls out across the stores that use it.',
+      columns: [
+        { name: 'Version', type: 'string', jsonPath: '.spec.version' },
+        { name: 'Phase', type: 'string', jsonPath: '.status.phase' },
+        { name: 'Updated', type: 'integer', jsonPath: '.status.updated' },
+        { name: 'Total', type: 'integer', jsonPath: '.status.total' },
         ageColumn,
       ],
     }),

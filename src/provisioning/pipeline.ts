@@ -10,21 +10,17 @@ import type { DatabaseTarget, TenantConnection } from '../engines/target.js';
 import { createsStoreRole, targetSummary } from '../engines/target.js';
 import { StoreopError } from '../errors.js';
 import { assertSlug } from '../naming.js';
-import type { SchemaDef } from '../schema/definition.js';
 import { readFingerprint } from '../schema/fingerprint.js';
 import { ensureHistoryTable, HISTORY_TABLE, type HistoryEntry, readHistory, recordHistory } from '../schema/history.js';
 import { introspect, tableHasRows } from '../schema/introspect.js';
 import { type Migration, migrationChecksum, STORE_MIGRATIONS } from '../schema/migrations.js';
 import { describeConflicts, type PlannedChange, planSchema, type SchemaPlan, schemaHash } from '../schema/plan.js';
 import { STORE_SCHEMA_VERSION, storeSchema } from '../schema/store-schema.js';
+import type { TargetSchema } from '../schema/target-schema.js';
 import { type Progress, STEP_START, type StepName } from './progress.js';
 import { SEED_VERSION, type SeedSettings, seedStore } from './seed.js';
 
-export interface TargetSchema {
-  definition: SchemaDef;
-  version: string;
-  migrations: readonly Migration[];
-}
+export type { TargetSchema };
 
 export const STORE_TARGET_SCHEMA: TargetSchema = { definition: storeSchema, version: STORE_SCHEMA_VERSION, migrations: STORE_MIGRATIONS };
 

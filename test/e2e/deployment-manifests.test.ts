@@ -85,16 +85,25 @@ describe('Helm chart charts/storeop', () => {
     expect(applied).toHaveLength(objects(rendered).length);
   });
 
-  it('with watchNamespace, grants the operator its rights in that namespace only: a Role there, no ClusterRole, nothing on Secrets cluster-wide', async () => {
+  it('with watchNamespace, grants the operator its rights in that namespace only: a Role there; cluster-wide only the cluster-scoped StoreSchemas, nothing on Secrets', async () => {
     const release = `storeop-${namespace}`;
     const rendered = renderChart(chartDir, { name: release, namespace }, { watchNamespace: namespace });
     const list = objects(rendered);
-    expect(list.filter((o) => o.kind === 'ClusterRole' || o.kind === 'ClusterRoleBinding')).toEqual([]);
+    const clusterWide = list.filter((o) => o.kind === 'ClusterRole' || o.kind === 'ClusterRoleBinding');
+    expect(clusterWide.map((o) => `${o.kind}/${o.metadata.name}`).sort()).toEqual([
+      `ClusterRole/${release}-schemas`,
+      `ClusterRoleBinding/${release}-schemas`,
+    ]);
+    const schemaRules = only(list, 'ClusterRole').rules ?? [];
+    expect(schemaRules.flatMap((r) => r.resources)).toEqual(['storeschemas', 'storeschemas/status']);
     const manager = list.find((o) => o.kind === 'Role' && o.metadata.name === `${release}-manager`);
     expect(manager?.metadata.namespace).toBe(namespace);
-    // The same rules the cluster-wide install grants, confined to the namespace.
+    // The same rules the cluster-wide install grants: the namespaced ones confined to the namespace.
     const base = objects(readFileSync(join(repoRoot, 'manifests/base/rbac.yaml'), 'utf8'));
-    expect(manager?.rules).toEqual(only(base, 'ClusterRole').rules);
+    const baseRules = only(base, 'ClusterRole').rules ?? [];
+    const isSchemaRule = (r: { resources: string[] }) => r.resources.every((name) => name.startsWith('storeschemas'));
+    expect(manager?.rules).toEqual(baseRules.filter((r) => !isSchemaRule(r)));
+    expect(schemaRules).toEqual(baseRules.filter(isSchemaRule));
     expect(manager?.rules?.some((r) => r.resources.includes('secrets'))).toBe(true);
     const binding = list.find((o) => o.kind === 'RoleBinding' && o.metadata.name === `${release}-manager`);
     expect(binding).toMatchObject({ metadata: { namespace }, roleRef: { kind: 'Role', name: `${release}-manager` } });
@@ -104,8 +113,7 @@ describe('Helm chart charts/storeop', () => {
       .trim()
       .split('\n')
       .map((line) => line.split('/')[0]?.split('.')[0]);
-    expect(kinds).not.toContain('clusterrole');
-    expect(kinds).not.toContain('clusterrolebinding');
+    expect(kinds.filter((k) => k === 'clusterrole' || k === 'clusterrolebinding').sort()).toEqual(['clusterrole', 'clusterrolebinding']);
     expect(kinds).toEqual(expect.arrayContaining(['serviceaccount', 'role', 'rolebinding', 'deployment']));
     expect(kinds).toHaveLength(list.length);
   });
