@@ -8,7 +8,7 @@ import { BUILT_IN_ANNOTATION } from '../../api/rollout-annotations.js';
 import { DEFAULT_STORE_SCHEMA_NAME, type StoreSchema } from '../../api/store-schema.js';
 import { isAlreadyExists, type KubeClient, MANAGED_BY_LABELS } from '../../kube/client.js';
 import type { Logger } from '../../log.js';
-import { defaultStoreSchemaSpec } from '../../stores/rollout/standins.js';
+import { defaultStoreSchemaSpec } from '../../schema/default-spec.js';
 import { withRemovals } from '../store-reconciler.js';
 
 export type PublishOutcome = 'created' | 'updated' | 'unchanged' | 'foreign';

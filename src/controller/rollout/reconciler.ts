@@ -6,7 +6,8 @@
 // but not finished count as in flight.
 import { randomUUID } from 'node:crypto';
 import { ROLLOUT_PAUSE_ANNOTATION, ROLLOUT_RESUME_ANNOTATION } from '../../api/rollout-annotations.js';
-import { type StoreSchema, type StoreSchemaSpec, storeSchemaSpec } from '../../api/store-schema.js';
+import { type StoreSchema, storeSchemaSpec } from '../../api/store-schema.js';
+import { isStoreopError } from '../../errors.js';
 import {
   admitStores,
   applyResume,
@@ -17,8 +18,9 @@ import {
   startRollout,
   versionSpec,
 } from '../../master/rollouts.js';
+import { classifyChanges, describeRefusals, refusedChanges } from '../../schema/changes.js';
+import { schemaFromSpec } from '../../schema/from-spec.js';
 import { planRollout } from '../../stores/rollout/plan.js';
-import { classifyChanges, describeRefusals, refusedChanges } from '../../stores/rollout/standins.js';
 import { type ControllerContext, jitter, type ReconcileResult, TerminalError } from '../context.js';
 import { rolloutMembers } from './members.js';
 import { decisionStatus, refusedStatus, writeStatus } from './status.js';
@@ -44,6 +46,12 @@ export class RolloutReconciler {
       return this.#refuse(schema, 'InvalidSpec', `spec.${issue?.path.join('.')}: ${issue?.message}`);
     }
     const spec = parsed.data;
+    try {
+      schemaFromSpec(spec, name); // the cross-checks (references, defaults, migrations per dialect)
+    } catch (error) {
+      if (isStoreopError(error, 'InvalidSpec')) return this.#refuse(schema, 'InvalidSpec', error.message);
+      throw error;
+    }
 
     // A new version is admitted only when its changes from the version before are safe or handled by a
     // migration: a refused one leaves the rollout, and every store, as they were.
@@ -108,4 +116,3 @@ export class RolloutReconciler {
   }
 }
 
-export type { StoreSchemaSpec };

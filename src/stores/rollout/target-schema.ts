@@ -12,8 +12,8 @@ import { DEFAULT_STORE_SCHEMA_NAME, storeSchemaSpec } from '../../api/store-sche
 import { findRollout, pendingAdmission, storeSchemaFacts, versionSpec } from '../../master/rollouts.js';
 import type { MasterDB } from '../../master/types.js';
 import { STORE_TARGET_SCHEMA, type TargetSchema } from '../../provisioning/pipeline.js';
+import { schemaFromSpec } from '../../schema/from-spec.js';
 import { versionForNewStore } from './plan.js';
-import { schemaFromSpec } from './standins.js';
 
 export interface SchemaChoice {
   schemaName: string;
@@ -66,7 +66,8 @@ async function targetSchema(db: Kysely<MasterDB>, schemaName: string, version: s
   if (known) return known;
   const spec = storeSchemaSpec.safeParse(await versionSpec(db, schemaName, version));
   if (!spec.success) return builtIn ? STORE_TARGET_SCHEMA : undefined;
-  const schema = schemaFromSpec(spec.data);
+  // The rollout controller recorded the version only once schemaFromSpec accepted it.
+  const schema = schemaFromSpec(spec.data, schemaName);
   converted.set(key, schema);
   return schema;
 }
