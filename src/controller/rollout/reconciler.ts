@@ -115,4 +115,3 @@ export class RolloutReconciler {
     throw new TerminalError(message);
   }
 }
-
