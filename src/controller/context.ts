@@ -43,6 +43,8 @@ export interface ControllerContext {
    * miss means absent; cluster-wide it holds only storeop's labelled Secrets, and a miss is one GET.
    */
   secretCacheHoldsAll: boolean;
+  /** --namespace: the one namespace watched (cluster-scoped StoreSchemas are shared with other operators). */
+  watchNamespace?: string | undefined;
   metrics: ControllerMetrics;
   /** Supabase Management API base URL (--supabase-api-url); a StoreDatabase may override it. */
   supabaseApiUrl?: string | undefined;

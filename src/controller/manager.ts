@@ -199,6 +199,7 @@ export class Manager {
       resyncPeriodMs: options.resyncPeriodMs,
       caches: { stores: this.#storeCache, databases: this.#databaseCache, secrets: this.#secretCache, schemas: this.#schemaCache },
       secretCacheHoldsAll: namespace !== undefined,
+      watchNamespace: namespace,
       metrics: this.metrics,
       supabaseApiUrl: options.supabaseApiUrl,
       supabasePollMs: options.supabasePollMs,

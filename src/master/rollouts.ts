@@ -81,19 +81,29 @@ export async function startRollout(db: Kysely<MasterDB>, schemaName: string, ver
   });
 }
 
-/** Where the rollout stands, for stores created meanwhile; written only when it changed. */
+/**
+ * Where the rollout stands, for stores created meanwhile (current_stage: the last stage that has started);
+ * written only when it changed.
+ */
 export async function recordProgress(
   db: Kysely<MasterDB>,
   schemaName: string,
-  progress: { currentStage: string | null; complete: boolean; halted: boolean },
+  progress: { startedStage: string | null; awaitingStage: string | null; complete: boolean; halted: boolean },
 ): Promise<void> {
   await db
     .updateTable('schema_rollouts')
-    .set({ current_stage: progress.currentStage, complete: progress.complete, halted: progress.halted, updated_at: sql`now()` })
+    .set({
+      current_stage: progress.startedStage,
+      awaiting_stage: progress.awaitingStage,
+      complete: progress.complete,
+      halted: progress.halted,
+      updated_at: sql`now()`,
+    })
     .where('schema_name', '=', schemaName)
     .where((eb) =>
       eb.or([
-        eb('current_stage', 'is distinct from', progress.currentStage),
+        eb('current_stage', 'is distinct from', progress.startedStage),
+        eb('awaiting_stage', 'is distinct from', progress.awaitingStage),
         eb('complete', '!=', progress.complete),
         eb('halted', '!=', progress.halted),
       ]),
@@ -121,7 +131,13 @@ export async function applyResume(db: Kysely<MasterDB>, schemaName: string, toke
     if (!row || row.resume_token === token) return false;
     await trx
       .updateTable('schema_rollouts')
-      .set({ paused: false, halted: false, approved_stage: row.current_stage, resume_token: token, updated_at: sql`now()` })
+      .set({
+        paused: false,
+        halted: false,
+        approved_stage: row.awaiting_stage ?? row.approved_stage,
+        resume_token: token,
+        updated_at: sql`now()`,
+      })
       .where('schema_name', '=', schemaName)
       .execute();
     await trx

@@ -255,9 +255,12 @@ export interface SchemaRolloutsTable {
   version: string;
   /** The version before: what stores of a stage that has not started get. */
   previous_version: string | null;
+  /** The last stage that has started. */
   current_stage: string | null;
   complete: Generated<boolean>;
-  /** The gated stage (pause: true) approved for this version. */
+  /** The gated stage (pause: true) waiting for approval, which a resume approves. */
+  awaiting_stage: string | null;
+  /** The gated stage approved for this version. */
   approved_stage: string | null;
   /** A failure budget was reached; cleared only by a resume. */
   halted: Generated<boolean>;

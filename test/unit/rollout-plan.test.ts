@@ -144,11 +144,12 @@ describe('failure budgets', () => {
 });
 
 describe('versionForNewStore', () => {
-  const state = { version: '2', previousVersion: '1', currentStage: 'canary', complete: false };
+  const state = { version: '2', previousVersion: '1', startedStage: 'canary', complete: false };
   it('gives the new version once its stage has started, else the previous one', () => {
     expect(versionForNewStore(twoStages, canary, state)).toBe('2');
     expect(versionForNewStore(twoStages, {}, state)).toBe('1');
-    expect(versionForNewStore(twoStages, {}, { ...state, currentStage: UNSELECTED_STAGE })).toBe('2');
+    expect(versionForNewStore(twoStages, canary, { ...state, startedStage: undefined })).toBe('1');
+    expect(versionForNewStore(twoStages, {}, { ...state, startedStage: UNSELECTED_STAGE })).toBe('2');
     expect(versionForNewStore(twoStages, {}, { ...state, complete: true })).toBe('2');
   });
 });

@@ -88,12 +88,15 @@ export class RolloutReconciler {
       );
     }
     await recordProgress(db, name, {
-      currentStage: decision.currentStage ?? null,
+      startedStage: decision.startedStage ?? null,
+      awaitingStage: decision.reason === 'AwaitingApproval' ? (decision.currentStage ?? null) : null,
       complete: decision.phase === 'Complete',
       halted: rollout.halted || decision.haltNow,
     });
     if (decision.haltNow) await this.ctx.events.record(schema, 'Warning', 'FailureBudgetExceeded', decision.message);
-    await writeStatus(this.ctx, schema, decisionStatus(schema, spec.version, decision));
+    // With --namespace, operators of other namespaces share this cluster-scoped object: only one whose
+    // namespace has stores of it reports (a cluster-wide operator always does).
+    if (members.length > 0 || !this.ctx.watchNamespace) await writeStatus(this.ctx, schema, decisionStatus(schema, spec.version, decision));
     const inFlight = members.some((m) => m.state === 'inFlight') || decision.admit.length > 0;
     return inFlight ? { requeueAfterMs: jitter(ROLLOUT_POLL_MS) } : {};
   }

@@ -29,6 +29,7 @@ export async function up(db: Db): Promise<void> {
     .addColumn('previous_version', 'varchar(64)')
     .addColumn('current_stage', 'varchar(64)')
     .addColumn('complete', 'boolean', (c) => c.notNull().defaultTo(false))
+    .addColumn('awaiting_stage', 'varchar(64)')
     .addColumn('approved_stage', 'varchar(64)')
     .addColumn('halted', 'boolean', (c) => c.notNull().defaultTo(false))
     .addColumn('paused', 'boolean', (c) => c.notNull().defaultTo(false))

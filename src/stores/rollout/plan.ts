@@ -83,6 +83,12 @@ export interface RolloutDecision<M extends RolloutMember = RolloutMember> {
   message: string;
   /** The stage being worked on, or waiting; undefined once every stage is done. */
   currentStage: string | undefined;
+  /**
+   * The last stage that has started (admissions allowed): the current one, or the one before while the
+   * current one waits for approval; undefined before the first starts. A Store created meanwhile gets the
+   * new version when its stage has started (versionForNewStore).
+   */
+  startedStage: string | undefined;
   stages: NonNullable<StoreSchemaStatus['stages']>;
   failedStores: NonNullable<StoreSchemaStatus['failedStores']>;
   updated: number;
@@ -127,6 +133,8 @@ export function planRollout<M extends RolloutMember>(
   const failed = members.filter((m) => m.state === 'failed').length;
   const current = counts.findIndex((c) => c.pending + c.inFlight > 0);
   const currentStage = current < 0 ? undefined : stages[current]?.name;
+  const awaiting = current >= 0 && stages[current]?.pause === true && gates.approvedStage !== currentStage;
+  const startedStage = current < 0 ? stages.at(-1)?.name : awaiting ? stages[current - 1]?.name : currentStage;
   const decide = (
     phase: RolloutDecision['phase'],
     reason: RolloutReason,
@@ -137,6 +145,7 @@ export function planRollout<M extends RolloutMember>(
     reason,
     message,
     currentStage,
+    startedStage,
     stages: stageStatus,
     failedStores,
     updated,
@@ -169,7 +178,7 @@ export function planRollout<M extends RolloutMember>(
   }
   const stage = stages[current] as ResolvedStage;
   if (gates.pausedByUser) return decide('Paused', 'PausedByUser', 'paused by storeop rollout pause; storeop rollout resume continues');
-  if (stage.pause && gates.approvedStage !== stage.name) {
+  if (awaiting) {
     return decide('Paused', 'AwaitingApproval', `stage ${stage.name} waits for approval: storeop rollout resume starts it`);
   }
   const admit = admissions(byStage[current] as M[], members, stage.maxConcurrent, rollout.maxConcurrentPerServer).map((m) => ({
@@ -217,15 +226,17 @@ function byName(a: RolloutMember, b: RolloutMember): number {
 
 /**
  * The version a Store without one (new, or newly pointed at this schema) starts with during a rollout: the
- * new version once its stage has started, else the previous one.
+ * new version once its stage has started (RolloutDecision.startedStage, as the master DB keeps it), else the
+ * previous one.
  */
 export function versionForNewStore(
   rollout: RolloutSettings,
   labels: Readonly<Record<string, string>> | undefined,
-  state: { version: string; previousVersion: string | undefined; currentStage: string | undefined; complete: boolean },
+  state: { version: string; previousVersion: string | undefined; startedStage: string | undefined; complete: boolean },
 ): string {
   if (state.complete || state.previousVersion === undefined) return state.version;
+  if (state.startedStage === undefined) return state.previousVersion;
   const stages = rolloutStages(rollout);
-  const current = state.currentStage === undefined ? stages.length : stages.findIndex((s) => s.name === state.currentStage);
-  return stageIndexOf(stages, labels) <= current ? state.version : state.previousVersion;
+  const started = stages.findIndex((s) => s.name === state.startedStage);
+  return stageIndexOf(stages, labels) <= started ? state.version : state.previousVersion;
 }

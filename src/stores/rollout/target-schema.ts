@@ -43,7 +43,7 @@ export async function storeTargetSchema(
       version = versionForNewStore(spec.data.rollout, store.labels, {
         version: rollout.version,
         previousVersion: rollout.previous_version ?? undefined,
-        currentStage: rollout.current_stage ?? undefined,
+        startedStage: rollout.current_stage ?? undefined,
         complete: rollout.complete,
       });
     }
