@@ -50,8 +50,8 @@ export async function listRollouts(db: Kysely<MasterDB>): Promise<RolloutRow[]> 
 }
 
 /**
- * The rollout of `version`: created, or moved on from the version it had (which becomes the previous one,
- * and whose stage approval no longer counts). A reached failure budget stays until a resume.
+ * The rollout of `version`: created, or moved on from the version it had (the previous version is the one
+ * the stores have; a stage approval no longer counts). A reached failure budget stays until a resume.
  */
 export async function startRollout(db: Kysely<MasterDB>, schemaName: string, version: string): Promise<RolloutRow> {
   return db.transaction().execute(async (trx) => {
@@ -69,7 +69,8 @@ export async function startRollout(db: Kysely<MasterDB>, schemaName: string, ver
       .updateTable('schema_rollouts')
       .set({
         version,
-        previous_version: current.version,
+        // The version the stores have: the one before, once complete; else the one it was rolling out from.
+        previous_version: current.complete ? current.version : (current.previous_version ?? current.version),
         current_stage: null,
         complete: false,
         approved_stage: null,

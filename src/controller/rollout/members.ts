@@ -11,8 +11,8 @@ export interface SchemaMember extends RolloutMember {
   storeId: string;
   /** The StoreDatabase that runs the store's schema work. */
   databaseName: string;
-  /** Has no version of this schema yet: waits for the schema's first recorded version. */
-  fresh: boolean;
+  /** Has no version of this schema yet, and its StoreDatabase waits for one to be recorded (SchemaNotFound). */
+  waitsForSchema: boolean;
 }
 
 /** The schema a Store uses. */
@@ -23,6 +23,11 @@ export function schemaNameOf(store: Store): string {
 /** The StoreDatabase of a Store: the one it names, or its inline one (of its own name). */
 export function databaseNameOf(store: Store): string {
   return store.status?.databaseName ?? store.spec?.databaseRef?.name ?? store.metadata.name;
+}
+
+/** Whether any Store this operator watches uses the schema. */
+export function schemaInUse(ctx: ControllerContext, schemaName: string): boolean {
+  return ctx.caches.stores.informer.list().some((s) => schemaNameOf(s) === schemaName);
 }
 
 /**
@@ -53,9 +58,14 @@ export async function rolloutMembers(ctx: ControllerContext, schemaName: string,
       ...(admission?.state === 'failed' ? { failure: { reason: admission.reason ?? 'Failed', message: admission.message ?? '' } } : {}),
       storeId,
       databaseName,
-      fresh: fact?.schemaName !== schemaName,
+      waitsForSchema: fact?.schemaName !== schemaName && waitsForSchema(ctx, namespace, databaseName),
     };
   });
+}
+
+function waitsForSchema(ctx: ControllerContext, namespace: string, databaseName: string): boolean {
+  const ready = ctx.caches.databases.get(namespace, databaseName)?.status?.conditions?.find((c) => c.type === 'Ready');
+  return ready?.reason === 'SchemaNotFound';
 }
 
 /** The database server a store's schema work runs on: engine, host and port, as its StoreDatabase reports them. */

@@ -22,7 +22,7 @@ import { classifyChanges, describeRefusals, refusedChanges } from '../../schema/
 import { schemaFromSpec } from '../../schema/from-spec.js';
 import { planRollout } from '../../stores/rollout/plan.js';
 import { type ControllerContext, jitter, type ReconcileResult, TerminalError } from '../context.js';
-import { rolloutMembers } from './members.js';
+import { rolloutMembers, schemaInUse } from './members.js';
 import { decisionStatus, refusedStatus, writeStatus } from './status.js';
 
 /** How often a rollout with stores in flight looks at the master DB for their outcomes. */
@@ -61,14 +61,13 @@ export class RolloutReconciler {
       const refused = refusedChanges(classifyChanges(previous.success ? previous.data : undefined, spec));
       if (refused.length > 0) return this.#refuse(schema, 'DestructiveChange', describeRefusals(spec.version, refused));
     }
-    const started = rollout?.version !== spec.version;
     await recordVersion(db, name, spec.version, spec);
     rollout = await startRollout(db, name, spec.version);
     rollout = await this.#resumeIfAsked(schema, rollout);
 
     const members = await rolloutMembers(this.ctx, name, spec.version);
-    // Stores that have no version of this schema yet may be waiting for one to be recorded.
-    if (started) for (const m of members) if (m.fresh) this.wake(m.namespace, m.databaseName);
+    // A new Store that found no version of this schema recorded yet gets one now.
+    for (const m of members) if (m.waitsForSchema) this.wake(m.namespace, m.databaseName);
     const decision = planRollout(spec.rollout, members, {
       pausedByUser: schema.metadata.annotations?.[ROLLOUT_PAUSE_ANNOTATION] === 'true' || rollout.paused,
       halted: rollout.halted,
@@ -94,9 +93,7 @@ export class RolloutReconciler {
       halted: rollout.halted || decision.haltNow,
     });
     if (decision.haltNow) await this.ctx.events.record(schema, 'Warning', 'FailureBudgetExceeded', decision.message);
-    // With --namespace, operators of other namespaces share this cluster-scoped object: only one whose
-    // namespace has stores of it reports (a cluster-wide operator always does).
-    if (members.length > 0 || !this.ctx.watchNamespace) await writeStatus(this.ctx, schema, decisionStatus(schema, spec.version, decision));
+    if (this.#reports(name)) await writeStatus(this.ctx, schema, decisionStatus(schema, spec.version, decision));
     const inFlight = members.some((m) => m.state === 'inFlight') || decision.admit.length > 0;
     return inFlight ? { requeueAfterMs: jitter(ROLLOUT_POLL_MS) } : {};
   }
@@ -113,8 +110,19 @@ export class RolloutReconciler {
   }
 
   async #refuse(schema: StoreSchema, reason: string, message: string): Promise<never> {
-    await writeStatus(this.ctx, schema, refusedStatus(schema, reason, message));
-    await this.ctx.events.record(schema, 'Warning', reason, message);
+    if (this.#reports(schema.metadata.name)) {
+      await writeStatus(this.ctx, schema, refusedStatus(schema, reason, message));
+      await this.ctx.events.record(schema, 'Warning', reason, message);
+    }
     throw new TerminalError(message);
+  }
+
+  /**
+   * Whether this operator writes the StoreSchema's status: with --namespace, operators of other namespaces
+   * share the cluster-scoped object, and only one whose namespace has Stores of it reports (a cluster-wide
+   * operator always does).
+   */
+  #reports(name: string): boolean {
+    return !this.ctx.watchNamespace || schemaInUse(this.ctx, name);
   }
 }
