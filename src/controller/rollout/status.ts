@@ -12,7 +12,10 @@ export function rolloutConditions(phase: NonNullable<StoreSchemaStatus['phase']>
   return [
     { type: 'Ready', status: is('Complete'), reason, message },
     { type: 'Progressing', status: is('Progressing'), reason, message },
-    { type: 'Paused', status: is('Paused'), reason: phase === 'Paused' ? reason : 'NotPaused', message: phase === 'Paused' ? message : '' },
+    // Never an empty message: the API server refuses it (client-node sends it as null).
+    phase === 'Paused'
+      ? { type: 'Paused', status: 'True', reason, message }
+      : { type: 'Paused', status: 'False', reason: 'NotPaused', message: 'the rollout is not paused' },
   ];
 }
 
