@@ -257,7 +257,13 @@ describe.each(MASTER_CASES)('$name', (masterCase) => {
     const t = await freshMaster();
     const master = await t.open({ migrate: false });
     closers.push(() => master.close());
-    expect(await migrateMaster(master)).toEqual(['0001-platform', '0002-job-streaks', '0003-api-token-name', '0004-store-identity']);
+    expect(await migrateMaster(master)).toEqual([
+      '0001-platform',
+      '0002-job-streaks',
+      '0003-api-token-name',
+      '0004-store-identity',
+      '0006-schema-rollouts',
+    ]);
     const catalog = await readCatalog(t);
 
     for (const table of PLATFORM_TABLES) expect(catalog.tables, table).toContain(table);
@@ -577,7 +583,7 @@ describe('the embedded default', () => {
     const migrate = await runCli(['master', 'migrate'], { STOREOP_HOME: home });
     expect(migrate, migrate.stderr).toMatchObject({ code: 0 });
     expect(migrate.stdout).toBe(
-      `applied 0001-platform, 0002-job-streaks, 0003-api-token-name, 0004-store-identity to pglite://${join(home, 'master')}\n`,
+      `applied 0001-platform, 0002-job-streaks, 0003-api-token-name, 0004-store-identity, 0006-schema-rollouts to pglite://${join(home, 'master')}\n`,
     );
     expect(existsSync(join(home, 'master', 'PG_VERSION'))).toBe(true);
 
