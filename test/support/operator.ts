@@ -115,7 +115,8 @@ export async function startOperator(options: {
     }),
   );
   const healthUrl = `http://127.0.0.1:${healthPort}`;
-  const deadline = Date.now() + 30_000;
+  // Generous: on a busy 2-core machine a fresh operator (tsx, the master DB migrations) can take a minute.
+  const deadline = Date.now() + 120_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`operator exited with ${child.exitCode}:\n${output}`);
     const ok = await fetch(`${healthUrl}/healthz`).then(
