@@ -17,8 +17,7 @@ import { HISTORY_TABLE, readHistory } from '../schema/history.js';
 import { introspect, type LiveSchema, tableHasRows } from '../schema/introspect.js';
 import type { Migration } from '../schema/migrations.js';
 import { planSchema, type SchemaPlan, schemaHash } from '../schema/plan.js';
-import { type ProvisionRequest, pendingOf, STORE_TARGET_SCHEMA, type TargetSchema } from './pipeline.js';
-import { SEED_VERSION } from './seed.js';
+import { columnsLeftToMigrations, type ProvisionRequest, pendingOf, STORE_TARGET_SCHEMA, seedDone, type TargetSchema } from './pipeline.js';
 
 export interface ProvisioningPlan {
   databaseExists: boolean;
@@ -27,6 +26,8 @@ export interface ProvisioningPlan {
   schema: SchemaPlan;
   pendingMigrations: Migration[];
   seedPending: boolean;
+  /** Whether changes to existing tables would be made online (see the pipeline's applyChanges). */
+  onlineDdl: boolean;
 }
 
 const EMPTY: LiveSchema = { tableNames: [], tables: new Map() };
@@ -44,14 +45,19 @@ export async function planProvisioning(
     hasRows: (t: string) => Promise<boolean>,
     history: Awaited<ReturnType<typeof readHistory>>,
     databaseExists: boolean,
-  ) => ({
-    databaseExists,
-    schemaVersion: schema.version,
-    schemaHash: schemaHash(schema.definition, schema.version),
-    schema: await planSchema(schema.definition, live, engine.dialect, hasRows),
-    pendingMigrations: pendingOf(schema.migrations, history),
-    seedPending: options.seed !== false && !history.some((h) => h.kind === 'seed' && h.version === SEED_VERSION),
-  });
+  ) => {
+    const pendingMigrations = pendingOf(schema.migrations, history);
+    const leaveToMigrations = columnsLeftToMigrations(pendingMigrations);
+    return {
+      databaseExists,
+      schemaVersion: schema.version,
+      schemaHash: schemaHash(schema.definition, schema.version),
+      schema: await planSchema(schema.definition, live, engine.dialect, hasRows, { leaveToMigrations }),
+      pendingMigrations,
+      seedPending: options.seed !== false && !history.some((h) => h.kind === 'seed' && seedDone(schema, h)),
+      onlineDdl: target.engine !== 'pglite',
+    };
+  };
   const absent = () => planned(EMPTY, async () => false, [], false);
 
   if (createsStoreRole(target)) {
@@ -93,7 +99,11 @@ function adminView(target: CreateTarget, slug: string): ConnectTarget {
 
 export function planStatements(plan: ProvisioningPlan): string[] {
   return [
-    ...plan.schema.changes.map((c) => `${c.statement.sql};`),
+    ...plan.schema.changes.flatMap((c) => {
+      const online = plan.onlineDdl && c.online;
+      const repair = c.repair ? [`${(online ? c.repair.online : c.repair.statement).sql};`] : [];
+      return [...repair, `${(online || c.statement).sql};`];
+    }),
     ...plan.pendingMigrations.flatMap((m) => m.up[plan.schema.dialect].map((s) => `${s};`)),
   ];
 }
