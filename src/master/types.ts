@@ -238,6 +238,17 @@ export interface ProvisioningJobsTable {
   updated_at: Timestamp;
 }
 
+export interface StoreSchemaVersionsTable {
+  id: Generated<string>;
+  schema_name: string;
+  version: string;
+  /** The validated StoreSchema spec of this version. */
+  spec: JSONColumnType<Record<string, unknown>, string, string>;
+  /** specChecksum(spec) (src/master/schema-versions.ts): a version is immutable. */
+  checksum: string;
+  first_seen_at: Timestamp;
+}
+
 export interface MasterDB {
   users: UsersTable;
   stores: StoresTable;
@@ -253,6 +264,7 @@ export interface MasterDB {
   usage_statistics: UsageStatisticsTable;
   performance_metrics: PerformanceMetricsTable;
   provisioning_jobs: ProvisioningJobsTable;
+  store_schema_versions: StoreSchemaVersionsTable;
 }
 
 export const MASTER_TABLES = [
@@ -270,4 +282,5 @@ export const MASTER_TABLES = [
   'usage_statistics',
   'performance_metrics',
   'provisioning_jobs',
+  'store_schema_versions',
 ] as const satisfies readonly (keyof MasterDB)[];

@@ -257,7 +257,13 @@ describe.each(MASTER_CASES)('$name', (masterCase) => {
     const t = await freshMaster();
     const master = await t.open({ migrate: false });
     closers.push(() => master.close());
-    expect(await migrateMaster(master)).toEqual(['0001-platform', '0002-job-streaks', '0003-api-token-name', '0004-store-identity']);
+    expect(await migrateMaster(master)).toEqual([
+      '0001-platform',
+      '0002-job-streaks',
+      '0003-api-token-name',
+      '0004-store-identity',
+      '0005-schema-versions',
+    ]);
     const catalog = await readCatalog(t);
 
     for (const table of PLATFORM_TABLES) expect(catalog.tables, table).toContain(table);
@@ -341,7 +347,9 @@ describe.each(MASTER_CASES)('$name', (masterCase) => {
     expect(b, b.stderr).toMatchObject({ code: 0 });
     const outputs = [a.stdout, b.stdout];
     expect(
-      outputs.filter((o) => /^applied 0001-platform, 0002-job-streaks, 0003-api-token-name, 0004-store-identity to /.test(o)),
+      outputs.filter((o) =>
+        /^applied 0001-platform, 0002-job-streaks, 0003-api-token-name, 0004-store-identity, 0005-schema-versions to /.test(o),
+      ),
     ).toHaveLength(1);
     expect(outputs.filter((o) => / is up to date\n$/.test(o))).toHaveLength(1);
     const catalog = await readCatalog(t);
@@ -351,6 +359,7 @@ describe.each(MASTER_CASES)('$name', (masterCase) => {
       { name: '0002-job-streaks' },
       { name: '0003-api-token-name' },
       { name: '0004-store-identity' },
+      { name: '0005-schema-versions' },
     ]);
 
     // And a third run, later, has nothing to do.
@@ -574,7 +583,7 @@ describe('the embedded default', () => {
     const migrate = await runCli(['master', 'migrate'], { STOREOP_HOME: home });
     expect(migrate, migrate.stderr).toMatchObject({ code: 0 });
     expect(migrate.stdout).toBe(
-      `applied 0001-platform, 0002-job-streaks, 0003-api-token-name, 0004-store-identity to pglite://${join(home, 'master')}\n`,
+      `applied 0001-platform, 0002-job-streaks, 0003-api-token-name, 0004-store-identity, 0005-schema-versions to pglite://${join(home, 'master')}\n`,
     );
     expect(existsSync(join(home, 'master', 'PG_VERSION'))).toBe(true);
 
