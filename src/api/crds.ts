@@ -124,6 +124,7 @@ export function customResourceDefinitions(): Json[] {
         { name: 'Plan', type: 'string', jsonPath: '.spec.plan' },
         { name: 'Phase', type: 'string', jsonPath: '.status.phase' },
         { name: 'Engine', type: 'string', jsonPath: '.status.engine' },
+        { name: 'Schema', type: 'string', jsonPath: '.status.schemaVersion', priority: 1 },
         readyColumn,
         ageColumn,
       ],
