@@ -10,10 +10,12 @@ import {
   createsStoreRole,
   type DatabaseTarget,
   secretsOf,
+  type TenantConnection,
   targetSummary,
+  tenantEndpoint,
 } from '../engines/target.js';
 import { isStoreopError } from '../errors.js';
-import { HISTORY_TABLE, readHistory } from '../schema/history.js';
+import { HISTORY_TABLE, type HistoryEntry, readHistory } from '../schema/history.js';
 import { introspect, type LiveSchema, tableHasRows } from '../schema/introspect.js';
 import type { Migration } from '../schema/migrations.js';
 import { planSchema, type SchemaPlan, schemaHash } from '../schema/plan.js';
@@ -28,6 +30,8 @@ export interface ProvisioningPlan {
   seedPending: boolean;
   /** Whether changes to existing tables would be made online (see the pipeline's applyChanges). */
   onlineDdl: boolean;
+  /** The checksum of the schema version the database was last synced to (its history), if any. */
+  lastSchemaChecksum?: string;
 }
 
 const EMPTY: LiveSchema = { tableNames: [], tables: new Map() };
@@ -56,6 +60,7 @@ export async function planProvisioning(
       pendingMigrations,
       seedPending: options.seed !== false && !history.some((h) => h.kind === 'seed' && seedDone(schema, h)),
       onlineDdl: target.engine !== 'pglite',
+      ...lastSchemaOf(history),
     };
   };
   const absent = () => planned(EMPTY, async () => false, [], false);
@@ -84,6 +89,31 @@ export async function planProvisioning(
   } finally {
     await tenant?.close().catch(() => {});
   }
+}
+
+function lastSchemaOf(history: readonly HistoryEntry[]): { lastSchemaChecksum?: string } {
+  const last = history.filter((h) => h.kind === 'schema').at(-1);
+  return last ? { lastSchemaChecksum: last.checksum } : {};
+}
+
+/**
+ * Plans against a store's database through its own login (the connection the master DB registered), for
+ * `storeop schema plan`; reads only.
+ */
+export async function planForConnection(
+  connection: TenantConnection,
+  options: { schema?: TargetSchema; seed?: ProvisionRequest['seed'] } = {},
+): Promise<ProvisioningPlan> {
+  if (connection.engine === 'pglite') {
+    return planProvisioning({ engine: 'pglite', mode: 'create', dataDir: connection.dataDir as string }, options);
+  }
+  const target: ConnectTarget = {
+    engine: connection.engine === 'mysql' ? 'mysql' : 'postgresql',
+    mode: 'connect',
+    connection: { ...tenantEndpoint(connection), database: connection.database },
+    ...(connection.schema !== undefined ? { schema: connection.schema } : {}),
+  };
+  return planProvisioning(target, options);
 }
 
 /** The store's database as the admin sees it: a connect-mode target that reads without creating anything. */
