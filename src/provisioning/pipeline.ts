@@ -88,6 +88,9 @@ export async function provision(request: ProvisionRequest): Promise<ProvisionRes
   const tables = Object.keys(schema.definition);
   const hash = schemaHash(schema.definition, schema.version);
   const engine = engineFor(request.target.engine);
+  // Before anything is created: a schema whose migrations have no statements for this engine cannot be made here.
+  const unsupported = schema.unsupported?.[engine.dialect];
+  if (unsupported) throw new StoreopError('InvalidSpec', `store schema version ${schema.version}: ${unsupported}`, { retryable: false });
   const progress = new ProgressReporter(request.onProgress, tables.length);
   const stepDone = async (step: StepName) => request.onStepDone?.(step);
   const summary = targetSummary(request.target);
@@ -160,9 +163,6 @@ async function syncSchema(ctx: SyncContext): Promise<SyncOutcome> {
   const { session, tenant, schema, progress } = ctx;
   const dialect = tenant.dialect;
   const tables = Object.keys(schema.definition);
-  const unsupported = schema.unsupported?.[dialect];
-  if (unsupported) throw new StoreopError('InvalidSpec', `store schema version ${schema.version}: ${unsupported}`, { retryable: false });
-
   await progress.report('listTables', 'listing existing tables');
   const live = await introspect(session, dialect, tables);
   const hasHistory = live.tableNames.includes(HISTORY_TABLE);

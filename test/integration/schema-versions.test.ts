@@ -15,6 +15,7 @@ import {
   mysqlEndpoint,
   openMysql,
   openPostgres,
+  postgresAdmin,
   postgresCreateTarget,
   postgresEndpoint,
   StoreCleanup,
@@ -31,6 +32,10 @@ interface VersionCase {
   server: { host: string; port: number };
   target(publicPort: number): DatabaseTarget;
   open(slug: string): Promise<StoreDb>;
+  /** Whether the store's database exists, read as the server admin. */
+  databaseExists(slug: string): Promise<boolean>;
+  /** The other dialect: a migration with statements only for it cannot target this engine. */
+  otherDialect: 'postgres' | 'mysql';
   /** The statement that sets the DDL session's lock timeout, and the online forms of the v2 changes. */
   lockTimeout: RegExp;
   onlineDdl: RegExp[];
@@ -43,6 +48,11 @@ const CASES: VersionCase[] = [
     server: postgresEndpoint(),
     target: (publicPort) => postgresCreateTarget({ publicHost: '127.0.0.1', publicPort }),
     open: (slug) => openPostgres(storeName(slug)),
+    databaseExists: (slug) =>
+      postgresAdmin(
+        async (client) => ((await client.query('select 1 from pg_database where datname = $1', [storeName(slug)])).rowCount ?? 0) > 0,
+      ),
+    otherDialect: 'mysql',
     lockTimeout: /set_config\('lock_timeout'/,
     onlineDdl: [/^create index concurrently "idx_products_gift_wrap" on "products" \("gift_wrap"\)$/],
   },
@@ -52,6 +62,12 @@ const CASES: VersionCase[] = [
     server: mysqlEndpoint(),
     target: (publicPort) => mysqlCreateTarget({ publicHost: '127.0.0.1', publicPort }),
     open: (slug) => openMysql(storeName(slug)),
+    databaseExists: (slug) =>
+      withStoreDb(
+        openMysql('mysql'),
+        async (db) => (await db.query('select 1 from information_schema.schemata where schema_name = ?', [storeName(slug)])).length > 0,
+      ),
+    otherDialect: 'postgres',
     lockTimeout: /^SET SESSION lock_wait_timeout = \d+/,
     onlineDdl: [
       /^alter table `products` add column `gift_wrap` boolean default false not null, algorithm=inplace, lock=none$/,
@@ -203,6 +219,23 @@ describe.each(CASES)('a new schema version on $name', (c) => {
     });
     const fixed = await provision({ slug, target, password: PASSWORD, schema: schemaFromSpec(v2()) });
     expect(fixed.migrationsApplied).toEqual(['0001']);
+  });
+});
+
+describe.each(CASES)('a schema whose migrations cannot target $name', (c) => {
+  it('is refused before the store database is created', async () => {
+    const slug = uniqueSlug();
+    const spec = v2();
+    spec.migrations = [{ version: '0001', description: 'one dialect only', up: { [c.otherDialect]: ['select 1'] } }];
+    const error = await provision({ slug, target: c.target(c.server.port), password: PASSWORD, schema: schemaFromSpec(spec) }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(isStoreopError(error, 'InvalidSpec'), String(error)).toBe(true);
+    expect((error as Error).message).toMatch(
+      /^store schema version 2\.0\.0: migration\(s\) 0001 have no (postgres|mysql) statements, so this schema cannot target/,
+    );
+    expect(await c.databaseExists(slug)).toBe(false);
   });
 });
 
