@@ -1,4 +1,4 @@
-// Reads multi-document YAML manifests (Store, StoreDatabase, Secret) and validates them with the same zod
+// Reads multi-document YAML manifests (Store, StoreDatabase, StoreSchema, Secret) and validates them with the same zod
 // schemas as the CRDs. Every problem names the file, the document and the field; nothing runs unless all pass.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -6,6 +6,8 @@ import { z } from 'zod';
 import { fieldIssues, GROUP_VERSION, objectName, protoKeyPaths } from '../api/common.js';
 import { type StoreSpec, storeSpec } from '../api/store.js';
 import { type StoreDatabaseSpec, type StoreDatabaseTemplateSpec, storeDatabaseSpec } from '../api/store-database.js';
+import { type StoreSchemaSpec, storeSchemaSpec } from '../api/store-schema.js';
+import { specProblems } from '../schema/from-spec.js';
 import { secretReferences } from '../stores/resolve-target.js';
 import { manifestTooLarge, readYamlDocuments } from './read-yaml.js';
 
@@ -19,6 +21,8 @@ export interface Located<T> {
 export interface ManifestSet {
   stores: Located<StoreSpec>[];
   databases: Located<StoreDatabaseSpec>[];
+  /** StoreSchema versions (cluster-scoped), cross-checked (schema/from-spec.ts). */
+  schemas: Located<StoreSchemaSpec>[];
   secrets: Map<string, Record<string, string>>;
 }
 
@@ -123,7 +127,7 @@ export function readSources(paths: string[], stdin: () => string): Array<{ origi
 }
 
 export function parseManifests(sources: Array<{ origin: string; text: string }>): ManifestSet {
-  const set: ManifestSet = { stores: [], databases: [], secrets: new Map() };
+  const set: ManifestSet = { stores: [], databases: [], schemas: [], secrets: new Map() };
   const problems: string[] = [];
   const seen = new Map<string, string>();
   for (const { origin, text } of sources) {
@@ -159,7 +163,7 @@ export function parseManifests(sources: Array<{ origin: string; text: string }>)
       seen.set(key, where);
       const located = where;
       const body = raw as { spec?: unknown };
-      const resource = apiVersion === GROUP_VERSION && (kind === 'Store' || kind === 'StoreDatabase');
+      const resource = apiVersion === GROUP_VERSION && (kind === 'Store' || kind === 'StoreDatabase' || kind === 'StoreSchema');
       const secret = apiVersion === 'v1' && kind === 'Secret';
       if (resource || secret) {
         const unknown = unknownFields(body, resource ? RESOURCE_FIELDS : SECRET_FIELDS);
@@ -176,6 +180,11 @@ export function parseManifests(sources: Array<{ origin: string; text: string }>)
         const parsed = storeDatabaseSpec.safeParse(body.spec);
         if (parsed.success) set.databases.push({ name: meta.name, spec: parsed.data, origin: located });
         else problems.push(...issues(parsed.error, 'spec').map((p) => `${where} (StoreDatabase ${meta.name}): ${p}`));
+      } else if (apiVersion === GROUP_VERSION && kind === 'StoreSchema') {
+        const parsed = storeSchemaSpec.safeParse(body.spec);
+        const found = parsed.success ? specProblems(parsed.data).map((p) => `${p.path}: ${p.message}`) : issues(parsed.error, 'spec');
+        if (parsed.success && found.length === 0) set.schemas.push({ name: meta.name, spec: parsed.data, origin: located });
+        else problems.push(...found.map((p) => `${where} (StoreSchema ${meta.name}): ${p}`));
       } else if (apiVersion === 'v1' && kind === 'Secret') {
         const parsed = secretDoc.safeParse(raw);
         if (!parsed.success) {
@@ -188,7 +197,9 @@ export function parseManifests(sources: Array<{ origin: string; text: string }>)
         Object.assign(values, parsed.data.stringData ?? {});
         set.secrets.set(meta.name, values);
       } else {
-        problems.push(`${where}: ${apiVersion} ${kind} is not supported (expected ${GROUP_VERSION} Store or StoreDatabase, or v1 Secret)`);
+        problems.push(
+          `${where}: ${apiVersion} ${kind} is not supported (expected ${GROUP_VERSION} Store, StoreDatabase or StoreSchema, or v1 Secret)`,
+        );
       }
     });
   }

@@ -1,5 +1,5 @@
-// Queries of StoreSchema rollouts (migration 0006): the versions' specs, a rollout's state and gates, the
-// stores admitted to a version and the schema version each store has. The rollout controller and
+// Queries of StoreSchema rollouts (migration 0006): a rollout's state and gates, the stores admitted to a
+// version and the schema version each store has (the versions' specs: schema-versions.ts). The rollout controller and
 // `storeop rollout` read and write the same rows, so either can act after the other (or after a crash).
 import { type Kysely, type Selectable, sql } from 'kysely';
 import type { MasterDB, SchemaRolloutsTable } from './types.js';
@@ -20,25 +20,6 @@ export interface Admission {
   state: 'admitted' | 'updated' | 'failed';
   reason: string | null;
   message: string | null;
-}
-
-/** Keeps a version's spec (first write wins: a version is immutable once rolled out). */
-export async function recordVersion(db: Kysely<MasterDB>, schemaName: string, version: string, spec: object): Promise<void> {
-  await db
-    .insertInto('schema_rollout_versions')
-    .values({ schema_name: schemaName, version, spec: JSON.stringify(spec) })
-    .onConflict((oc) => oc.columns(['schema_name', 'version']).doNothing())
-    .execute();
-}
-
-export async function versionSpec(db: Kysely<MasterDB>, schemaName: string, version: string): Promise<unknown> {
-  const row = await db
-    .selectFrom('schema_rollout_versions')
-    .select('spec')
-    .where('schema_name', '=', schemaName)
-    .where('version', '=', version)
-    .executeTakeFirst();
-  return row?.spec;
 }
 
 export async function findRollout(db: Kysely<MasterDB>, schemaName: string): Promise<RolloutRow | undefined> {

@@ -241,14 +241,6 @@ export interface ProvisioningJobsTable {
   updated_at: Timestamp;
 }
 
-/** One version of a StoreSchema as it was rolled out: its spec, so a store can stay on (or verify) it later. */
-export interface SchemaRolloutVersionsTable {
-  schema_name: string;
-  version: string;
-  spec: JSONColumnType<Record<string, unknown>, string, string>;
-  created_at: Timestamp;
-}
-
 /** The rollout of one StoreSchema: the version rolled out, where it stands and the gates a person controls. */
 export interface SchemaRolloutsTable {
   schema_name: string;
@@ -286,6 +278,17 @@ export interface SchemaRolloutStoresTable {
   finished_at: NullableTimestamp;
 }
 
+export interface StoreSchemaVersionsTable {
+  id: Generated<string>;
+  schema_name: string;
+  version: string;
+  /** The validated StoreSchema spec of this version. */
+  spec: JSONColumnType<Record<string, unknown>, string, string>;
+  /** specChecksum(spec) (src/master/schema-versions.ts): a version is immutable. */
+  checksum: string;
+  first_seen_at: Timestamp;
+}
+
 export interface MasterDB {
   users: UsersTable;
   stores: StoresTable;
@@ -301,7 +304,7 @@ export interface MasterDB {
   usage_statistics: UsageStatisticsTable;
   performance_metrics: PerformanceMetricsTable;
   provisioning_jobs: ProvisioningJobsTable;
-  schema_rollout_versions: SchemaRolloutVersionsTable;
+  store_schema_versions: StoreSchemaVersionsTable;
   schema_rollouts: SchemaRolloutsTable;
   schema_rollout_stores: SchemaRolloutStoresTable;
 }
@@ -321,7 +324,7 @@ export const MASTER_TABLES = [
   'usage_statistics',
   'performance_metrics',
   'provisioning_jobs',
-  'schema_rollout_versions',
+  'store_schema_versions',
   'schema_rollouts',
   'schema_rollout_stores',
 ] as const satisfies readonly (keyof MasterDB)[];

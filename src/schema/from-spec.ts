@@ -235,6 +235,7 @@ export function migrationsFromSpec(migrations: StoreSchemaSpec['migrations']): M
     version: m.version,
     description: m.description,
     up: { postgres: m.up.postgres ?? [], mysql: m.up.mysql ?? [] },
+    ...(m.handles?.length ? { handles: m.handles.map((h) => ({ ...h })) } : {}),
   }));
 }
 

@@ -12,8 +12,9 @@ import { deactivateDatabaseConfig } from '../master/integrations.js';
 import { failJob, JobTracker } from '../master/jobs.js';
 import { findStore, type StoreRow, setDatabaseFacts, upsertStore } from '../master/stores.js';
 import type { MasterDB } from '../master/types.js';
-import type { ProvisionResult, TargetSchema } from '../provisioning/pipeline.js';
+import type { ProvisionResult } from '../provisioning/pipeline.js';
 import type { Progress } from '../provisioning/progress.js';
+import type { TargetSchema } from '../schema/target-schema.js';
 import { assertSameIdentity, type DatabaseIdentity, IdentityChangedError, identityChanges } from './identity.js';
 import { type DeletionPolicy, knownTarget, type StoreIntent } from './intent.js';
 import { describePlacement, type Placement, placement } from './placement.js';
@@ -92,7 +93,10 @@ export interface ApplyOptions extends ClaimOptions {
   staged?: StagedTargetOptions;
   /** Hosts the job may reach (storeop api, or apply with --egress-*): checked and pinned for the whole run. */
   egress?: EgressPolicy;
-  /** The schema version to make (a StoreSchema rollout's); storeop's built-in schema when absent. */
+  /**
+   * The store schema to provision (a Store's spec.schemaRef resolved, or the version a rollout admitted it
+   * to); default: storeop's built-in schema.
+   */
   schema?: TargetSchema | undefined;
 }
 

@@ -262,6 +262,7 @@ describe.each(MASTER_CASES)('$name', (masterCase) => {
       '0002-job-streaks',
       '0003-api-token-name',
       '0004-store-identity',
+      '0005-schema-versions',
       '0006-schema-rollouts',
     ]);
     const catalog = await readCatalog(t);
@@ -348,7 +349,9 @@ describe.each(MASTER_CASES)('$name', (masterCase) => {
     const outputs = [a.stdout, b.stdout];
     expect(
       outputs.filter((o) =>
-        /^applied 0001-platform, 0002-job-streaks, 0003-api-token-name, 0004-store-identity, 0006-schema-rollouts to /.test(o),
+        /^applied 0001-platform, 0002-job-streaks, 0003-api-token-name, 0004-store-identity, 0005-schema-versions, 0006-schema-rollouts to /.test(
+          o,
+        ),
       ),
     ).toHaveLength(1);
     expect(outputs.filter((o) => / is up to date\n$/.test(o))).toHaveLength(1);
@@ -359,6 +362,7 @@ describe.each(MASTER_CASES)('$name', (masterCase) => {
       { name: '0002-job-streaks' },
       { name: '0003-api-token-name' },
       { name: '0004-store-identity' },
+      { name: '0005-schema-versions' },
       { name: '0006-schema-rollouts' },
     ]);
 
@@ -583,7 +587,7 @@ describe('the embedded default', () => {
     const migrate = await runCli(['master', 'migrate'], { STOREOP_HOME: home });
     expect(migrate, migrate.stderr).toMatchObject({ code: 0 });
     expect(migrate.stdout).toBe(
-      `applied 0001-platform, 0002-job-streaks, 0003-api-token-name, 0004-store-identity, 0006-schema-rollouts to pglite://${join(home, 'master')}\n`,
+      `applied 0001-platform, 0002-job-streaks, 0003-api-token-name, 0004-store-identity, 0005-schema-versions, 0006-schema-rollouts to pglite://${join(home, 'master')}\n`,
     );
     expect(existsSync(join(home, 'master', 'PG_VERSION'))).toBe(true);
 

@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { ownValue } from '../../api/common.js';
+import { DEFAULT_STORE_SCHEMA_NAME } from '../../api/store-schema.js';
 import { ManifestError, type ManifestSet, parseManifests, readSources, type StoreUnit, storeUnits } from '../../apply/manifests.js';
 import { setAdminConnectionLimit } from '../../engines/admin-limit.js';
 import { cidrList, EgressPolicy } from '../../engines/egress.js';
@@ -13,9 +14,11 @@ import { describeTarget, isStoreopError } from '../../errors.js';
 import { openMaster, storeopHome } from '../../master/database.js';
 import { loadKeyring } from '../../master/keyring.js';
 import { planProvisioning, planStatements } from '../../provisioning/dry-run.js';
+import { schemaFromSpec } from '../../schema/from-spec.js';
 import { describeConflicts } from '../../schema/plan.js';
 import { buildIntent, knownTarget, type StoreIntent } from '../../stores/intent.js';
-import { applyIntent } from '../../stores/service.js';
+import { applyIntent, type MasterContext } from '../../stores/service.js';
+import { admitSchema, type ResolvedSchema, reviewSchema, SchemaResolver, type SchemaReview } from '../../stores/store-schemas.js';
 import { parseFlags } from '../args.js';
 import { durationSchema } from '../duration.js';
 import { formatTable, progressDisplay } from '../output.js';
@@ -24,8 +27,8 @@ export const applyHelp = `usage: storeop apply -f FILE|DIR|- [-f ...] [--dry-run
                      [--supabase-api-url URL] [--supabase-poll-interval DURATION] [--supabase-timeout DURATION]
                      [--egress-allow CIDR,...] [--egress-deny CIDR,...]
 
-Validates Store, StoreDatabase and Secret manifests (multi-document YAML) and provisions every store:
-its database, tables, migrations and seed rows, registered in the master DB (embedded PGlite in
+Validates Store, StoreDatabase, StoreSchema and Secret manifests (multi-document YAML) and provisions every
+store: its database, tables, migrations and seed rows, registered in the master DB (embedded PGlite in
 ./.storeop by default, moved by --home or STOREOP_HOME; or --master-database-url /
 STOREOP_MASTER_DATABASE_URL). Exits 0 only when every store is Ready. --dry-run prints the
 statements per store and changes nothing. A Store with spec.suspend: true is suspended (its database
@@ -33,7 +36,11 @@ login disabled); setting it back to false resumes it. Fields that name the store
 server, databaseName, isolation, connection, path) cannot change once it is provisioned. A Supabase store
 waits for its project to come up (polled every --supabase-poll-interval, default 10s, for at most
 --supabase-timeout, default 15m). --egress-allow / --egress-deny opt in to the egress policy of storeop api
-for the database hosts in the manifests (off by default: loopback databases are normal here).`;
+for the database hosts in the manifests (off by default: loopback databases are normal here).
+A StoreSchema version is compared with the version of that schema the master DB admitted last: a destructive
+change that no new migration declares in handles is refused, and then nothing runs; otherwise the version is
+admitted. A Store is provisioned with the StoreSchema its spec.schemaRef names (the manifests' version, else
+the one admitted last; default storeop-default, the built-in schema).`;
 
 /** The source of every store `storeop apply` declares; `storeop delete` deletes only those. */
 export const APPLY_SOURCE = 'apply';
@@ -69,6 +76,8 @@ type StagedDefaults = { supabaseApiUrl?: string | undefined };
 
 interface Outcome {
   unit: StoreUnit;
+  /** name@version of the store schema. */
+  schema: string;
   engine: string;
   database: string;
   phase: 'Ready' | 'Suspended' | 'Failed';
@@ -127,13 +136,51 @@ async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promis
   return results;
 }
 
+/** Reviews every declared StoreSchema version and resolves every Store's schema; all problems before anything runs. */
+async function reviewAndResolve(
+  db: MasterContext['master']['db'],
+  set: ManifestSet,
+  units: StoreUnit[],
+): Promise<{ reviews: SchemaReview[]; schemas: Map<string, ResolvedSchema> }> {
+  const problems: string[] = [];
+  const reviews: SchemaReview[] = [];
+  for (const declared of set.schemas) {
+    const review = await reviewSchema(db, declared);
+    reviews.push(review);
+    problems.push(...review.problems.map((p) => `${declared.origin} (StoreSchema ${declared.name}): ${p}`));
+  }
+  const resolver = new SchemaResolver(db, new Map(set.schemas.map((s) => [s.name, s.spec])));
+  const schemas = new Map<string, ResolvedSchema>();
+  for (const unit of units) {
+    try {
+      schemas.set(unit.name, await resolver.resolve(unit.spec.schemaRef?.name));
+    } catch (error) {
+      if (!isStoreopError(error, 'InvalidSpec')) throw error;
+      problems.push(`${unit.origin} (Store ${unit.name}): ${error.message}`);
+    }
+  }
+  if (problems.length) throw new ManifestError(problems);
+  return { reviews, schemas };
+}
+
+function describeReview(review: SchemaReview): string {
+  const { name, spec } = review.schema;
+  const from = review.previous && review.previous.version !== spec.version ? ` (from ${review.previous.version})` : '';
+  const additive = review.changes.filter((c) => !c.destructive).length;
+  const handled = review.changes.filter((c) => c.handledBy).length;
+  const changes = review.changes.length
+    ? `: ${additive} additive change(s)${handled ? `, ${handled} destructive change(s) handled by migrations` : ''}`
+    : '';
+  return `StoreSchema ${name} version ${spec.version}${from} admitted${changes}`;
+}
+
 export async function applyCommand(argv: string[]): Promise<number> {
   const { flags: f } = parseFlags(argv, spec, flags);
   const home = storeopHome(f.home);
   const set = parseManifests(readSources(f.filename, () => readFileSync(0, 'utf8')));
   const units = storeUnits(set);
-  if (units.length === 0) {
-    process.stderr.write('storeop apply: no Store in the manifests\n');
+  if (units.length === 0 && set.schemas.length === 0) {
+    process.stderr.write('storeop apply: no Store or StoreSchema in the manifests\n');
     return 1;
   }
   const defaults: StagedDefaults = { supabaseApiUrl: f['supabase-api-url'] };
@@ -143,6 +190,9 @@ export async function applyCommand(argv: string[]): Promise<number> {
 
   if (f['dry-run']) {
     let conflicts = false;
+    const declared = new Map(set.schemas.map((s) => [s.name, s]));
+    for (const schema of set.schemas)
+      out.write(`# StoreSchema ${schema.name} version ${schema.spec.version}: checked against the master DB's versions when applied\n`);
     for (const unit of units) {
       const intent = intents.get(unit.name) as StoreIntent;
       const target = knownTarget(intent);
@@ -150,7 +200,16 @@ export async function applyCommand(argv: string[]): Promise<number> {
         out.write(`# store ${unit.slug}: ${unit.database.engine}: the project comes first; its statements are known once it exists\n`);
         continue;
       }
-      const plan = await planProvisioning(target, { slug: unit.slug, seed: intent.seed ? {} : false });
+      const schemaName = unit.spec.schemaRef?.name ?? DEFAULT_STORE_SCHEMA_NAME;
+      const declaredSchema = declared.get(schemaName);
+      if (!declaredSchema && schemaName !== DEFAULT_STORE_SCHEMA_NAME) {
+        out.write(
+          `# store ${unit.slug}: StoreSchema ${schemaName} is not in the manifests; its version is read from the master DB when applied\n`,
+        );
+        continue;
+      }
+      const schema = declaredSchema ? schemaFromSpec(declaredSchema.spec, schemaName) : undefined;
+      const plan = await planProvisioning(target, { slug: unit.slug, seed: intent.seed ? {} : false, ...(schema ? { schema } : {}) });
       const statements = planStatements(plan);
       out.write(
         `# store ${unit.slug}: ${describeTarget(targetSummary(target))}${plan.databaseExists ? '' : ' (database to be created)'}\n`,
@@ -177,6 +236,11 @@ export async function applyCommand(argv: string[]): Promise<number> {
   const display = progressDisplay();
   let outcomes: Outcome[];
   try {
+    const { reviews, schemas } = await reviewAndResolve(master.db, set, units);
+    for (const review of reviews) {
+      await admitSchema(master.db, review);
+      out.write(`${describeReview(review)}\n`);
+    }
     const keyring = loadKeyring({ home, embedded: master.engine === 'pglite' });
     const ctx = { master, keyring, actor: 'storeop-apply' };
     setAdminConnectionLimit(f.concurrency); // admin sessions per database server: one per store applied at once, +2
@@ -185,6 +249,8 @@ export async function applyCommand(argv: string[]): Promise<number> {
       const target = knownTarget(intent);
       const engine = target?.engine ?? unit.database.engine;
       const where = target ? describeTarget(targetSummary(target)) : `${engine} project`;
+      const resolved = schemas.get(unit.name) as ResolvedSchema;
+      const schema = `${resolved.name}@${resolved.version}`;
       const started = performance.now();
       try {
         // A job a killed run left open (its runner is gone) is taken over: the store's history shows one run, finished.
@@ -197,11 +263,13 @@ export async function applyCommand(argv: string[]): Promise<number> {
             onWaiting: (reason) => display.line(`${unit.slug}: ${reason}`),
           },
           ...(egress ? { egress } : {}),
+          schema: resolved.target,
         });
         if (applied.kind === 'suspended') {
           display.line(`${unit.slug}: suspended`);
           return {
             unit,
+            schema,
             engine,
             database: where,
             phase: 'Suspended',
@@ -214,6 +282,7 @@ export async function applyCommand(argv: string[]): Promise<number> {
         display.line(`${unit.slug}: ready${result.changed ? '' : ' (no changes)'}`);
         return {
           unit,
+          schema,
           engine: result.connection.engine,
           database: connectionUrl(result.connection, { includePassword: false }),
           phase: 'Ready',
@@ -226,6 +295,7 @@ export async function applyCommand(argv: string[]): Promise<number> {
         display.line(`${unit.slug}: failed: ${message}`);
         return {
           unit,
+          schema,
           engine,
           database: where,
           phase: 'Failed',
@@ -240,10 +310,11 @@ export async function applyCommand(argv: string[]): Promise<number> {
     display.done();
     await master.close();
   }
+  if (units.length === 0) return 0; // StoreSchemas only: admitted, nothing to provision
   out.write(
     `${formatTable(
-      ['STORE', 'ENGINE', 'DATABASE', 'PHASE', 'TABLES', 'DURATION'],
-      outcomes.map((o) => [o.unit.slug, o.engine, o.database, o.phase, o.tables, `${o.durationMs}ms`]),
+      ['STORE', 'ENGINE', 'DATABASE', 'SCHEMA', 'PHASE', 'TABLES', 'DURATION'],
+      outcomes.map((o) => [o.unit.slug, o.engine, o.database, o.schema, o.phase, o.tables, `${o.durationMs}ms`]),
     )}\n`,
   );
   const failed = outcomes.filter((o) => o.phase === 'Failed');

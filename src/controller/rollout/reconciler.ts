@@ -8,16 +8,8 @@ import { randomUUID } from 'node:crypto';
 import { ROLLOUT_PAUSE_ANNOTATION, ROLLOUT_RESUME_ANNOTATION } from '../../api/rollout-annotations.js';
 import { type StoreSchema, storeSchemaSpec } from '../../api/store-schema.js';
 import { isStoreopError } from '../../errors.js';
-import {
-  admitStores,
-  applyResume,
-  findRollout,
-  type RolloutRow,
-  recordProgress,
-  recordVersion,
-  startRollout,
-  versionSpec,
-} from '../../master/rollouts.js';
+import { admitStores, applyResume, findRollout, type RolloutRow, recordProgress, startRollout } from '../../master/rollouts.js';
+import { admitSchemaVersion, findSchemaVersion } from '../../master/schema-versions.js';
 import { classifyChanges, describeRefusals, refusedChanges } from '../../schema/changes.js';
 import { schemaFromSpec } from '../../schema/from-spec.js';
 import { planRollout } from '../../stores/rollout/plan.js';
@@ -57,11 +49,16 @@ export class RolloutReconciler {
     // migration: a refused one leaves the rollout, and every store, as they were.
     let rollout = await findRollout(db, name);
     if (rollout && rollout.version !== spec.version) {
-      const previous = storeSchemaSpec.safeParse(await versionSpec(db, name, rollout.version));
-      const refused = refusedChanges(classifyChanges(previous.success ? previous.data : undefined, spec));
+      const previous = await findSchemaVersion(db, name, rollout.version);
+      const refused = refusedChanges(classifyChanges(previous?.spec, spec));
       if (refused.length > 0) return this.#refuse(schema, 'DestructiveChange', describeRefusals(spec.version, refused));
     }
-    await recordVersion(db, name, spec.version, spec);
+    try {
+      await admitSchemaVersion(db, name, spec); // a version is immutable: another spec under it is refused
+    } catch (error) {
+      if (isStoreopError(error, 'Conflict')) return this.#refuse(schema, 'VersionChanged', error.message);
+      throw error;
+    }
     rollout = await startRollout(db, name, spec.version);
     rollout = await this.#resumeIfAsked(schema, rollout);
 

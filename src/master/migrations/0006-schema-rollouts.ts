@@ -1,6 +1,6 @@
-// StoreSchema rollouts (issue 13): the schema and version each store has, each version's spec, the rollout
-// of a schema (its version, the stage it is at and the gates a person controls) and which stores were
-// admitted to a version and how that ended. Durable, so a restarted operator (or the next leader) resumes a
+// StoreSchema rollouts (issue 13): the schema and version each store has, the rollout of a schema (its
+// version, the stage it is at and the gates a person controls) and which stores were admitted to a version
+// and how that ended (each version's spec is in store_schema_versions, migration 0005). Durable, so a restarted operator (or the next leader) resumes a
 // rollout without re-running finished stores and counts what is in flight.
 import { type Kysely, sql } from 'kysely';
 
@@ -12,15 +12,6 @@ const now = sql`now()`;
 export async function up(db: Db): Promise<void> {
   await db.schema.alterTable('stores').addColumn('schema_name', 'varchar(253)').execute();
   await db.schema.alterTable('stores').addColumn('schema_version', 'varchar(64)').execute();
-
-  await db.schema
-    .createTable('schema_rollout_versions')
-    .addColumn('schema_name', 'varchar(253)', (c) => c.notNull())
-    .addColumn('version', 'varchar(64)', (c) => c.notNull())
-    .addColumn('spec', sql`jsonb`, (c) => c.notNull())
-    .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(now))
-    .addPrimaryKeyConstraint('pk_schema_rollout_versions', ['schema_name', 'version'])
-    .execute();
 
   await db.schema
     .createTable('schema_rollouts')

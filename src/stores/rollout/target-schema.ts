@@ -8,8 +8,9 @@
 // pipeline with that version and records the outcome (recordSchemaApplied / recordSchemaFailed), which the
 // rollout controller reads back. A failed admission leaves the store on the version it had.
 import type { Kysely } from 'kysely';
-import { DEFAULT_STORE_SCHEMA_NAME, storeSchemaSpec } from '../../api/store-schema.js';
-import { findRollout, pendingAdmission, storeSchemaFacts, versionSpec } from '../../master/rollouts.js';
+import { DEFAULT_STORE_SCHEMA_NAME } from '../../api/store-schema.js';
+import { findRollout, pendingAdmission, storeSchemaFacts } from '../../master/rollouts.js';
+import { findSchemaVersion } from '../../master/schema-versions.js';
 import type { MasterDB } from '../../master/types.js';
 import { STORE_TARGET_SCHEMA, type TargetSchema } from '../../provisioning/pipeline.js';
 import { schemaFromSpec } from '../../schema/from-spec.js';
@@ -38,9 +39,9 @@ export async function storeTargetSchema(
   }
   if (version === undefined) {
     const rollout = await findRollout(db, schemaName);
-    const spec = rollout && storeSchemaSpec.safeParse(await versionSpec(db, schemaName, rollout.version));
-    if (rollout && spec?.success) {
-      version = versionForNewStore(spec.data.rollout, store.labels, {
+    const admitted = rollout && (await findSchemaVersion(db, schemaName, rollout.version));
+    if (rollout && admitted) {
+      version = versionForNewStore(admitted.spec.rollout, store.labels, {
         version: rollout.version,
         previousVersion: rollout.previous_version ?? undefined,
         startedStage: rollout.current_stage ?? undefined,
@@ -64,10 +65,10 @@ async function targetSchema(db: Kysely<MasterDB>, schemaName: string, version: s
   const key = `${schemaName}@${version}`;
   const known = converted.get(key);
   if (known) return known;
-  const spec = storeSchemaSpec.safeParse(await versionSpec(db, schemaName, version));
-  if (!spec.success) return builtIn ? STORE_TARGET_SCHEMA : undefined;
-  // The rollout controller recorded the version only once schemaFromSpec accepted it.
-  const schema = schemaFromSpec(spec.data, schemaName);
+  const admitted = await findSchemaVersion(db, schemaName, version);
+  if (!admitted) return builtIn ? STORE_TARGET_SCHEMA : undefined;
+  // The rollout controller admitted the version only once schemaFromSpec accepted it.
+  const schema = schemaFromSpec(admitted.spec, schemaName);
   converted.set(key, schema);
   return schema;
 }
