@@ -31,13 +31,14 @@ export function schemaInUse(ctx: ControllerContext, schemaName: string): boolean
 }
 
 /**
- * Every Store that uses the schema and is registered in the master DB (a Store not registered yet starts with
- * the version its stage is at, without an admission), with where it stands with `version`.
+ * Every Store that uses the schema, is registered in the master DB (a Store not registered yet starts with
+ * the version its stage is at, without an admission) and is not suspended, with where it stands with `version`.
  */
 export async function rolloutMembers(ctx: ControllerContext, schemaName: string, version: string): Promise<SchemaMember[]> {
   const stores = ctx.caches.stores.informer
     .list()
-    .filter((s) => !s.metadata.deletionTimestamp && s.status?.storeId && schemaNameOf(s) === schemaName);
+    // A suspended store runs no schema work: it is left out (and gets the version once resumed).
+    .filter((s) => !s.metadata.deletionTimestamp && !s.spec?.suspend && s.status?.storeId && schemaNameOf(s) === schemaName);
   const ids = stores.map((s) => s.status?.storeId as string);
   const { admissions, facts } = await fleetFacts(ctx.master.master.db, schemaName, version, ids);
   return stores.map((store) => {
