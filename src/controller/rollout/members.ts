@@ -11,8 +11,12 @@ export interface SchemaMember extends RolloutMember {
   storeId: string;
   /** The StoreDatabase that runs the store's schema work. */
   databaseName: string;
-  /** Has no version of this schema yet, and its StoreDatabase waits for one to be recorded (SchemaNotFound). */
-  waitsForSchema: boolean;
+}
+
+export interface SchemaFleet {
+  members: SchemaMember[];
+  /** New stores whose StoreDatabase waits for a version of this schema to be recorded (SchemaNotFound). */
+  waiting: Array<{ namespace: string; databaseName: string }>;
 }
 
 /** The schema a Store uses. */
@@ -31,26 +35,33 @@ export function schemaInUse(ctx: ControllerContext, schemaName: string): boolean
 }
 
 /**
- * Every Store that uses the schema, is registered in the master DB (a Store not registered yet starts with
- * the version its stage is at, without an admission) and is not suspended, with where it stands with `version`.
+ * Every Store that uses the schema, is registered in the master DB and is not suspended, with where it stands
+ * with `version`; a Store still being provisioned starts with the version its stage is at, without an admission.
  */
-export async function rolloutMembers(ctx: ControllerContext, schemaName: string, version: string): Promise<SchemaMember[]> {
+export async function rolloutMembers(ctx: ControllerContext, schemaName: string, version: string): Promise<SchemaFleet> {
   const stores = ctx.caches.stores.informer
     .list()
     // A suspended store runs no schema work: it is left out (and gets the version once resumed).
     .filter((s) => !s.metadata.deletionTimestamp && !s.spec?.suspend && s.status?.storeId && schemaNameOf(s) === schemaName);
   const ids = stores.map((s) => s.status?.storeId as string);
   const { admissions, facts } = await fleetFacts(ctx.master.master.db, schemaName, version, ids);
-  return stores.map((store) => {
+  const waiting: Array<{ namespace: string; databaseName: string }> = [];
+  const members = stores.flatMap((store): SchemaMember[] => {
     const storeId = store.status?.storeId as string;
     const namespace = store.metadata.namespace as string;
     const admission = admissions.get(storeId);
     const fact = facts.get(storeId);
+    const databaseName = databaseNameOf(store);
+    // A store that never had a version of this schema and whose database is not Ready yet is still being
+    // provisioned (with the version its stage is at), or cannot be (an invalid spec): not the rollout's to run.
+    if (!admission && fact?.schemaName !== schemaName && !databaseReady(ctx, namespace, databaseName)) {
+      if (waitsForSchema(ctx, namespace, databaseName)) waiting.push({ namespace, databaseName });
+      return [];
+    }
     let state: MemberState = 'pending';
     if (admission) state = admission.state === 'admitted' ? 'inFlight' : admission.state;
     else if (fact?.schemaName === schemaName && fact.schemaVersion === version) state = 'updated';
-    const databaseName = databaseNameOf(store);
-    return {
+    const member: SchemaMember = {
       namespace,
       name: store.metadata.name,
       labels: store.metadata.labels,
@@ -59,14 +70,22 @@ export async function rolloutMembers(ctx: ControllerContext, schemaName: string,
       ...(admission?.state === 'failed' ? { failure: { reason: admission.reason ?? 'Failed', message: admission.message ?? '' } } : {}),
       storeId,
       databaseName,
-      waitsForSchema: fact?.schemaName !== schemaName && waitsForSchema(ctx, namespace, databaseName),
     };
+    return [member];
   });
+  return { members, waiting };
+}
+
+function readyCondition(ctx: ControllerContext, namespace: string, databaseName: string) {
+  return ctx.caches.databases.get(namespace, databaseName)?.status?.conditions?.find((c) => c.type === 'Ready');
+}
+
+function databaseReady(ctx: ControllerContext, namespace: string, databaseName: string): boolean {
+  return readyCondition(ctx, namespace, databaseName)?.status === 'True';
 }
 
 function waitsForSchema(ctx: ControllerContext, namespace: string, databaseName: string): boolean {
-  const ready = ctx.caches.databases.get(namespace, databaseName)?.status?.conditions?.find((c) => c.type === 'Ready');
-  return ready?.reason === 'SchemaNotFound';
+  return readyCondition(ctx, namespace, databaseName)?.reason === 'SchemaNotFound';
 }
 
 /** The database server a store's schema work runs on: engine, host and port, as its StoreDatabase reports them. */

@@ -62,9 +62,9 @@ export class RolloutReconciler {
     rollout = await startRollout(db, name, spec.version);
     rollout = await this.#resumeIfAsked(schema, rollout);
 
-    const members = await rolloutMembers(this.ctx, name, spec.version);
+    const { members, waiting } = await rolloutMembers(this.ctx, name, spec.version);
     // A new Store that found no version of this schema recorded yet gets one now.
-    for (const m of members) if (m.waitsForSchema) this.wake(m.namespace, m.databaseName);
+    for (const w of waiting) this.wake(w.namespace, w.databaseName);
     const decision = planRollout(spec.rollout, members, {
       pausedByUser: schema.metadata.annotations?.[ROLLOUT_PAUSE_ANNOTATION] === 'true' || rollout.paused,
       halted: rollout.halted,
