@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { type StoreSchemaSpec, storeSchemaSpec } from '../../src/api/store-schema.js';
+import { ManifestError, parseManifests } from '../../src/apply/manifests.js';
 import { isStoreopError } from '../../src/errors.js';
 import { expectationKey, STORE_TARGET_SCHEMA } from '../../src/provisioning/pipeline.js';
 import { defaultStoreSchemaSpec } from '../../src/schema/default-spec.js';
@@ -190,5 +191,52 @@ describe('storeop-default', () => {
   it('is listed in manifests/base/kustomization.yaml, so `kubectl apply -k` publishes it', () => {
     const kustomization = parse(readFileSync(join(repoRoot, 'manifests/base/kustomization.yaml'), 'utf8'));
     expect(kustomization.resources).toContain('storeop-default-schema.yaml');
+  });
+});
+
+describe('StoreSchema documents in manifests (storeop apply, storeop schema)', () => {
+  const parse = (text: string) => {
+    try {
+      return parseManifests([{ origin: 'schema.yaml', text }]);
+    } catch (error) {
+      if (error instanceof ManifestError) return error.problems;
+      throw error;
+    }
+  };
+
+  it('reads the example manifest', () => {
+    const set = parse(readFileSync(join(repoRoot, 'manifests/examples/storeschema.yaml'), 'utf8'));
+    expect(Array.isArray(set) ? set : set.schemas.map((s) => `${s.name} ${s.spec.version}`)).toEqual(['catalogue 2.0.0']);
+  });
+
+  it('refuses unknown fields and failed cross-checks, each with document, kind, name and field', () => {
+    const problems = parse(`apiVersion: storeop.dev/v1alpha1
+kind: StoreSchema
+metadata: { name: shop }
+spec:
+  version: "1"
+  tables:
+    products:
+      columns:
+        id: { kind: id }
+        sku: { kind: string, lenght: 64 }
+---
+apiVersion: storeop.dev/v1alpha1
+kind: StoreSchema
+metadata: { name: other }
+spec:
+  version: "1"
+  tables:
+    products:
+      columns:
+        id: { kind: id }
+        price: { kind: decimal, precision: 4, scale: 2, default: "100.00" }
+      indexes: [{ columns: [sku] }]
+`);
+    expect(problems).toEqual([
+      'schema.yaml: document 1 (StoreSchema shop): spec.tables.products.columns.sku.lenght: unknown field',
+      'schema.yaml: document 2 (StoreSchema other): spec.tables.products.columns.price.default: default 100.00 does not fit decimal(4, 2)',
+      'schema.yaml: document 2 (StoreSchema other): spec.tables.products.indexes.0.columns.0: column sku is not in spec.tables.products.columns',
+    ]);
   });
 });

@@ -76,8 +76,6 @@ type StagedDefaults = { supabaseApiUrl?: string | undefined };
 
 interface Outcome {
   unit: StoreUnit;
-  /** name@version of the store schema. */
-  schema: string;
   engine: string;
   database: string;
   phase: 'Ready' | 'Suspended' | 'Failed';
@@ -250,7 +248,6 @@ export async function applyCommand(argv: string[]): Promise<number> {
       const engine = target?.engine ?? unit.database.engine;
       const where = target ? describeTarget(targetSummary(target)) : `${engine} project`;
       const resolved = schemas.get(unit.name) as ResolvedSchema;
-      const schema = `${resolved.name}@${resolved.version}`;
       const started = performance.now();
       try {
         // A job a killed run left open (its runner is gone) is taken over: the store's history shows one run, finished.
@@ -269,7 +266,6 @@ export async function applyCommand(argv: string[]): Promise<number> {
           display.line(`${unit.slug}: suspended`);
           return {
             unit,
-            schema,
             engine,
             database: where,
             phase: 'Suspended',
@@ -282,7 +278,6 @@ export async function applyCommand(argv: string[]): Promise<number> {
         display.line(`${unit.slug}: ready${result.changed ? '' : ' (no changes)'}`);
         return {
           unit,
-          schema,
           engine: result.connection.engine,
           database: connectionUrl(result.connection, { includePassword: false }),
           phase: 'Ready',
@@ -295,7 +290,6 @@ export async function applyCommand(argv: string[]): Promise<number> {
         display.line(`${unit.slug}: failed: ${message}`);
         return {
           unit,
-          schema,
           engine,
           database: where,
           phase: 'Failed',
@@ -313,8 +307,8 @@ export async function applyCommand(argv: string[]): Promise<number> {
   if (units.length === 0) return 0; // StoreSchemas only: admitted, nothing to provision
   out.write(
     `${formatTable(
-      ['STORE', 'ENGINE', 'DATABASE', 'SCHEMA', 'PHASE', 'TABLES', 'DURATION'],
-      outcomes.map((o) => [o.unit.slug, o.engine, o.database, o.schema, o.phase, o.tables, `${o.durationMs}ms`]),
+      ['STORE', 'ENGINE', 'DATABASE', 'PHASE', 'TABLES', 'DURATION'],
+      outcomes.map((o) => [o.unit.slug, o.engine, o.database, o.phase, o.tables, `${o.durationMs}ms`]),
     )}\n`,
   );
   const failed = outcomes.filter((o) => o.phase === 'Failed');
