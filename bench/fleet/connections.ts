@@ -25,7 +25,7 @@ export interface ConnectionPeaks {
  * ephemeral port for connections to different destinations, so another process's connection to the
  * database server can have the same local port as one of ours to the API server.
  */
-function localPorts(pid: number, serverPort: number): Set<number> {
+export function localPorts(pid: number, serverPort: number): Set<number> {
   const inodes = new Set<string>();
   for (const fd of readdirSync(`/proc/${pid}/fd`)) {
     try {

@@ -5,19 +5,38 @@ import { API_GROUP, API_VERSION } from './common.js';
 import { databaseServerSpec, databaseServerStatus, REGION_LABEL } from './database-server.js';
 import { storeSpec, storeStatus } from './store.js';
 import { storeDatabaseSpec, storeDatabaseStatus } from './store-database.js';
+import { storeSchemaSpec, storeSchemaStatus } from './store-schema.js';
 
 type Json = Record<string, unknown>;
 
+const SCALAR_TYPES = new Set(['string', 'number', 'integer', 'boolean']);
+
 /**
- * Makes zod's JSON Schema structural: no `additionalProperties: false` (objects list their properties), no
- * propertyNames (not in a CRD schema); a map (a zod record) keeps its value schema in additionalProperties,
- * which is how a structural schema declares one.
+ * A union of scalars (`anyOf: [{type: string}, {type: number}, ...]`) as a structural schema allows it: no
+ * `type` may appear inside anyOf, so an integer-or-string is `x-kubernetes-int-or-string` and any other mix
+ * (a column default: string, number or boolean) keeps its value unpruned. zod checks the real shape.
+ */
+function scalarUnion(node: Json): Json | undefined {
+  const branches = node.anyOf;
+  if (!Array.isArray(branches) || !branches.every((b: Json) => SCALAR_TYPES.has(b.type as string))) return undefined;
+  const types = new Set(branches.map((b: Json) => b.type as string));
+  const nullable = branches.some((b: Json) => b.nullable === true);
+  const { anyOf: _anyOf, ...rest } = node;
+  if (types.size === 2 && types.has('integer') && types.has('string') && !nullable) return { ...rest, 'x-kubernetes-int-or-string': true };
+  return { ...rest, ...(nullable ? { nullable: true } : {}), 'x-kubernetes-preserve-unknown-fields': true };
+}
+
+/**
+ * Makes zod's JSON Schema structural: `additionalProperties` only as a map's value schema (never false:
+ * unknown fields are pruned by the API server and refused by zod), no propertyNames (not in a CRD schema),
+ * unions of scalars as Kubernetes spells them.
  */
 function structural(node: unknown): unknown {
   if (Array.isArray(node)) return node.map(structural);
   if (!node || typeof node !== 'object') return node;
+  const source = scalarUnion(node as Json) ?? (node as Json);
   const out: Json = {};
-  for (const [key, value] of Object.entries(node)) {
+  for (const [key, value] of Object.entries(source)) {
     if (key === '$schema' || key === 'propertyNames') continue;
     if (key === 'additionalProperties' && typeof value !== 'object') continue;
     out[key] = structural(value);
@@ -41,6 +60,8 @@ const ageColumn = { name: 'Age', type: 'date', jsonPath: '.metadata.creationTime
 
 function crd(options: {
   kind: string;
+  /** Namespaced unless said otherwise. */
+  scope?: 'Namespaced' | 'Cluster';
   plural: string;
   singular: string;
   shortNames: string[];
@@ -48,8 +69,6 @@ function crd(options: {
   status: z.ZodType;
   columns: Json[];
   description: string;
-  /** Namespaced unless said otherwise. */
-  scope?: 'Namespaced' | 'Cluster';
 }): Json {
   return {
     apiVersion: 'apiextensions.k8s.io/v1',
@@ -108,6 +127,7 @@ export function customResourceDefinitions(): Json[] {
         { name: 'Plan', type: 'string', jsonPath: '.spec.plan' },
         { name: 'Phase', type: 'string', jsonPath: '.status.phase' },
         { name: 'Engine', type: 'string', jsonPath: '.status.engine' },
+        { name: 'Schema', type: 'string', jsonPath: '.status.schemaVersion', priority: 1 },
         readyColumn,
         ageColumn,
       ],
@@ -147,6 +167,23 @@ export function customResourceDefinitions(): Json[] {
         { name: 'Capacity', type: 'integer', jsonPath: '.spec.capacity.maxStores' },
         { name: 'Phase', type: 'string', jsonPath: '.status.phase' },
         { name: 'Version', type: 'string', jsonPath: '.status.version', priority: 1 },
+        ageColumn,
+      ],
+    }),
+    crd({
+      kind: 'StoreSchema',
+      scope: 'Cluster',
+      plural: 'storeschemas',
+      singular: 'storeschema',
+      shortNames: ['stsc'],
+      spec: storeSchemaSpec,
+      status: storeSchemaStatus,
+      description: 'A version of the store schema and how it rolls out across the stores that use it.',
+      columns: [
+        { name: 'Version', type: 'string', jsonPath: '.spec.version' },
+        { name: 'Phase', type: 'string', jsonPath: '.status.phase' },
+        { name: 'Updated', type: 'integer', jsonPath: '.status.updated' },
+        { name: 'Total', type: 'integer', jsonPath: '.status.total' },
         ageColumn,
       ],
     }),

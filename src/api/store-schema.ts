@@ -159,7 +159,15 @@ export type LabelSelector = z.infer<typeof labelSelector>;
 export interface StoreSchema {
   apiVersion: string;
   kind: 'StoreSchema';
-  metadata: { name: string; uid?: string; generation?: number; resourceVersion?: string; labels?: Record<string, string> };
+  metadata: {
+    name: string;
+    uid?: string;
+    generation?: number;
+    resourceVersion?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    deletionTimestamp?: Date;
+  };
   spec: StoreSchemaSpec;
   status?: StoreSchemaStatus;
 }

@@ -4,6 +4,7 @@ import { SLUG_PATTERN } from '../naming.js';
 import { baseStatus, localObjectReference, type ObjectMeta, strictObject } from './common.js';
 import { PLAN_NAMES } from './plans.js';
 import { storeDatabaseTemplateSpec } from './store-database.js';
+import { schemaRef } from './store-schema.js';
 
 /** The one place for the seed defaults every driver applies (the Store CRD schema and storeop apply included). */
 export const DEFAULT_SETTINGS = { currency: 'USD', locale: 'en-US' } as const;
@@ -39,6 +40,7 @@ export const storeSpec = strictObject({
   suspend: z.boolean().default(false).describe('Suspend the store: disables its database login and marks it suspended.'),
   databaseRef: localObjectReference.optional().describe('An existing StoreDatabase for this store.'),
   database: storeDatabaseTemplateSpec.optional().describe('Inline database: the operator creates a StoreDatabase owned by this Store.'),
+  schemaRef: schemaRef.optional().describe('The StoreSchema of this store (default storeop-default, the built-in schema).'),
 });
 
 export const storeStatus = z.object({
@@ -47,6 +49,7 @@ export const storeStatus = z.object({
   databaseName: z.string().optional().describe('The StoreDatabase that holds this store.'),
   engine: z.string().optional(),
   database: z.object({ server: z.string().optional().describe('The DatabaseServer the store database was placed on.') }).optional(),
+  schemaVersion: z.string().optional().describe('The version of the StoreSchema the store database has.'),
 });
 
 export type StoreSpec = z.infer<typeof storeSpec>;

@@ -38,6 +38,10 @@ const commands: Record<string, CommandEntry> = {
     load: async () => import('./commands/plan.js').then((m) => ({ run: m.planCommand, help: m.planHelp })),
     summary: 'print the statements provisioning would run on a database',
   },
+  schema: {
+    load: async () => import('./commands/schema.js').then((m) => ({ run: m.schemaCommand, help: m.schemaHelp })),
+    summary: 'plan a StoreSchema version across its stores, or print its TypeScript row types',
+  },
   provision: {
     load: async () => import('./commands/provision.js').then((m) => ({ run: m.provisionCommand, help: m.provisionHelp })),
     summary: 'create or complete one store database',
@@ -49,6 +53,10 @@ const commands: Record<string, CommandEntry> = {
   master: {
     load: async () => import('./commands/master.js').then((m) => ({ run: m.masterCommand, help: m.masterHelp })),
     summary: 'migrate the master DB or re-encrypt its credentials (rotate-key)',
+  },
+  rollout: {
+    load: async () => import('./commands/rollout.js').then((m) => ({ run: m.rolloutCommand, help: m.rolloutHelp })),
+    summary: 'show, pause or resume the staged rollout of a StoreSchema version',
   },
   version: {
     load: async () => ({ run: printVersion, help: 'usage: storeop version (or storeop --version)' }),

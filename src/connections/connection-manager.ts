@@ -137,10 +137,11 @@ export class ConnectionManager {
    * A typed connection to the store's database; concurrent first calls share one pool. It stays usable
    * until the pool is closed (least recently used with more than maxStores stores, idle, config changed,
    * close()); work that must not race such a close, with many stores busy at once, belongs in withStore().
+   * `DB` is the built-in schema's StoreDB, or a custom StoreSchema's (`storeop schema types`).
    */
-  async forStore(storeId: string): Promise<Kysely<StoreDB>> {
+  async forStore<DB = StoreDB>(storeId: string): Promise<Kysely<DB>> {
     const entry = await this.#entry(storeId);
-    return entry.tenant.db as Kysely<StoreDB>;
+    return entry.tenant.db as Kysely<DB>;
   }
 
   /**
@@ -148,13 +149,13 @@ export class ConnectionManager {
    * it, so more than maxStores stores busy at once queue instead of failing). `fn` should not wait for
    * withStore() on other stores: with every pool busy that would wait for itself.
    */
-  async withStore<T>(storeId: string, fn: (db: Kysely<StoreDB>) => Promise<T>): Promise<T> {
+  async withStore<T, DB = StoreDB>(storeId: string, fn: (db: Kysely<DB>) => Promise<T>): Promise<T> {
     // The master (config lookup) or the store's database may drop a connection: either is ConnectionLost.
     const entry = await this.#entry(storeId, true).catch((error: unknown) => {
       throw connectionLost(storeId, error) ?? error;
     });
     try {
-      return await fn(entry.tenant.db as Kysely<StoreDB>);
+      return await fn(entry.tenant.db as Kysely<DB>);
     } catch (error) {
       // A new connection's login refused: the pool's password is out of date (a rotation). The next call
       // opens a pool from the config as the master DB has it then; calls still running here finish first.

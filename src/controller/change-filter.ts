@@ -64,6 +64,11 @@ export function storeDatabaseChanges(): ChangeFilter<StoreDatabase> {
   );
 }
 
+/** A StoreSchema is reconciled again when its spec or metadata (the rollout annotations) change, not its status. */
+export function storeSchemaChanges<T extends KubernetesObject>(): ChangeFilter<T> {
+  return new ChangeFilter<T>((s) => metadataFingerprint(s));
+}
+
 /** The Store mirrors part of its StoreDatabase: it is reconciled again only when that part changes. */
 export function mirroredChanges(): ChangeFilter<StoreDatabase> {
   return new ChangeFilter<StoreDatabase>((d) => {
@@ -78,6 +83,7 @@ export function mirroredChanges(): ChangeFilter<StoreDatabase> {
       d.status?.jobId,
       d.status?.progress,
       d.status?.message,
+      d.status?.schemaVersion,
       ready ? [ready.status, ready.reason, ready.message] : null,
     ];
   });

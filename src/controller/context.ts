@@ -1,6 +1,7 @@
 // What the reconcilers share: clients, caches, the master DB and settings.
 import type { Store } from '../api/store.js';
 import type { StoreDatabase } from '../api/store-database.js';
+import type { StoreSchema } from '../api/store-schema.js';
 import type { KubeClient } from '../kube/client.js';
 import type { Logger } from '../log.js';
 import type { MasterContext } from '../stores/provision-store.js';
@@ -35,7 +36,11 @@ export interface ControllerContext {
     stores: ObjectCache<Store>;
     databases: ObjectCache<StoreDatabase>;
     secrets: SecretCache;
+    /** StoreSchemas are cluster-scoped: read with namespace "". */
+    schemas: ObjectCache<StoreSchema>;
   };
+  /** --namespace: the one namespace watched (cluster-scoped StoreSchemas are shared with other operators). */
+  watchNamespace?: string | undefined;
   metrics: ControllerMetrics;
   /** DatabaseServers: their cache, which store is placed where, and which stores wait for a server. */
   servers: ServerDirectory;

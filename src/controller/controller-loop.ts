@@ -28,6 +28,11 @@ export class ControllerLoop {
     if (namespace !== undefined && name) this.queue.add(`${namespace}/${name}`);
   }
 
+  /** A cluster-scoped object (a StoreSchema): reconciled as namespace "". */
+  enqueueClusterScoped(name: string | undefined): void {
+    if (name) this.queue.add(`/${name}`);
+  }
+
   start(workers: number): void {
     for (let i = 0; i < workers; i++) this.#workers.push(this.#work());
   }

@@ -4,6 +4,7 @@ import type { CoreV1Api, CoreV1Event } from '@kubernetes/client-node';
 import type { DatabaseServer } from '../api/database-server.js';
 import type { Store } from '../api/store.js';
 import type { StoreDatabase } from '../api/store-database.js';
+import type { StoreSchema } from '../api/store-schema.js';
 import { FIELD_MANAGER, mergePatch } from '../kube/client.js';
 import type { Logger } from '../log.js';
 
@@ -18,9 +19,14 @@ export class EventRecorder {
   ) {}
 
   /** Never throws: an event that cannot be written is logged, not allowed to fail a reconcile. */
-  async record(object: Store | StoreDatabase | DatabaseServer, type: EventType, reason: string, message: string): Promise<void> {
+  async record(
+    object: Store | StoreDatabase | DatabaseServer | StoreSchema,
+    type: EventType,
+    reason: string,
+    message: string,
+  ): Promise<void> {
     // A cluster-scoped object's events go to the default namespace, as the kubelet's Node events do.
-    const namespace = object.metadata.namespace ?? 'default';
+    const namespace = (object.metadata as { namespace?: string }).namespace ?? 'default';
     const key = `${object.kind}/${namespace}/${object.metadata.name}/${object.metadata.uid}/${type}/${reason}/${message}`;
     const now = new Date();
     try {
@@ -43,7 +49,7 @@ export class EventRecorder {
             apiVersion: object.apiVersion,
             kind: object.kind,
             name: object.metadata.name,
-            ...(object.metadata.namespace ? { namespace } : {}),
+            ...((object.metadata as { namespace?: string }).namespace ? { namespace } : {}),
             uid: object.metadata.uid as string,
           },
           type,

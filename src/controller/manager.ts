@@ -6,8 +6,9 @@ import type { DatabaseServer } from '../api/database-server.js';
 import { databaseServerSpec } from '../api/database-server.js';
 import type { Store } from '../api/store.js';
 import type { StoreDatabase } from '../api/store-database.js';
+import type { StoreSchema } from '../api/store-schema.js';
 import { operationsInFlight } from '../engines/admin-limit.js';
-import { KubeClient } from '../kube/client.js';
+import { describeApiError, KubeClient } from '../kube/client.js';
 import type { Logger } from '../log.js';
 import type { MasterContext } from '../stores/provision-store.js';
 import { DEFAULT_PORT, referencedSecrets } from '../stores/resolve-target.js';
@@ -18,6 +19,7 @@ import {
   mirroredChanges,
   storeChanges,
   storeDatabaseChanges,
+  storeSchemaChanges,
 } from './change-filter.js';
 import type { ControllerContext } from './context.js';
 import { ControllerLoop } from './controller-loop.js';
@@ -28,6 +30,9 @@ import { ResilientInformer } from './informer.js';
 import { LeaderElector } from './leader-election.js';
 import { ControllerMetrics } from './metrics.js';
 import { ObjectCache } from './object-cache.js';
+import { schemaNameOf } from './rollout/members.js';
+import { publishDefaultSchema } from './rollout/publish-default.js';
+import { RolloutReconciler } from './rollout/reconciler.js';
 import { SecretCache, UNLABELLED_SECRETS_SELECTOR } from './secret-cache.js';
 import { StoreDatabaseReconciler } from './store-database/reconciler.js';
 import { StoreReconciler } from './store-reconciler.js';
@@ -97,8 +102,13 @@ export class Manager {
   readonly #databaseCache: ObjectCache<StoreDatabase>;
   readonly #labelledSecrets: ObjectCache<V1Secret>;
   readonly #secretCache: SecretCache;
+  readonly #schemas: ResilientInformer<StoreSchema>;
+  readonly #schemaCache: ObjectCache<StoreSchema>;
   readonly #storeLoop: ControllerLoop;
   readonly #databaseLoop: ControllerLoop;
+  /** StoreSchema rollouts; off when the cluster has no StoreSchema CRD (or storeop may not read it). */
+  readonly #schemaLoop: ControllerLoop;
+  #rollouts = false;
   readonly #elector: LeaderElector | undefined;
   #servers: Server[] = [];
   #stopping: Promise<void> | undefined;
@@ -120,8 +130,11 @@ export class Manager {
     const storeFilter = storeChanges();
     const databaseFilter = storeDatabaseChanges();
     const mirrorFilter = mirroredChanges();
+    const schemaFilter = storeSchemaChanges<StoreSchema>();
     const onStore = (s: Store, event: InformerEvent) => {
       const own = this.#storeCache.observe(s, event);
+      // Any change of a Store (its status reports the version it has) moves its schema's rollout on.
+      this.#schemaLoop.enqueueClusterScoped(schemaNameOf(s));
       if (!storeFilter.changed(s, event) || own) return;
       this.#storeLoop.enqueue(s.metadata.namespace, s.metadata.name);
       for (const db of this.#databases.byIndex(BY_STORE, s.metadata.namespace, s.metadata.name))
@@ -173,6 +186,22 @@ export class Manager {
     });
     this.#serverCache = new ObjectCache(this.#databaseServers);
     this.#directory = new ServerDirectory(this.#serverCache, options.operatorNamespace);
+    const onSchema = (schema: StoreSchema, event: InformerEvent) => {
+      const own = this.#schemaCache.observe(schema, event);
+      if (!schemaFilter.changed(schema, event) || own) return;
+      this.#schemaLoop.enqueueClusterScoped(schema.metadata.name);
+      // Its Stores report in SchemaCurrent whether they have its version.
+      for (const store of this.#stores.list())
+        if (schemaNameOf(store) === schema.metadata.name) this.#storeLoop.enqueue(store.metadata.namespace, store.metadata.name);
+    };
+    this.#schemas = new ResilientInformer<StoreSchema>({
+      name: 'storeschemas',
+      kubeConfig,
+      path: this.#kube.storeSchemasPath(),
+      list: () => this.#kube.listStoreSchemas(),
+      onChange: onSchema,
+      log,
+    });
     this.#stores = new ResilientInformer<Store>({
       name: 'stores',
       kubeConfig,
@@ -232,6 +261,7 @@ export class Manager {
       get: (secretNamespace, name) => this.#kube.getSecret(secretNamespace, name),
       log,
     });
+    this.#schemaCache = new ObjectCache(this.#schemas);
     const context: ControllerContext = {
       kube: this.#kube,
       events: new EventRecorder(core, log),
@@ -239,7 +269,8 @@ export class Manager {
       log,
       pgliteHome: options.pgliteHome,
       resyncPeriodMs: options.resyncPeriodMs,
-      caches: { stores: this.#storeCache, databases: this.#databaseCache, secrets: this.#secretCache },
+      caches: { stores: this.#storeCache, databases: this.#databaseCache, secrets: this.#secretCache, schemas: this.#schemaCache },
+      watchNamespace: namespace,
       metrics: this.metrics,
       servers: this.#directory,
       supabaseApiUrl: options.supabaseApiUrl,
@@ -248,6 +279,8 @@ export class Manager {
     this.#storeLoop = new ControllerLoop('store', new StoreReconciler(context), this.metrics, log);
     this.#databaseLoop = new ControllerLoop('storedatabase', new StoreDatabaseReconciler(context), this.metrics, log);
     this.#serverLoop = new ControllerLoop('databaseserver', new DatabaseServerReconciler(context), this.metrics, log);
+    const rollouts = new RolloutReconciler(context, (ns, name) => this.#databaseLoop.enqueue(ns, name));
+    this.#schemaLoop = new ControllerLoop('storeschema', rollouts, this.metrics, log);
     if (options.leaderElect) {
       this.#elector = new LeaderElector({
         kubeConfig,
@@ -262,11 +295,23 @@ export class Manager {
   }
 
   get synced(): boolean {
-    return this.#stores.synced && this.#databases.synced && this.#secrets.synced && this.#databaseServers.synced;
+    return (
+      this.#stores.synced &&
+      this.#databases.synced &&
+      this.#secrets.synced &&
+      this.#databaseServers.synced &&
+      (!this.#rollouts || this.#schemas.synced)
+    );
   }
 
   get healthy(): boolean {
-    return this.#stores.healthy && this.#databases.healthy && this.#secrets.healthy && this.#databaseServers.healthy;
+    return (
+      this.#stores.healthy &&
+      this.#databases.healthy &&
+      this.#secrets.healthy &&
+      this.#databaseServers.healthy &&
+      (!this.#rollouts || this.#schemas.healthy)
+    );
   }
 
   /** Serves probes and metrics, waits for the lease (if any), then starts informers and workers. */
@@ -320,13 +365,37 @@ export class Manager {
         }
       });
     }
+    this.#rollouts = await this.#publishDefaultSchema();
     // Servers first: the StoreDatabases' first reconciles place stores on them.
     await this.#databaseServers.start();
-    await Promise.all([this.#secrets.start(), this.#databases.start(), this.#stores.start()]);
+    await Promise.all([
+      this.#secrets.start(),
+      this.#databases.start(),
+      this.#stores.start(),
+      ...(this.#rollouts ? [this.#schemas.start()] : []),
+    ]);
     this.#storeLoop.start(this.#options.maxConcurrentReconciles);
     this.#databaseLoop.start(this.#options.maxConcurrentReconciles);
     this.#serverLoop.start(Math.min(2, this.#options.maxConcurrentReconciles));
+    // One worker: a rollout is one key per StoreSchema, and its work is done by the StoreDatabase workers.
+    if (this.#rollouts) this.#schemaLoop.start(1);
     log.info({ workers: this.#options.maxConcurrentReconciles, namespace: this.#options.namespace ?? '(all)' }, 'controllers started');
+  }
+
+  /**
+   * Publishes storeop-default (as the leader, before any reconcile): whether rollouts can run. A cluster
+   * without the StoreSchema CRD, or an operator not allowed to read it, runs without them (stores get the
+   * built-in schema), and says so.
+   */
+  async #publishDefaultSchema(): Promise<boolean> {
+    const { log } = this.#options;
+    try {
+      await publishDefaultSchema(this.#kube, log);
+      return true;
+    } catch (error) {
+      log.warn({ err: describeApiError(error) }, 'StoreSchema rollouts are off: cannot read or publish StoreSchemas');
+      return false;
+    }
   }
 
   #refreshPhaseGauge(): void {
@@ -352,7 +421,7 @@ export class Manager {
     this.#stopping ??= (async () => {
       const { log, gracePeriodMs } = this.#options;
       log.info({ gracePeriodMs }, 'shutting down');
-      const drained = Promise.all([this.#storeLoop.stop(), this.#databaseLoop.stop(), this.#serverLoop.stop()]);
+      const drained = Promise.all([this.#storeLoop.stop(), this.#databaseLoop.stop(), this.#serverLoop.stop(), this.#schemaLoop.stop()]);
       const timedOut = await Promise.race([
         drained.then(() => false),
         new Promise<boolean>((r) => setTimeout(() => r(true), gracePeriodMs).unref()),
@@ -368,6 +437,7 @@ export class Manager {
         this.#secrets.stop(),
         this.#secretCache.stop(),
         this.#databaseServers.stop(),
+        this.#schemas.stop(),
       ]).catch(() => {});
       await this.#elector?.release();
       for (const server of this.#servers) server.close();

@@ -6,13 +6,15 @@ import { isDeepStrictEqual } from 'node:util';
 import type { Store, StoreStatus } from '../api/store.js';
 import { storeSpec } from '../api/store.js';
 import { type StoreDatabase, type StoreDatabaseSpec, storeDatabaseSpec } from '../api/store-database.js';
+import { DEFAULT_STORE_SCHEMA_NAME } from '../api/store-schema.js';
 import { isStoreopError, StoreopError } from '../errors.js';
 import { describeApiError, isAlreadyExists, isNotFound } from '../kube/client.js';
 import type { Logger } from '../log.js';
 import { recordAudit } from '../master/audit.js';
 import { type StoreDeclaration, upsertStore } from '../master/stores.js';
+import { STORE_SCHEMA_VERSION } from '../schema/store-schema.js';
 import { storeDeclaration, storeSlug } from '../stores/intent.js';
-import { getCondition } from './conditions.js';
+import { type ConditionUpdate, getCondition } from './conditions.js';
 import {
   ATTEMPTED_ANNOTATION,
   CACHE_LAG_RETRY_MS,
@@ -142,8 +144,10 @@ export class StoreReconciler {
         ...(database.status?.jobId ? { jobId: database.status.jobId } : {}),
         ...(database.status?.progress ? { progress: database.status.progress } : {}),
         ...(database.status?.message ? { message: database.status.message } : {}),
+        ...(database.status?.schemaVersion ? { schemaVersion: database.status.schemaVersion } : {}),
       },
       [
+        schemaCurrent(this.ctx, store, database.status?.schemaVersion),
         dbReady?.status === 'True'
           ? { type: 'Ready', status: 'True', reason: 'DatabaseReady', message: `StoreDatabase ${database.metadata.name} is ready` }
           : {
@@ -256,6 +260,25 @@ function creationMetadata(namespace: string, name: string, desired: StoreDatabas
     // an invalid Store spec: reported by the StoreDatabase's reconcile
   }
   return { labels, annotations, finalizers: [FINALIZER] };
+}
+
+/**
+ * SchemaCurrent: whether the store database has the version its StoreSchema rolls out (storeop's built-in
+ * version for storeop-default when that object is not published).
+ */
+function schemaCurrent(ctx: ControllerContext, store: Store, applied: string | undefined): ConditionUpdate {
+  const name = store.spec?.schemaRef?.name ?? DEFAULT_STORE_SCHEMA_NAME;
+  const wanted = ctx.caches.schemas.get('', name)?.spec?.version ?? (name === DEFAULT_STORE_SCHEMA_NAME ? STORE_SCHEMA_VERSION : undefined);
+  if (!applied) return { type: 'SchemaCurrent', status: 'False', reason: 'Provisioning', message: 'no schema version applied yet' };
+  if (!wanted) return { type: 'SchemaCurrent', status: 'Unknown', reason: 'SchemaNotFound', message: `StoreSchema ${name} does not exist` };
+  return applied === wanted
+    ? { type: 'SchemaCurrent', status: 'True', reason: 'SchemaCurrent', message: `version ${applied} of StoreSchema ${name}` }
+    : {
+        type: 'SchemaCurrent',
+        status: 'False',
+        reason: 'RolloutPending',
+        message: `version ${applied}; StoreSchema ${name} is at ${wanted} (rolled out in stages)`,
+      };
 }
 
 /** `desired` as a JSON merge patch over `current`: keys `current` has and `desired` lacks become null. */

@@ -29,6 +29,12 @@ export interface Tenant {
   withMigrationLock<T>(fn: (session: AnyKysely) => Promise<T>, options: LockOptions): Promise<T>;
   /** Whether DDL is transactional: PostgreSQL yes, MySQL/MariaDB no (each statement commits). */
   readonly transactionalDdl: boolean;
+  /**
+   * Whether changes to tables that already exist are made without blocking the store's writes: indexes
+   * CREATE INDEX CONCURRENTLY (PostgreSQL), columns and indexes ALGORITHM=INPLACE, LOCK=NONE (MySQL/MariaDB).
+   * Not for an embedded database, which has no other sessions to keep working.
+   */
+  readonly onlineDdl: boolean;
   close(): Promise<void>;
 }
 

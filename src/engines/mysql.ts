@@ -403,6 +403,7 @@ export class MysqlEngine implements Engine {
 class MysqlTenant implements Tenant {
   readonly dialect = 'mysql' as const;
   readonly transactionalDdl = false;
+  readonly onlineDdl = true;
   readonly db: AnyKysely;
   readonly #connection: TenantConnection;
 

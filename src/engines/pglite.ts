@@ -80,6 +80,7 @@ export class PgliteEngine implements Engine {
 class PgliteTenant implements Tenant {
   readonly dialect = 'postgres' as const;
   readonly transactionalDdl = true;
+  readonly onlineDdl = false;
   readonly db: AnyKysely;
 
   constructor(

@@ -607,6 +607,7 @@ export class PostgresEngine implements Engine {
 class PostgresTenant implements Tenant {
   readonly dialect = 'postgres' as const;
   readonly transactionalDdl = true;
+  readonly onlineDdl = true;
   readonly db: AnyKysely;
   readonly #connection: TenantConnection;
 

@@ -14,6 +14,7 @@ import { API_GROUP, API_VERSION, GROUP_VERSION, type ObjectMeta, ownValue } from
 import type { DatabaseServer, DatabaseServerStatus } from '../api/database-server.js';
 import type { Store, StoreStatus } from '../api/store.js';
 import type { StoreDatabase, StoreDatabaseSpec, StoreDatabaseStatus } from '../api/store-database.js';
+import type { StoreSchema, StoreSchemaStatus } from '../api/store-schema.js';
 
 export const FIELD_MANAGER = 'storeop';
 /** Labels on every object storeop creates. */
@@ -64,6 +65,9 @@ export function describeApiError(error: unknown): string {
   }
   return (error as Error)?.message ?? String(error);
 }
+
+/** StoreSchema is cluster-scoped: its own paths, without a namespace. */
+const STORE_SCHEMAS = { group: API_GROUP, version: API_VERSION, plural: 'storeschemas' };
 
 export class KubeClient {
   readonly custom: CustomObjectsApi;
@@ -173,6 +177,42 @@ export class KubeClient {
     } catch (error) {
       if (!isNotFound(error)) throw error;
     }
+  }
+
+  storeSchemasPath(): string {
+    return `/apis/${API_GROUP}/${API_VERSION}/${STORE_SCHEMAS.plural}`;
+  }
+
+  async listStoreSchemas(): Promise<KubernetesListObject<StoreSchema>> {
+    return (await this.custom.listClusterCustomObject(STORE_SCHEMAS)) as KubernetesListObject<StoreSchema>;
+  }
+
+  async getStoreSchema(name: string): Promise<StoreSchema | undefined> {
+    try {
+      return (await this.custom.getClusterCustomObject({ ...STORE_SCHEMAS, name })) as StoreSchema;
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
+  }
+
+  async createStoreSchema(body: StoreSchema): Promise<StoreSchema> {
+    return (await this.custom.createClusterCustomObject({ ...STORE_SCHEMAS, body, fieldManager: FIELD_MANAGER })) as StoreSchema;
+  }
+
+  /** A merge patch of a StoreSchema (spec or metadata); `resourceVersion` in the body guards it. */
+  async patchStoreSchema(name: string, body: object): Promise<StoreSchema> {
+    return (await this.custom.patchClusterCustomObject(
+      { ...STORE_SCHEMAS, name, body, fieldManager: FIELD_MANAGER },
+      mergePatch,
+    )) as StoreSchema;
+  }
+
+  async patchStoreSchemaStatus(name: string, status: Partial<StoreSchemaStatus>): Promise<StoreSchema> {
+    return (await this.custom.patchClusterCustomObjectStatus(
+      { ...STORE_SCHEMAS, name, body: { status }, fieldManager: FIELD_MANAGER },
+      mergePatch,
+    )) as StoreSchema;
   }
 
   async getSecret(namespace: string, name: string): Promise<V1Secret | undefined> {

@@ -12,6 +12,8 @@ import * as platform from './migrations/0001-platform.js';
 import * as jobStreaks from './migrations/0002-job-streaks.js';
 import * as apiTokenName from './migrations/0003-api-token-name.js';
 import * as storeIdentity from './migrations/0004-store-identity.js';
+import * as schemaVersions from './migrations/0005-schema-versions.js';
+import * as schemaRollouts from './migrations/0006-schema-rollouts.js';
 import * as databaseServers from './migrations/0007-database-servers.js';
 import type { MasterDB } from './types.js';
 
@@ -93,6 +95,8 @@ const MIGRATIONS = {
   '0002-job-streaks': jobStreaks,
   '0003-api-token-name': apiTokenName,
   '0004-store-identity': storeIdentity,
+  '0005-schema-versions': schemaVersions,
+  '0006-schema-rollouts': schemaRollouts,
   '0007-database-servers': databaseServers,
 };
 

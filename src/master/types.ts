@@ -53,6 +53,9 @@ export interface StoresTable {
   deletion_policy: ColumnType<'Retain' | 'Delete' | null, 'Retain' | 'Delete' | null | undefined, 'Retain' | 'Delete' | null>;
   /** The DatabaseServer the store was placed on; set once (src/stores/server-placement.ts). */
   database_server: ColumnType<string | null, string | null | undefined, string | null>;
+  /** The StoreSchema the store database has, and its version (src/master/rollouts.ts). */
+  schema_name: string | null;
+  schema_version: string | null;
   created_at: Timestamp;
   updated_at: Timestamp;
 }
@@ -240,6 +243,54 @@ export interface ProvisioningJobsTable {
   updated_at: Timestamp;
 }
 
+/** The rollout of one StoreSchema: the version rolled out, where it stands and the gates a person controls. */
+export interface SchemaRolloutsTable {
+  schema_name: string;
+  version: string;
+  /** The version before: what stores of a stage that has not started get. */
+  previous_version: string | null;
+  /** The last stage that has started. */
+  current_stage: string | null;
+  complete: Generated<boolean>;
+  /** The gated stage (pause: true) waiting for approval, which a resume approves. */
+  awaiting_stage: string | null;
+  /** The gated stage approved for this version. */
+  approved_stage: string | null;
+  /** A failure budget was reached; cleared only by a resume. */
+  halted: Generated<boolean>;
+  /** storeop rollout pause without a cluster. */
+  paused: Generated<boolean>;
+  /** The last resume request acted on (the annotation's value in cluster mode). */
+  resume_token: string | null;
+  updated_at: Timestamp;
+}
+
+export type AdmissionState = 'admitted' | 'updated' | 'failed';
+
+/** A store admitted to a version by the rollout, and how its migration ended. */
+export interface SchemaRolloutStoresTable {
+  schema_name: string;
+  version: string;
+  store_id: string;
+  stage: string;
+  state: AdmissionState;
+  reason: string | null;
+  message: string | null;
+  admitted_at: Timestamp;
+  finished_at: NullableTimestamp;
+}
+
+export interface StoreSchemaVersionsTable {
+  id: Generated<string>;
+  schema_name: string;
+  version: string;
+  /** The validated StoreSchema spec of this version. */
+  spec: JSONColumnType<Record<string, unknown>, string, string>;
+  /** specChecksum(spec) (src/master/schema-versions.ts): a version is immutable. */
+  checksum: string;
+  first_seen_at: Timestamp;
+}
+
 export interface MasterDB {
   users: UsersTable;
   stores: StoresTable;
@@ -255,6 +306,9 @@ export interface MasterDB {
   usage_statistics: UsageStatisticsTable;
   performance_metrics: PerformanceMetricsTable;
   provisioning_jobs: ProvisioningJobsTable;
+  store_schema_versions: StoreSchemaVersionsTable;
+  schema_rollouts: SchemaRolloutsTable;
+  schema_rollout_stores: SchemaRolloutStoresTable;
 }
 
 export const MASTER_TABLES = [
@@ -272,4 +326,7 @@ export const MASTER_TABLES = [
   'usage_statistics',
   'performance_metrics',
   'provisioning_jobs',
+  'store_schema_versions',
+  'schema_rollouts',
+  'schema_rollout_stores',
 ] as const satisfies readonly (keyof MasterDB)[];

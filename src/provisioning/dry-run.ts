@@ -10,15 +10,16 @@ import {
   createsStoreRole,
   type DatabaseTarget,
   secretsOf,
+  type TenantConnection,
   targetSummary,
+  tenantEndpoint,
 } from '../engines/target.js';
 import { isStoreopError } from '../errors.js';
-import { HISTORY_TABLE, readHistory } from '../schema/history.js';
+import { HISTORY_TABLE, type HistoryEntry, readHistory } from '../schema/history.js';
 import { introspect, type LiveSchema, tableHasRows } from '../schema/introspect.js';
 import type { Migration } from '../schema/migrations.js';
 import { planSchema, type SchemaPlan, schemaHash } from '../schema/plan.js';
-import { type ProvisionRequest, pendingOf, STORE_TARGET_SCHEMA, type TargetSchema } from './pipeline.js';
-import { SEED_VERSION } from './seed.js';
+import { columnsLeftToMigrations, type ProvisionRequest, pendingOf, STORE_TARGET_SCHEMA, seedDone, type TargetSchema } from './pipeline.js';
 
 export interface ProvisioningPlan {
   databaseExists: boolean;
@@ -27,6 +28,10 @@ export interface ProvisioningPlan {
   schema: SchemaPlan;
   pendingMigrations: Migration[];
   seedPending: boolean;
+  /** Whether changes to existing tables would be made online (see the pipeline's applyChanges). */
+  onlineDdl: boolean;
+  /** The checksum of the schema version the database was last synced to (its history), if any. */
+  lastSchemaChecksum?: string;
 }
 
 const EMPTY: LiveSchema = { tableNames: [], tables: new Map() };
@@ -44,14 +49,20 @@ export async function planProvisioning(
     hasRows: (t: string) => Promise<boolean>,
     history: Awaited<ReturnType<typeof readHistory>>,
     databaseExists: boolean,
-  ) => ({
-    databaseExists,
-    schemaVersion: schema.version,
-    schemaHash: schemaHash(schema.definition, schema.version),
-    schema: await planSchema(schema.definition, live, engine.dialect, hasRows),
-    pendingMigrations: pendingOf(schema.migrations, history),
-    seedPending: options.seed !== false && !history.some((h) => h.kind === 'seed' && h.version === SEED_VERSION),
-  });
+  ) => {
+    const pendingMigrations = pendingOf(schema.migrations, history);
+    const leaveToMigrations = columnsLeftToMigrations(pendingMigrations);
+    return {
+      databaseExists,
+      schemaVersion: schema.version,
+      schemaHash: schemaHash(schema.definition, schema.version),
+      schema: await planSchema(schema.definition, live, engine.dialect, hasRows, { leaveToMigrations }),
+      pendingMigrations,
+      seedPending: options.seed !== false && !history.some((h) => h.kind === 'seed' && seedDone(schema, h)),
+      onlineDdl: target.engine !== 'pglite',
+      ...lastSchemaOf(history),
+    };
+  };
   const absent = () => planned(EMPTY, async () => false, [], false);
 
   if (createsStoreRole(target)) {
@@ -80,6 +91,31 @@ export async function planProvisioning(
   }
 }
 
+function lastSchemaOf(history: readonly HistoryEntry[]): { lastSchemaChecksum?: string } {
+  const last = history.filter((h) => h.kind === 'schema').at(-1);
+  return last ? { lastSchemaChecksum: last.checksum } : {};
+}
+
+/**
+ * Plans against a store's database through its own login (the connection the master DB registered), for
+ * `storeop schema plan`; reads only.
+ */
+export async function planForConnection(
+  connection: TenantConnection,
+  options: { schema?: TargetSchema; seed?: ProvisionRequest['seed'] } = {},
+): Promise<ProvisioningPlan> {
+  if (connection.engine === 'pglite') {
+    return planProvisioning({ engine: 'pglite', mode: 'create', dataDir: connection.dataDir as string }, options);
+  }
+  const target: ConnectTarget = {
+    engine: connection.engine === 'mysql' ? 'mysql' : 'postgresql',
+    mode: 'connect',
+    connection: { ...tenantEndpoint(connection), database: connection.database },
+    ...(connection.schema !== undefined ? { schema: connection.schema } : {}),
+  };
+  return planProvisioning(target, options);
+}
+
 /** The store's database as the admin sees it: a connect-mode target that reads without creating anything. */
 function adminView(target: CreateTarget, slug: string): ConnectTarget {
   const place = engineFor(target.engine).placement(target, slug);
@@ -93,7 +129,11 @@ function adminView(target: CreateTarget, slug: string): ConnectTarget {
 
 export function planStatements(plan: ProvisioningPlan): string[] {
   return [
-    ...plan.schema.changes.map((c) => `${c.statement.sql};`),
+    ...plan.schema.changes.flatMap((c) => {
+      const online = plan.onlineDdl && c.online;
+      const repair = c.repair ? [`${(online ? c.repair.online : c.repair.statement).sql};`] : [];
+      return [...repair, `${(online || c.statement).sql};`];
+    }),
     ...plan.pendingMigrations.flatMap((m) => m.up[plan.schema.dialect].map((s) => `${s};`)),
   ];
 }

@@ -10,21 +10,17 @@ import type { DatabaseTarget, TenantConnection } from '../engines/target.js';
 import { createsStoreRole, targetSummary } from '../engines/target.js';
 import { StoreopError } from '../errors.js';
 import { assertSlug } from '../naming.js';
-import type { SchemaDef } from '../schema/definition.js';
 import { readFingerprint } from '../schema/fingerprint.js';
 import { ensureHistoryTable, HISTORY_TABLE, type HistoryEntry, readHistory, recordHistory } from '../schema/history.js';
 import { introspect, tableHasRows } from '../schema/introspect.js';
 import { type Migration, migrationChecksum, STORE_MIGRATIONS } from '../schema/migrations.js';
 import { describeConflicts, type PlannedChange, planSchema, type SchemaPlan, schemaHash } from '../schema/plan.js';
 import { STORE_SCHEMA_VERSION, storeSchema } from '../schema/store-schema.js';
+import type { TargetSchema } from '../schema/target-schema.js';
 import { type Progress, STEP_START, type StepName } from './progress.js';
-import { SEED_VERSION, type SeedSettings, seedStore } from './seed.js';
+import { SEED_VERSION, type SeedSettings, seedChecksum, seedRows, seedStore } from './seed.js';
 
-export interface TargetSchema {
-  definition: SchemaDef;
-  version: string;
-  migrations: readonly Migration[];
-}
+export type { TargetSchema };
 
 export const STORE_TARGET_SCHEMA: TargetSchema = { definition: storeSchema, version: STORE_SCHEMA_VERSION, migrations: STORE_MIGRATIONS };
 
@@ -92,6 +88,9 @@ export async function provision(request: ProvisionRequest): Promise<ProvisionRes
   const tables = Object.keys(schema.definition);
   const hash = schemaHash(schema.definition, schema.version);
   const engine = engineFor(request.target.engine);
+  // Before anything is created: a schema whose migrations have no statements for this engine cannot be made here.
+  const unsupported = schema.unsupported?.[engine.dialect];
+  if (unsupported) throw new StoreopError('InvalidSpec', `store schema version ${schema.version}: ${unsupported}`, { retryable: false });
   const progress = new ProgressReporter(request.onProgress, tables.length);
   const stepDone = async (step: StepName) => request.onStepDone?.(step);
   const summary = targetSummary(request.target);
@@ -164,7 +163,6 @@ async function syncSchema(ctx: SyncContext): Promise<SyncOutcome> {
   const { session, tenant, schema, progress } = ctx;
   const dialect = tenant.dialect;
   const tables = Object.keys(schema.definition);
-
   await progress.report('listTables', 'listing existing tables');
   const live = await introspect(session, dialect, tables);
   const hasHistory = live.tableNames.includes(HISTORY_TABLE);
@@ -173,7 +171,10 @@ async function syncSchema(ctx: SyncContext): Promise<SyncOutcome> {
   await ctx.stepDone('listTables');
 
   await progress.report('plan', 'comparing the database with the store schema');
-  const plan = await planSchema(schema.definition, live, dialect, (table) => tableHasRows(session, table));
+  const history = hasHistory ? await readHistory(session) : [];
+  const pendingMigrations = pendingOf(schema.migrations, history);
+  const leaveToMigrations = columnsLeftToMigrations(pendingMigrations);
+  const plan = await planSchema(schema.definition, live, dialect, (table) => tableHasRows(session, table), { leaveToMigrations });
   if (plan.conflicts.length > 0) {
     throw new StoreopError(
       'SchemaConflict',
@@ -183,14 +184,12 @@ async function syncSchema(ctx: SyncContext): Promise<SyncOutcome> {
       },
     );
   }
-  const history = hasHistory ? await readHistory(session) : [];
-  const pendingMigrations = pendingOf(schema.migrations, history);
   await ctx.stepDone('plan');
 
   const lastSchema = history.filter((h) => h.kind === 'schema').at(-1);
   const recordSchema = plan.changes.length > 0 || lastSchema?.checksum !== ctx.hash;
   const seed = ctx.request.seed === false ? null : (ctx.request.seed ?? {});
-  const seedPending = seed !== null && !history.some((h) => h.kind === 'seed' && h.version === SEED_VERSION);
+  const seedPending = seed !== null && !history.some((h) => h.kind === 'seed' && seedDone(schema, h));
   const anythingToDo = recordSchema || pendingMigrations.length > 0 || seedPending;
   if (anythingToDo && !hasHistory) await ensureHistoryTable(session, dialect);
 
@@ -199,6 +198,7 @@ async function syncSchema(ctx: SyncContext): Promise<SyncOutcome> {
 
   await progress.report('migrate', pendingMigrations.length ? `running ${pendingMigrations.length} migration(s)` : 'no migrations to run');
   for (const migration of pendingMigrations) await runMigration(ctx, migration);
+  if (leaveToMigrations.size > 0) await checkMigratedColumns(ctx, leaveToMigrations);
   await ctx.stepDone('migrate');
 
   let seedRowsInserted = 0;
@@ -206,12 +206,14 @@ async function syncSchema(ctx: SyncContext): Promise<SyncOutcome> {
     await progress.report('seed', 'seeding default rows');
     const started = performance.now();
     seedRowsInserted = await inTransactionIfPossible(ctx, async (db) => {
-      const inserted = await seedStore(db, dialect, ctx.slug, seed);
+      const inserted = schema.seed
+        ? await seedRows(db, dialect, schema.definition, schema.seed)
+        : await seedStore(db, dialect, ctx.slug, seed);
       await recordHistory(db, {
         kind: 'seed',
-        version: SEED_VERSION,
-        checksum: SEED_VERSION,
-        description: 'default rows',
+        version: schema.seed ? schema.version : SEED_VERSION,
+        checksum: schema.seed ? seedChecksum(schema.seed) : SEED_VERSION,
+        description: schema.seed ? 'store schema seed rows' : 'default rows',
         duration_ms: Math.round(performance.now() - started),
       });
       return inserted;
@@ -232,6 +234,47 @@ async function syncSchema(ctx: SyncContext): Promise<SyncOutcome> {
   };
 }
 
+/**
+ * Whether a seed history row means this schema's seed already ran. storeop's default rows: that seed
+ * version. A StoreSchema's rows: any seed at all, since they are for a new store only (a later version
+ * with other rows does not seed stores that exist).
+ */
+export function seedDone(schema: TargetSchema, entry: Pick<HistoryEntry, 'version'>): boolean {
+  return schema.seed ? true : entry.version === SEED_VERSION;
+}
+
+/** The columns pending migrations change or add themselves ("table.column"), which the plan leaves to them. */
+export function columnsLeftToMigrations(pending: readonly Migration[]): Set<string> {
+  return new Set(
+    pending.flatMap((m) =>
+      (m.handles ?? [])
+        .filter((h) => (h.change === 'changeColumnType' || h.change === 'addRequiredColumn') && h.column !== undefined)
+        .map((h) => `${h.table}.${h.column}`),
+    ),
+  );
+}
+
+/** After the migrations: the columns they declared must now be as the schema says, or the run fails. */
+async function checkMigratedColumns(ctx: SyncContext, columns: ReadonlySet<string>): Promise<void> {
+  const { session, tenant, schema } = ctx;
+  const live = await introspect(session, tenant.dialect, Object.keys(schema.definition));
+  const after = await planSchema(schema.definition, live, tenant.dialect, (table) => tableHasRows(session, table));
+  const left = [
+    ...after.conflicts.filter((c) => columns.has(`${c.table}.${c.column}`)).map((c) => describeConflicts([c])),
+    ...after.changes
+      .filter((c) => c.kind === 'addColumn' && columns.has(`${c.table}.${c.name}`))
+      .map((c) => `${c.table}.${c.name}: missing`),
+  ];
+  if (left.length)
+    throw new StoreopError(
+      'SchemaConflict',
+      `the migrations of version ${schema.version} did not make what they declare: ${left.join('; ')}`,
+      {
+        retryable: false,
+      },
+    );
+}
+
 const expectationKeys = new WeakMap<TargetSchema, Map<boolean, string>>();
 
 /**
@@ -248,7 +291,8 @@ export function expectationKey(schema: TargetSchema, seeded: boolean): string {
   let key = keys.get(seeded);
   if (!key) {
     const migrations = schema.migrations.map((m) => `${m.version}:${migrationChecksum(m)}`).sort();
-    const asked = JSON.stringify({ schema: schemaHash(schema.definition, schema.version), migrations, seed: seeded ? SEED_VERSION : null });
+    const seed = seeded ? (schema.seed ? seedChecksum(schema.seed) : SEED_VERSION) : null;
+    const asked = JSON.stringify({ schema: schemaHash(schema.definition, schema.version), migrations, seed });
     key = createHash('sha256').update(asked).digest('hex').slice(0, 16);
     keys.set(seeded, key);
   }
@@ -278,41 +322,100 @@ async function inTransactionIfPossible<T>(ctx: SyncContext, fn: (db: AnyKysely) 
   return ctx.tenant.transactionalDdl ? ctx.session.transaction().execute(fn) : fn(ctx.session);
 }
 
+/**
+ * Applies the plan in its order (tables, columns, indexes, foreign keys). On PostgreSQL and MySQL/MariaDB,
+ * changes to tables that already hold rows are made online, outside any transaction: an index built
+ * CONCURRENTLY (an invalid one a failed build left is dropped and built again), a MySQL column or index
+ * ALGORITHM=INPLACE, LOCK=NONE (plain DDL where the server refuses that). The rest runs in transactions
+ * where the engine has transactional DDL. Every statement runs on the locked session, whose lock timeout
+ * (LockOptions.ddlLockTimeoutMs) bounds how long it waits for the store's own traffic.
+ *
+ * A run that fails here leaves the store at its previous version: the schema history row of this version
+ * is written only once every change is in, so the next run plans what is missing again. What it did
+ * manage is harmless to the previous version's readers and writers: only additive changes are planned
+ * (new tables, nullable or defaulted columns, indexes; an invalid index is not used by queries).
+ */
 async function applyChanges(ctx: SyncContext, plan: SchemaPlan, recordSchema: boolean): Promise<void> {
   const { progress } = ctx;
-  const span = STEP_START.migrate - STEP_START.createMissing;
-  const creates = plan.changes.filter((c) => c.kind === 'createTable').length;
   await progress.report('createMissing', plan.changes.length ? `applying ${plan.changes.length} change(s)` : 'nothing to create');
   if (!recordSchema) return;
   const started = performance.now();
-  await inTransactionIfPossible(ctx, async (db) => {
-    let done = 0;
-    for (const change of plan.changes) {
-      await sql.raw(change.statement.sql).execute(db);
-      done++;
-      if (change.kind === 'createTable') {
-        progress.tablesCreated++;
-        await progress.report(
-          'createMissing',
-          `created table ${change.table}`,
-          STEP_START.createMissing + (span * progress.tablesCreated) / progress.totalTables,
-        );
-      } else if (creates === 0 || done === plan.changes.length) {
-        await progress.report(
-          'createMissing',
-          change.statement.description,
-          STEP_START.createMissing + (span * done) / plan.changes.length,
-        );
-      }
-    }
-    await recordHistory(db, {
+  const reporter = changeReporter(ctx, plan);
+  const record = (db: AnyKysely) =>
+    recordHistory(db, {
       kind: 'schema',
       version: ctx.schema.version,
       checksum: ctx.hash,
       description: plan.changes.length ? `${plan.changes.length} change(s)` : 'already in place',
       duration_ms: Math.round(performance.now() - started),
     });
-  });
+  const batches = onlineBatches(plan.changes, ctx.tenant.onlineDdl);
+  for (const [i, batch] of batches.entries()) {
+    const last = i === batches.length - 1;
+    if (batch.online) {
+      for (const change of batch.changes) {
+        await runOnline(ctx.session, change);
+        await reporter(change);
+      }
+      if (last) await record(ctx.session);
+    } else {
+      await inTransactionIfPossible(ctx, async (db) => {
+        for (const change of batch.changes) {
+          if (change.repair) await sql.raw(change.repair.statement.sql).execute(db);
+          await sql.raw(change.statement.sql).execute(db);
+          await reporter(change);
+        }
+        if (last) await record(db); // in the same transaction as the changes where DDL is transactional
+      });
+    }
+  }
+  if (batches.length === 0) await record(ctx.session);
+}
+
+/** Runs of consecutive changes, in plan order, that run online (one by one) or together (in a transaction). */
+function onlineBatches(changes: readonly PlannedChange[], onlineDdl: boolean): Array<{ online: boolean; changes: PlannedChange[] }> {
+  const batches: Array<{ online: boolean; changes: PlannedChange[] }> = [];
+  for (const change of changes) {
+    const online = onlineDdl && change.online !== undefined;
+    const current = batches.at(-1);
+    if (current && current.online === online) current.changes.push(change);
+    else batches.push({ online, changes: [change] });
+  }
+  return batches;
+}
+
+/** MySQL/MariaDB refuse ALGORITHM=INPLACE / LOCK=NONE for some changes (ER_ALTER_OPERATION_NOT_SUPPORTED*). */
+const ONLINE_NOT_SUPPORTED = new Set([1845, 1846]);
+
+async function runOnline(session: AnyKysely, change: PlannedChange): Promise<void> {
+  if (change.repair) await sql.raw(change.repair.online.sql).execute(session);
+  const online = change.online as NonNullable<PlannedChange['online']>;
+  try {
+    await sql.raw(online.sql).execute(session);
+  } catch (error) {
+    if (!ONLINE_NOT_SUPPORTED.has(Number((error as { errno?: unknown }).errno))) throw error;
+    await sql.raw(change.statement.sql).execute(session); // the server cannot do it online: the plain, locking way
+  }
+}
+
+function changeReporter(ctx: SyncContext, plan: SchemaPlan): (change: PlannedChange) => Promise<void> {
+  const { progress } = ctx;
+  const span = STEP_START.migrate - STEP_START.createMissing;
+  const creates = plan.changes.filter((c) => c.kind === 'createTable').length;
+  let done = 0;
+  return async (change) => {
+    done++;
+    if (change.kind === 'createTable') {
+      progress.tablesCreated++;
+      await progress.report(
+        'createMissing',
+        `created table ${change.table}`,
+        STEP_START.createMissing + (span * progress.tablesCreated) / progress.totalTables,
+      );
+    } else if (creates === 0 || done === plan.changes.length) {
+      await progress.report('createMissing', change.statement.description, STEP_START.createMissing + (span * done) / plan.changes.length);
+    }
+  };
 }
 
 async function runMigration(ctx: SyncContext, migration: Migration): Promise<void> {

@@ -1,9 +1,12 @@
 // Default rows every new store starts with. Seeding runs once per seed version (recorded in the history),
 // inserts only rows that are missing, and never overwrites a row a user has changed.
 
+import { createHash } from 'node:crypto';
 import { DEFAULT_SETTINGS } from '../api/store.js';
 import type { AnyKysely } from '../engines/engine.js';
+import type { SchemaDef } from '../schema/definition.js';
 import type { SqlDialect } from '../schema/dialect.js';
+import type { SeedTable } from '../schema/target-schema.js';
 
 export const SEED_VERSION = '2026.11.1';
 
@@ -68,5 +71,35 @@ export async function seedStore(db: AnyKysely, dialect: SqlDialect, slug: string
       { key: 'locale', value: settings.locale ?? DEFAULT_SETTINGS.locale },
     ],
   );
+  return inserted;
+}
+
+/** What a StoreSchema's seed rows are recorded under in the history: equal rows, equal checksum. */
+export function seedChecksum(seed: readonly SeedTable[]): string {
+  return createHash('sha256').update(JSON.stringify(seed)).digest('hex');
+}
+
+/**
+ * Inserts a StoreSchema's spec.seed rows (a row whose unique key is already taken is skipped); returns how
+ * many were inserted. Values were checked against their columns (schema/from-spec.ts); a timestamp "now" is
+ * the time of seeding.
+ */
+export async function seedRows(db: AnyKysely, dialect: SqlDialect, definition: SchemaDef, seed: readonly SeedTable[]): Promise<number> {
+  const now = new Date();
+  let inserted = 0;
+  for (const { table, rows } of seed) {
+    const columns = definition[table]?.columns ?? {};
+    const values = rows.map((row) =>
+      Object.fromEntries(
+        Object.entries(row).map(([name, value]) => [name, columns[name]?.kind === 'timestamp' && value === 'now' ? now : value]),
+      ),
+    );
+    const query = db.insertInto(table).values(values);
+    const result =
+      dialect === 'postgres'
+        ? await query.onConflict((oc) => oc.doNothing()).executeTakeFirst()
+        : await query.orIgnore().executeTakeFirst();
+    inserted += Number(result.numInsertedOrUpdatedRows ?? 0);
+  }
   return inserted;
 }

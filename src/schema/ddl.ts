@@ -1,5 +1,5 @@
 // DDL for the store schema, emitted per dialect from the one definition through Kysely's schema builder.
-import { type ColumnDefinitionBuilder, type Compilable, sql } from 'kysely';
+import { type ColumnDefinitionBuilder, type Compilable, type CompiledQuery, sql } from 'kysely';
 import { type ColumnDef, foreignKeyName, type IndexDef, indexName, type SchemaDef } from './definition.js';
 import { ddlBuilder, type SqlDialect } from './dialect.js';
 
@@ -9,8 +9,8 @@ export interface Statement {
   description: string;
 }
 
-function compile(query: Compilable, description: string): Statement {
-  const compiled = query.compile();
+function compile(query: Compilable | CompiledQuery, description: string): Statement {
+  const compiled = 'compile' in query ? query.compile() : query;
   if (compiled.parameters.length > 0) throw new Error(`DDL must not carry parameters: ${compiled.sql}`);
   return { sql: compiled.sql, description };
 }
@@ -79,6 +79,30 @@ export function createIndexStatement(table: string, index: IndexDef, dialect: Sq
     .columns([...index.columns]);
   if (index.unique) builder = builder.unique();
   return compile(builder, `create ${index.unique ? 'unique index' : 'index'} ${name}`);
+}
+
+/**
+ * An index on a table that already has rows, built without blocking writes: CONCURRENTLY on PostgreSQL (not
+ * inside a transaction), ALGORITHM=INPLACE, LOCK=NONE on MySQL/MariaDB.
+ */
+export function createIndexOnlineStatement(table: string, index: IndexDef, dialect: SqlDialect): Statement {
+  const plain = createIndexStatement(table, index, dialect);
+  if (dialect === 'mysql') return { sql: `${plain.sql} algorithm=inplace lock=none`, description: `${plain.description} (online)` };
+  const columns = sql.join(index.columns.map((c) => sql.id(c)));
+  const query = sql`create ${sql.raw(index.unique ? 'unique index' : 'index')} concurrently ${sql.id(indexName(table, index))} on ${sql.table(table)} (${columns})`;
+  return compile(query.compile(ddlBuilder(dialect)), `${plain.description} concurrently`);
+}
+
+/** MySQL/MariaDB: a column added to a table that has rows without blocking writes (where the server allows). */
+export function addColumnOnlineStatement(schema: SchemaDef, table: string, column: string): Statement {
+  const plain = addColumnStatement(schema, table, column, 'mysql');
+  return { sql: `${plain.sql}, algorithm=inplace, lock=none`, description: `${plain.description} (online)` };
+}
+
+/** PostgreSQL: drops the invalid index a failed CREATE INDEX CONCURRENTLY left, so it can be built again. */
+export function dropIndexStatement(name: string, options: { concurrently: boolean }): Statement {
+  const query = sql`drop index ${sql.raw(options.concurrently ? 'concurrently ' : '')}if exists ${sql.id(name)}`;
+  return compile(query.compile(ddlBuilder('postgres')), `drop invalid index ${name}`);
 }
 
 export function addForeignKeyStatement(schema: SchemaDef, table: string, column: string, dialect: SqlDialect): Statement {

@@ -13,6 +13,8 @@ export interface LiveColumn {
 export interface LiveTable {
   columns: Map<string, LiveColumn>;
   indexes: Set<string>;
+  /** PostgreSQL: indexes a failed CREATE INDEX CONCURRENTLY left invalid (unused by queries; to rebuild). */
+  invalidIndexes: Set<string>;
   foreignKeys: Set<string>;
 }
 
@@ -68,7 +70,7 @@ export function normalizeMysqlType(row: Row): string {
 function table(live: LiveSchema, name: string): LiveTable {
   let t = live.tables.get(name);
   if (!t) {
-    t = { columns: new Map(), indexes: new Set(), foreignKeys: new Set() };
+    t = { columns: new Map(), indexes: new Set(), invalidIndexes: new Set(), foreignKeys: new Set() };
     live.tables.set(name, t);
   }
   return t;
@@ -99,9 +101,14 @@ async function introspectPostgres(db: AnyDb, managed: readonly string[]): Promis
     });
   }
   const indexes = await sql<Row>`
-    select tablename as table_name, indexname as index_name from pg_indexes
-    where schemaname = current_schema() and tablename in (${names})`.execute(db);
-  for (const r of indexes.rows) table(live, String(r.table_name)).indexes.add(String(r.index_name));
+    select t.relname as table_name, i.relname as index_name, x.indisvalid as valid
+    from pg_index x join pg_class i on i.oid = x.indexrelid join pg_class t on t.oid = x.indrelid
+    where t.relnamespace = (select oid from pg_namespace where nspname = current_schema()) and t.relname in (${names})`.execute(db);
+  for (const r of indexes.rows) {
+    const t = table(live, String(r.table_name));
+    t.indexes.add(String(r.index_name));
+    if (r.valid === false) t.invalidIndexes.add(String(r.index_name));
+  }
   const fks = await sql<Row>`
     select t.relname as table_name, c.conname as constraint_name
     from pg_constraint c join pg_class t on t.oid = c.conrelid

@@ -2,11 +2,14 @@
 // destructive or ambiguous becomes a conflict that names table, column, found and expected.
 import { createHash } from 'node:crypto';
 import {
+  addColumnOnlineStatement,
   addColumnStatement,
   addForeignKeyStatement,
   columnType,
+  createIndexOnlineStatement,
   createIndexStatement,
   createTableStatement,
+  dropIndexStatement,
   type Statement,
 } from './ddl.js';
 import { type ColumnDef, foreignKeyName, indexName, type SchemaDef, tablesInDependencyOrder } from './definition.js';
@@ -21,6 +24,21 @@ export interface PlannedChange {
   /** The column, index or constraint name; the table name for createTable. */
   name: string;
   statement: Statement;
+  /**
+   * The same change made without blocking writes, for a table that already exists (an index built
+   * concurrently / in place, a MySQL column added in place); engines that can run it choose it.
+   */
+  online?: Statement;
+  /** An invalid leftover index of the same name (a failed concurrent build) dropped first: plain and online. */
+  repair?: { statement: Statement; online: Statement };
+}
+
+export interface PlanOptions {
+  /**
+   * Columns ("table.column") that a pending migration changes or adds itself (its `handles`): the plan
+   * neither adds them nor reports their type as a conflict; the pipeline checks them after the migration.
+   */
+  leaveToMigrations?: ReadonlySet<string>;
 }
 
 export interface SchemaConflict {
@@ -61,6 +79,7 @@ export async function planSchema(
   live: LiveSchema,
   dialect: SqlDialect,
   hasRows: (table: string) => Promise<boolean>,
+  options: PlanOptions = {},
 ): Promise<SchemaPlan> {
   const ordered = tablesInDependencyOrder(schema);
   const existingTables = ordered.filter((t) => live.tables.has(t) || live.tableNames.includes(t));
@@ -79,6 +98,7 @@ export async function planSchema(
       creates.push({ kind: 'createTable', table, name: table, statement: createTableStatement(schema, table, dialect) });
     } else {
       for (const [column, columnDef] of Object.entries(def.columns)) {
+        if (options.leaveToMigrations?.has(`${table}.${column}`)) continue;
         const liveColumn = found.columns.get(column);
         if (liveColumn) {
           if (!compatible(liveColumn, columnDef, dialect)) {
@@ -106,13 +126,35 @@ export async function planSchema(
           });
           continue;
         }
-        columns.push({ kind: 'addColumn', table, name: column, statement: addColumnStatement(schema, table, column, dialect) });
+        columns.push({
+          kind: 'addColumn',
+          table,
+          name: column,
+          statement: addColumnStatement(schema, table, column, dialect),
+          ...(dialect === 'mysql' ? { online: addColumnOnlineStatement(schema, table, column) } : {}),
+        });
       }
     }
     for (const index of def.indexes ?? []) {
       const name = indexName(table, index);
-      if (found?.indexes.has(name)) continue;
-      indexes.push({ kind: 'createIndex', table, name, statement: createIndexStatement(table, index, dialect) });
+      const invalid = found?.invalidIndexes.has(name) ?? false;
+      if (found?.indexes.has(name) && !invalid) continue;
+      indexes.push({
+        kind: 'createIndex',
+        table,
+        name,
+        statement: createIndexStatement(table, index, dialect),
+        // An index on a new table is built with the table, in the transaction; on a table with rows, online.
+        ...(found ? { online: createIndexOnlineStatement(table, index, dialect) } : {}),
+        ...(invalid
+          ? {
+              repair: {
+                statement: dropIndexStatement(name, { concurrently: false }),
+                online: dropIndexStatement(name, { concurrently: true }),
+              },
+            }
+          : {}),
+      });
     }
     for (const [column, columnDef] of Object.entries(def.columns)) {
       if (!columnDef.references) continue;

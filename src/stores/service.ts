@@ -14,6 +14,7 @@ import { findStore, type StoreRow, setDatabaseFacts, upsertStore } from '../mast
 import type { MasterDB } from '../master/types.js';
 import type { ProvisionResult } from '../provisioning/pipeline.js';
 import type { Progress } from '../provisioning/progress.js';
+import type { TargetSchema } from '../schema/target-schema.js';
 import { assertSameIdentity, type DatabaseIdentity, IdentityChangedError, identityChanges } from './identity.js';
 import { type DeletionPolicy, knownTarget, type StoreIntent } from './intent.js';
 import { describePlacement, type Placement, placement } from './placement.js';
@@ -92,6 +93,11 @@ export interface ApplyOptions extends ClaimOptions {
   staged?: StagedTargetOptions;
   /** Hosts the job may reach (storeop api, or apply with --egress-*): checked and pinned for the whole run. */
   egress?: EgressPolicy;
+  /**
+   * The store schema to provision (a Store's spec.schemaRef resolved, or the version a rollout admitted it
+   * to); default: storeop's built-in schema.
+   */
+  schema?: TargetSchema | undefined;
 }
 
 const DEFAULT_STAGED: StagedTargetOptions = { deadlineMs: 15 * 60_000 };
@@ -112,6 +118,7 @@ export async function applyIntent(ctx: MasterContext, intent: StoreIntent, optio
     runStoreJob(ctx, job, {
       target,
       seed: intent.seed,
+      ...(options.schema ? { schema: options.schema } : {}),
       ...(options.password !== undefined ? { password: options.password } : {}),
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
     });

@@ -35,6 +35,8 @@ function only(list: K8sObject[], kind: string): K8sObject {
   return found[0] as K8sObject;
 }
 
+const byResources = (a: { resources: string[] }, b: { resources: string[] }) => a.resources.join().localeCompare(b.resources.join());
+
 describe('Helm chart charts/storeop', () => {
   const kc = adminKubeConfig();
   let namespace: string;
@@ -85,21 +87,31 @@ describe('Helm chart charts/storeop', () => {
     expect(applied).toHaveLength(objects(rendered).length);
   });
 
-  it('with watchNamespace, grants the operator its rights in that namespace only: a Role there, cluster-wide only the cluster-scoped DatabaseServers, nothing on Secrets cluster-wide', async () => {
+  it('with watchNamespace, grants the operator its rights in that namespace only: a Role there; cluster-wide only the cluster-scoped DatabaseServers and StoreSchemas, nothing on Secrets', async () => {
     const release = `storeop-${namespace}`;
     const rendered = renderChart(chartDir, { name: release, namespace }, { watchNamespace: namespace });
     const list = objects(rendered);
-    // DatabaseServers are cluster-scoped: the one ClusterRole grants them and nothing else.
-    const clusterRoles = list.filter((o) => o.kind === 'ClusterRole');
-    expect(clusterRoles.map((o) => o.metadata.name)).toEqual([`${release}-databaseservers`]);
-    expect(clusterRoles[0]?.rules?.flatMap((r) => r.resources)).toEqual(['databaseservers', 'databaseservers/status']);
-    expect(list.filter((o) => o.kind === 'ClusterRoleBinding').map((o) => o.roleRef?.name)).toEqual([`${release}-databaseservers`]);
+    const clusterWide = list.filter((o) => o.kind === 'ClusterRole' || o.kind === 'ClusterRoleBinding');
+    expect(clusterWide.map((o) => `${o.kind}/${o.metadata.name}`).sort()).toEqual([
+      `ClusterRole/${release}-cluster-scoped`,
+      `ClusterRoleBinding/${release}-cluster-scoped`,
+    ]);
+    const clusterRules = only(list, 'ClusterRole').rules ?? [];
+    expect(clusterRules.flatMap((r) => r.resources)).toEqual([
+      'databaseservers',
+      'databaseservers/status',
+      'storeschemas',
+      'storeschemas/status',
+    ]);
     const manager = list.find((o) => o.kind === 'Role' && o.metadata.name === `${release}-manager`);
     expect(manager?.metadata.namespace).toBe(namespace);
-    // The same rules the cluster-wide install grants on namespaced objects, confined to the namespace.
+    // The same rules the cluster-wide install grants: the namespaced ones confined to the namespace.
     const base = objects(readFileSync(join(repoRoot, 'manifests/base/rbac.yaml'), 'utf8'));
-    const namespaced = only(base, 'ClusterRole').rules?.filter((r) => !r.resources.some((x) => x.startsWith('databaseservers')));
-    expect(manager?.rules).toEqual(namespaced);
+    const baseRules = only(base, 'ClusterRole').rules ?? [];
+    const isClusterScoped = (r: { resources: string[] }) =>
+      r.resources.every((name) => name.startsWith('storeschemas') || name.startsWith('databaseservers'));
+    expect(manager?.rules).toEqual(baseRules.filter((r) => !isClusterScoped(r)));
+    expect([...clusterRules].sort(byResources)).toEqual(baseRules.filter(isClusterScoped).sort(byResources));
     expect(manager?.rules?.some((r) => r.resources.includes('secrets'))).toBe(true);
     const binding = list.find((o) => o.kind === 'RoleBinding' && o.metadata.name === `${release}-manager`);
     expect(binding).toMatchObject({ metadata: { namespace }, roleRef: { kind: 'Role', name: `${release}-manager` } });
@@ -109,7 +121,7 @@ describe('Helm chart charts/storeop', () => {
       .trim()
       .split('\n')
       .map((line) => line.split('/')[0]?.split('.')[0]);
-    expect(kinds.filter((k) => k === 'clusterrole' || k === 'clusterrolebinding')).toHaveLength(2);
+    expect(kinds.filter((k) => k === 'clusterrole' || k === 'clusterrolebinding').sort()).toEqual(['clusterrole', 'clusterrolebinding']);
     expect(kinds).toEqual(expect.arrayContaining(['serviceaccount', 'role', 'rolebinding', 'deployment']));
     expect(kinds).toHaveLength(list.length);
   });

@@ -262,6 +262,8 @@ describe.each(MASTER_CASES)('$name', (masterCase) => {
       '0002-job-streaks',
       '0003-api-token-name',
       '0004-store-identity',
+      '0005-schema-versions',
+      '0006-schema-rollouts',
       '0007-database-servers',
     ]);
     const catalog = await readCatalog(t);
@@ -363,7 +365,9 @@ describe.each(MASTER_CASES)('$name', (masterCase) => {
     const outputs = [a.stdout, b.stdout];
     expect(
       outputs.filter((o) =>
-        /^applied 0001-platform, 0002-job-streaks, 0003-api-token-name, 0004-store-identity, 0007-database-servers to /.test(o),
+        /^applied 0001-platform, 0002-job-streaks, 0003-api-token-name, 0004-store-identity, 0005-schema-versions, 0006-schema-rollouts, 0007-database-servers to /.test(
+          o,
+        ),
       ),
     ).toHaveLength(1);
     expect(outputs.filter((o) => / is up to date\n$/.test(o))).toHaveLength(1);
@@ -374,6 +378,8 @@ describe.each(MASTER_CASES)('$name', (masterCase) => {
       { name: '0002-job-streaks' },
       { name: '0003-api-token-name' },
       { name: '0004-store-identity' },
+      { name: '0005-schema-versions' },
+      { name: '0006-schema-rollouts' },
       { name: '0007-database-servers' },
     ]);
 
@@ -626,7 +632,7 @@ describe('the embedded default', () => {
     const migrate = await runCli(['master', 'migrate'], { STOREOP_HOME: home });
     expect(migrate, migrate.stderr).toMatchObject({ code: 0 });
     expect(migrate.stdout).toBe(
-      `applied 0001-platform, 0002-job-streaks, 0003-api-token-name, 0004-store-identity, 0007-database-servers to pglite://${join(home, 'master')}\n`,
+      `applied 0001-platform, 0002-job-streaks, 0003-api-token-name, 0004-store-identity, 0005-schema-versions, 0006-schema-rollouts, 0007-database-servers to pglite://${join(home, 'master')}\n`,
     );
     expect(existsSync(join(home, 'master', 'PG_VERSION'))).toBe(true);
 

@@ -29,7 +29,14 @@ export function kubectlWith(kubeconfigPath: string, args: string[], input?: stri
 export async function installOperatorPrerequisites(kubeconfigPath: string): Promise<void> {
   const ctl = (args: string[], input?: string) => kubectlWith(kubeconfigPath, args, input);
   await ctl(['apply', '-f', join(repoRoot, 'crds')]);
-  await ctl(['wait', '--for=condition=Established', '--timeout=60s', 'crd/stores.storeop.dev', 'crd/storedatabases.storeop.dev']);
+  await ctl([
+    'wait',
+    '--for=condition=Established',
+    '--timeout=60s',
+    'crd/stores.storeop.dev',
+    'crd/storedatabases.storeop.dev',
+    'crd/storeschemas.storeop.dev',
+  ]);
   await ctl(['apply', '-f', join(repoRoot, 'manifests/base/namespace.yaml')]);
   await ctl(['apply', '-f', join(repoRoot, 'manifests/base/rbac.yaml')]);
   const bindings = ['storeop-operator', 'storeop-operator-2'].flatMap((user) => [

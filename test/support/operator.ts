@@ -128,8 +128,8 @@ export async function startOperator(options: {
     }),
   );
   const healthUrl = `http://127.0.0.1:${healthPort}`;
-  // Generous: node and tsx start slowly on a machine busy with other test runs (30 s was seen to run out).
-  const deadline = Date.now() + 90_000;
+  // Generous: on a busy 2-core machine a fresh operator (tsx, the master DB migrations) can take a minute.
+  const deadline = Date.now() + 120_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`operator exited with ${child.exitCode}:\n${output}`);
     const ok = await fetch(`${healthUrl}/healthz`).then(

@@ -53,4 +53,27 @@ describe('generated CRDs', () => {
     const stores = parse(crdFiles()['stores.storeop.dev.yaml'] as string);
     expect(stores.spec.scope).toBe('Namespaced');
   });
+
+  it('make StoreSchema cluster-scoped (short name stsc) with version, phase, updated/total columns and structural unions', () => {
+    const crd = parse(crdFiles()['storeschemas.storeop.dev.yaml'] as string);
+    expect(crd.spec.scope).toBe('Cluster');
+    expect(crd.spec.names).toMatchObject({ kind: 'StoreSchema', shortNames: ['stsc'], categories: ['storeop'] });
+    const version = crd.spec.versions[0];
+    expect(version.subresources).toEqual({ status: {} });
+    expect(version.additionalPrinterColumns.map((c: { name: string; jsonPath: string }) => `${c.name}=${c.jsonPath}`)).toEqual([
+      'Version=.spec.version',
+      'Phase=.status.phase',
+      'Updated=.status.updated',
+      'Total=.status.total',
+      'Age=.metadata.creationTimestamp',
+    ]);
+    const spec = version.schema.openAPIV3Schema.properties.spec;
+    // A map keeps its value schema (or the API server would prune every table); a scalar union has no anyOf of types.
+    const column = spec.properties.tables.additionalProperties.properties.columns.additionalProperties;
+    expect(column.properties.kind.enum).toContain('decimal');
+    expect(column.properties.default).toMatchObject({ 'x-kubernetes-preserve-unknown-fields': true });
+    expect(column.properties.default.anyOf).toBeUndefined();
+    expect(spec.properties.rollout.properties.failureBudget).toMatchObject({ 'x-kubernetes-int-or-string': true, default: 0 });
+    expect(JSON.stringify(version.schema)).not.toContain('"additionalProperties":false');
+  });
 });

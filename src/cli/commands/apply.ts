@@ -3,6 +3,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { ownValue } from '../../api/common.js';
+import { DEFAULT_STORE_SCHEMA_NAME } from '../../api/store-schema.js';
 import {
   type LocatedServer,
   ManifestError,
@@ -23,11 +24,13 @@ import { type MasterDatabase, masterUrl, openMaster, storeopHome } from '../../m
 import { loadKeyring } from '../../master/keyring.js';
 import { findStore, recordServer, storesPerServer, upsertStore } from '../../master/stores.js';
 import { planProvisioning, planStatements } from '../../provisioning/dry-run.js';
+import { schemaFromSpec } from '../../schema/from-spec.js';
 import { describeConflicts } from '../../schema/plan.js';
 import { buildIntent, describeStore, intentForTarget, knownTarget, type StoreIntent } from '../../stores/intent.js';
 import { placedOnServer } from '../../stores/server-placement.js';
 import { serverTarget } from '../../stores/server-target.js';
-import { applyIntent } from '../../stores/service.js';
+import { applyIntent, type MasterContext } from '../../stores/service.js';
+import { admitSchema, type ResolvedSchema, reviewSchema, SchemaResolver, type SchemaReview } from '../../stores/store-schemas.js';
 import { parseFlags } from '../args.js';
 import { durationSchema } from '../duration.js';
 import { formatTable, progressDisplay } from '../output.js';
@@ -36,8 +39,8 @@ export const applyHelp = `usage: storeop apply -f FILE|DIR|- [-f ...] [--dry-run
                      [--supabase-api-url URL] [--supabase-poll-interval DURATION] [--supabase-timeout DURATION]
                      [--egress-allow CIDR,...] [--egress-deny CIDR,...]
 
-Validates Store, StoreDatabase, DatabaseServer and Secret manifests (multi-document YAML) and provisions every store:
-its database, tables, migrations and seed rows, registered in the master DB (embedded PGlite in
+Validates Store, StoreDatabase, StoreSchema, DatabaseServer and Secret manifests (multi-document YAML) and
+provisions every store: its database, tables, migrations and seed rows, registered in the master DB (embedded PGlite in
 ./.storeop by default, moved by --home or STOREOP_HOME; or --master-database-url /
 STOREOP_MASTER_DATABASE_URL). Exits 0 only when every store is Ready. --dry-run prints the
 statements per store and changes nothing. A Store with spec.suspend: true is suspended (its database
@@ -49,7 +52,12 @@ for the database hosts in the manifests (off by default: loopback databases are 
 A create-mode database without an inline server is placed on a DatabaseServer of the manifests (serverRef,
 serverSelector, Store spec.region; the master DB records the choice and it never changes); a DatabaseServer's
 adminSecretRef names a Secret document, else the environment: STOREOP_SECRET_<NAME>_<KEY> (upper case, other
-characters as _), e.g. STOREOP_SECRET_PG_ADMIN_PASSWORD.`;
+characters as _), e.g. STOREOP_SECRET_PG_ADMIN_PASSWORD.
+
+A StoreSchema version is compared with the version of that schema the master DB admitted last: a destructive
+change that no new migration declares in handles is refused, and then nothing runs; otherwise the version is
+admitted. A Store is provisioned with the StoreSchema its spec.schemaRef names (the manifests' version, else
+the one admitted last; default storeop-default, the built-in schema).`;
 
 /** The source of every store `storeop apply` declares; `storeop delete` deletes only those. */
 export const APPLY_SOURCE = 'apply';
@@ -183,10 +191,13 @@ async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promis
   return results;
 }
 
-/** --dry-run: the statements per store; nothing is changed. */
-async function dryRun(units: StoreUnit[], intents: Map<string, StoreIntent>): Promise<number> {
+/** --dry-run: the statements per store (with the StoreSchema each one uses); nothing is changed. */
+async function dryRun(units: StoreUnit[], intents: Map<string, StoreIntent>, set: ManifestSet): Promise<number> {
   const out = process.stdout;
   let conflicts = false;
+  const declared = new Map(set.schemas.map((s) => [s.name, s]));
+  for (const schema of set.schemas)
+    out.write(`# StoreSchema ${schema.name} version ${schema.spec.version}: checked against the master DB's versions when applied\n`);
   for (const unit of units) {
     const intent = intents.get(unit.name) as StoreIntent;
     const target = knownTarget(intent);
@@ -194,7 +205,16 @@ async function dryRun(units: StoreUnit[], intents: Map<string, StoreIntent>): Pr
       out.write(`# store ${unit.slug}: ${unit.database.engine}: the project comes first; its statements are known once it exists\n`);
       continue;
     }
-    const plan = await planProvisioning(target, { slug: unit.slug, seed: intent.seed ? {} : false });
+    const schemaName = unit.spec.schemaRef?.name ?? DEFAULT_STORE_SCHEMA_NAME;
+    const declaredSchema = declared.get(schemaName);
+    if (!declaredSchema && schemaName !== DEFAULT_STORE_SCHEMA_NAME) {
+      out.write(
+        `# store ${unit.slug}: StoreSchema ${schemaName} is not in the manifests; its version is read from the master DB when applied\n`,
+      );
+      continue;
+    }
+    const schema = declaredSchema ? schemaFromSpec(declaredSchema.spec, schemaName) : undefined;
+    const plan = await planProvisioning(target, { slug: unit.slug, seed: intent.seed ? {} : false, ...(schema ? { schema } : {}) });
     const statements = planStatements(plan);
     out.write(`# store ${unit.slug}: ${describeTarget(targetSummary(target))}${plan.databaseExists ? '' : ' (database to be created)'}\n`);
     if (plan.schema.conflicts.length) {
@@ -215,13 +235,51 @@ async function dryRun(units: StoreUnit[], intents: Map<string, StoreIntent>): Pr
   return conflicts ? 1 : 0;
 }
 
+/** Reviews every declared StoreSchema version and resolves every Store's schema; all problems before anything runs. */
+async function reviewAndResolve(
+  db: MasterContext['master']['db'],
+  set: ManifestSet,
+  units: StoreUnit[],
+): Promise<{ reviews: SchemaReview[]; schemas: Map<string, ResolvedSchema> }> {
+  const problems: string[] = [];
+  const reviews: SchemaReview[] = [];
+  for (const declared of set.schemas) {
+    const review = await reviewSchema(db, declared);
+    reviews.push(review);
+    problems.push(...review.problems.map((p) => `${declared.origin} (StoreSchema ${declared.name}): ${p}`));
+  }
+  const resolver = new SchemaResolver(db, new Map(set.schemas.map((s) => [s.name, s.spec])));
+  const schemas = new Map<string, ResolvedSchema>();
+  for (const unit of units) {
+    try {
+      schemas.set(unit.name, await resolver.resolve(unit.spec.schemaRef?.name));
+    } catch (error) {
+      if (!isStoreopError(error, 'InvalidSpec')) throw error;
+      problems.push(`${unit.origin} (Store ${unit.name}): ${error.message}`);
+    }
+  }
+  if (problems.length) throw new ManifestError(problems);
+  return { reviews, schemas };
+}
+
+function describeReview(review: SchemaReview): string {
+  const { name, spec } = review.schema;
+  const from = review.previous && review.previous.version !== spec.version ? ` (from ${review.previous.version})` : '';
+  const additive = review.changes.filter((c) => !c.destructive).length;
+  const handled = review.changes.filter((c) => c.handledBy).length;
+  const changes = review.changes.length
+    ? `: ${additive} additive change(s)${handled ? `, ${handled} destructive change(s) handled by migrations` : ''}`
+    : '';
+  return `StoreSchema ${name} version ${spec.version}${from} admitted${changes}`;
+}
+
 export async function applyCommand(argv: string[]): Promise<number> {
   const { flags: f } = parseFlags(argv, spec, flags);
   const home = storeopHome(f.home);
   const set = parseManifests(readSources(f.filename, () => readFileSync(0, 'utf8')));
   const units = storeUnits(set);
-  if (units.length === 0) {
-    process.stderr.write('storeop apply: no Store in the manifests\n');
+  if (units.length === 0 && set.schemas.length === 0) {
+    process.stderr.write('storeop apply: no Store or StoreSchema in the manifests\n');
     return 1;
   }
   const defaults: StagedDefaults = { supabaseApiUrl: f['supabase-api-url'] };
@@ -259,7 +317,7 @@ export async function applyCommand(argv: string[]): Promise<number> {
 
   if (f['dry-run']) {
     try {
-      return await dryRun(units, intents);
+      return await dryRun(units, intents, set);
     } finally {
       await master?.close();
     }
@@ -268,6 +326,11 @@ export async function applyCommand(argv: string[]): Promise<number> {
   const display = progressDisplay();
   let outcomes: Outcome[];
   try {
+    const { reviews, schemas } = await reviewAndResolve(master.db, set, units);
+    for (const review of reviews) {
+      await admitSchema(master.db, review);
+      out.write(`${describeReview(review)}\n`);
+    }
     const keyring = loadKeyring({ home, embedded: master.engine === 'pglite' });
     const ctx = { master, keyring, actor: 'storeop-apply' };
     setAdminConnectionLimit(f.concurrency); // admin sessions per database server: one per store applied at once, +2
@@ -276,6 +339,7 @@ export async function applyCommand(argv: string[]): Promise<number> {
       const target = knownTarget(intent);
       const engine = target?.engine ?? unit.database.engine;
       const where = target ? describeTarget(targetSummary(target)) : `${engine} project`;
+      const resolved = schemas.get(unit.name) as ResolvedSchema;
       const started = performance.now();
       try {
         const server = placements.servers.get(unit.name);
@@ -290,6 +354,7 @@ export async function applyCommand(argv: string[]): Promise<number> {
             onWaiting: (reason) => display.line(`${unit.slug}: ${reason}`),
           },
           ...(egress ? { egress } : {}),
+          schema: resolved.target,
         });
         if (applied.kind === 'suspended') {
           display.line(`${unit.slug}: suspended`);
@@ -333,6 +398,7 @@ export async function applyCommand(argv: string[]): Promise<number> {
     display.done();
     await master.close();
   }
+  if (units.length === 0) return 0; // StoreSchemas only: admitted, nothing to provision
   out.write(
     `${formatTable(
       ['STORE', 'ENGINE', 'DATABASE', 'PHASE', 'TABLES', 'DURATION'],

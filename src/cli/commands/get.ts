@@ -106,6 +106,8 @@ export async function getCommand(argv: string[]): Promise<number> {
     const view = {
       ...store,
       phase: PHASE[store.database_status],
+      // The StoreSchema the store database has, and its version (set once a run made it).
+      schema: store.schema_name ? { name: store.schema_name, version: store.schema_version } : null,
       subscription: subscription ?? null,
       // Connection fields only; the encrypted secrets stay out of the output.
       database: config ? { type: config.integration_type, ...config.config_data.connection, updatedAt: config.updated_at } : null,

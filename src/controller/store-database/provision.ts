@@ -6,8 +6,9 @@ import { isStoreopError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { knownPassword } from '../../master/integrations.js';
 import { getJob } from '../../master/jobs.js';
+import { recordSchemaFailed } from '../../master/rollouts.js';
 import { setDatabaseFacts } from '../../master/stores.js';
-import { type ProvisionResult, provision } from '../../provisioning/pipeline.js';
+import { type ProvisionResult, provision, type TargetSchema } from '../../provisioning/pipeline.js';
 import { verifyStore } from '../../provisioning/verify.js';
 import type { StoreIntent } from '../../stores/intent.js';
 import type { PreparedJob } from '../../stores/provision-store.js';
@@ -29,10 +30,16 @@ export interface ProvisionRequest {
   /** The job Supabase preparation opened. */
   preparedJob: PreparedJob | undefined;
   generation: number | undefined;
+  /** The schema version to make. */
+  schema: TargetSchema;
+  /** Set when that version is a rollout's admission: a failure is recorded for the rollout, not retried. */
+  admission?: { schemaName: string } | undefined;
 }
 
 export type ProvisionOutcome =
   | { kind: 'ready'; result: ProvisionResult; jobId: string | undefined; storeId: string | undefined }
+  /** The admitted version failed and was recorded: the store keeps the version it had (the next run makes it). */
+  | { kind: 'rolledBack' }
   /** The store service found the store suspended meanwhile. */
   | { kind: 'suspended' };
 
@@ -70,10 +77,37 @@ export async function provisionStoreDatabase(
   } catch (error) {
     ctx.metrics.provisioningDuration.observe({ engine, result: 'error' }, (performance.now() - started) / 1000);
     log.warn({ code: isStoreopError(error) ? error.code : 'ProvisioningFailed', err: (error as Error).message }, 'provisioning failed');
+    if (request.admission && storeId) {
+      await rolloutFailed(ctx, sdb, storeId, request.admission.schemaName, request.schema.version, error);
+      return { kind: 'rolledBack' };
+    }
     return fail(ctx, sdb, error, { jobId, storeId });
   }
   ctx.metrics.provisioningDuration.observe({ engine, result: 'success' }, (performance.now() - started) / 1000);
   return { kind: 'ready', result, jobId, storeId };
+}
+
+/**
+ * A rollout's version failed on this store: recorded for the rollout (which counts it against the failure
+ * budget and names it in status) with an event; the error's message is the pipeline's, secrets redacted.
+ */
+async function rolloutFailed(
+  ctx: ControllerContext,
+  sdb: StoreDatabase,
+  storeId: string,
+  schemaName: string,
+  version: string,
+  error: unknown,
+): Promise<void> {
+  const reason = isStoreopError(error) ? error.code : 'ProvisioningFailed';
+  const message = (error as Error)?.message ?? String(error);
+  await recordSchemaFailed(ctx.master.master.db, storeId, schemaName, version, { reason, message });
+  await ctx.events.record(
+    sdb,
+    'Warning',
+    'SchemaRolloutFailed',
+    `version ${version} of StoreSchema ${schemaName} failed (${reason}): ${message}; the store keeps its previous version`,
+  );
 }
 
 /**
@@ -84,7 +118,7 @@ export async function provisionStoreDatabase(
 async function checkDrift(
   ctx: ControllerContext,
   sdb: StoreDatabase,
-  { intent, target, password }: ProvisionRequest,
+  { intent, target, password, schema }: ProvisionRequest,
   storeId: string,
 ): Promise<ProvisionResult> {
   const started = performance.now();
@@ -95,7 +129,12 @@ async function checkDrift(
   // A password in the connection Secret other than the one the store was checked with needs the full run.
   if (known?.key === key && (password === undefined || password === known.result.connection.password)) {
     const { result } = known;
-    const outcome = await verifyStore({ connection: result.connection, fingerprint: result.fingerprint, seeded: intent.seed !== false });
+    const outcome = await verifyStore({
+      connection: result.connection,
+      fingerprint: result.fingerprint,
+      schema,
+      seeded: intent.seed !== false,
+    });
     if (outcome.kind === 'unchanged') {
       const durationMs = Math.round(performance.now() - started);
       return {
@@ -123,6 +162,7 @@ async function checkDrift(
     target,
     ...(stored ? { password: stored } : {}),
     seed: intent.seed,
+    schema,
     register: async (r) => {
       if (r.changed) await setDatabaseFacts(ctx.master.master.db, storeId, { status: 'active' });
     },
@@ -162,7 +202,12 @@ async function runJob(ctx: ControllerContext, sdb: StoreDatabase, job: PreparedJ
     ),
   });
   try {
-    return await applyIntent(ctx.master, intent, { job, ...(password ? { password } : {}), onProgress: progressMirror(ctx, sdb) });
+    return await applyIntent(ctx.master, intent, {
+      job,
+      schema: request.schema,
+      ...(password ? { password } : {}),
+      onProgress: progressMirror(ctx, sdb),
+    });
   } finally {
     // Whatever the run's outcome, its status report comes after the Provisioning write (if that started).
     await provisioning.settle();

@@ -17,6 +17,7 @@ import { describeStoreDatabase } from './describe.js';
 import { ensureFinalizer, finalize } from './finalize.js';
 import { appliedIdentity, type RecordedIdentity, recordApplied, recordAttempt, recordedChanges, recordedIdentity } from './identity.js';
 import { provisionStoreDatabase } from './provision.js';
+import { chooseSchema, recordSchemaMade } from './schema-version.js';
 import { fail, reportReady, reportStoreMissing } from './status.js';
 import { ensureStorage } from './supabase.js';
 import { suspend } from './suspend.js';
@@ -77,9 +78,14 @@ export class StoreDatabaseReconciler {
     }
     if (!recorded) await recordAttempt(ctx, sdb, identity);
 
-    // Ready at this generation: this run is the periodic drift check.
+    // The schema version to make: the one a rollout admitted the store to, else the one it has.
+    const choice = await chooseSchema(ctx, sdb, store);
+    if ('requeue' in choice) return choice.requeue;
+
+    // Ready at this generation and version: this run is the periodic drift check.
     const ready = getCondition(sdb.status?.conditions, 'Ready');
-    const upToDate = ready?.status === 'True' && sdb.status?.observedGeneration === generation;
+    const upToDate =
+      ready?.status === 'True' && sdb.status?.observedGeneration === generation && sdb.status?.schemaVersion === choice.schema.version;
 
     const resolved = await resolveStoreTarget(ctx, sdb, spec, description, upToDate);
     if ('requeue' in resolved) return resolved.requeue;
@@ -110,9 +116,14 @@ export class StoreDatabaseReconciler {
       password,
       preparedJob,
       generation,
+      schema: choice.schema,
+      admission: choice.admitted ? { schemaName: choice.schemaName } : undefined,
     });
     if (outcome.kind === 'suspended') return suspend(ctx, sdb, intent);
+    // The admitted version failed (recorded for the rollout): the next run makes the version the store had.
+    if (outcome.kind === 'rolledBack') return { requeueAfterMs: 0 };
     const { result, jobId, storeId } = outcome;
+    if (storeId) await recordSchemaMade(ctx, storeId, choice);
 
     if (supabase && target.engine === 'supabase' && storeId) await ensureStorage(ctx, sdb, target, supabase, storeId);
     const secretRef = spec.writeConnectionSecretToRef;

@@ -1,0 +1,73 @@
+// `storeop schema plan`: what a StoreSchema version would do, before anything runs. The change rules
+// against the version the master DB admitted last, then every store that uses the schema (its database's
+// last synced version is one of the schema's admitted versions), planned through its own login: the
+// changes it would get, the migrations it would run, and the conflicts (a column of another type added
+// by hand) that would stop it. Reads only.
+import type { Kysely } from 'kysely';
+import { DEFAULT_STORE_SCHEMA_NAME } from '../api/store-schema.js';
+import { describeTarget, isStoreopError } from '../errors.js';
+import { readActiveDatabaseConfig } from '../master/integrations.js';
+import type { Keyring } from '../master/keyring.js';
+import { listSchemaVersions } from '../master/schema-versions.js';
+import { listStores } from '../master/stores.js';
+import type { MasterDB } from '../master/types.js';
+import { type ProvisioningPlan, planForConnection } from '../provisioning/dry-run.js';
+import { STORE_TARGET_SCHEMA } from '../provisioning/pipeline.js';
+import { definitionFromSpec, schemaFromSpec } from '../schema/from-spec.js';
+import { schemaHash } from '../schema/plan.js';
+import { type DeclaredSchema, reviewSchema, type SchemaReview } from './store-schemas.js';
+
+export interface StorePlan {
+  slug: string;
+  /** Where its database is, without credentials. */
+  database: string;
+  /** The schema version its database is at. */
+  version: string;
+  plan: ProvisioningPlan;
+}
+
+export interface SchemaPlanReport {
+  review: SchemaReview;
+  stores: StorePlan[];
+  /** Stores whose database could not be checked (so whether they use the schema is unknown), with why. */
+  unchecked: Array<{ slug: string; reason: string }>;
+}
+
+/** Schema checksum (as the history table records it) -> version, for every version of the schema storeop knows. */
+async function knownVersions(db: Kysely<MasterDB>, name: string): Promise<Map<string, string>> {
+  const versions = new Map<string, string>();
+  for (const record of await listSchemaVersions(db, name)) {
+    versions.set(schemaHash(definitionFromSpec(record.spec), record.version), record.version);
+  }
+  if (name === DEFAULT_STORE_SCHEMA_NAME)
+    versions.set(schemaHash(STORE_TARGET_SCHEMA.definition, STORE_TARGET_SCHEMA.version), STORE_TARGET_SCHEMA.version);
+  return versions;
+}
+
+export async function planSchemaForFleet(db: Kysely<MasterDB>, keyring: Keyring, declared: DeclaredSchema): Promise<SchemaPlanReport> {
+  const review = await reviewSchema(db, declared);
+  const target = schemaFromSpec(declared.spec, declared.name);
+  const versions = await knownVersions(db, declared.name);
+  const stores: StorePlan[] = [];
+  const unchecked: SchemaPlanReport['unchecked'] = [];
+  for (const store of await listStores(db)) {
+    if (store.database_status !== 'active' && store.database_status !== 'failed') continue;
+    const config = await readActiveDatabaseConfig(db, keyring, store.id);
+    if (!config) continue;
+    const { connection } = config;
+    const database = describeTarget({
+      engine: connection.engine,
+      host: connection.host,
+      port: connection.port,
+      database: connection.database,
+    });
+    try {
+      const plan = await planForConnection(connection, { schema: target });
+      const version = plan.lastSchemaChecksum ? versions.get(plan.lastSchemaChecksum) : undefined;
+      if (version !== undefined) stores.push({ slug: store.slug, database, version, plan });
+    } catch (error) {
+      unchecked.push({ slug: store.slug, reason: isStoreopError(error) ? `${error.code}: ${error.message}` : (error as Error).message });
+    }
+  }
+  return { review, stores, unchecked };
+}
