@@ -55,6 +55,8 @@ export interface ManagerOptions {
   gracePeriodMs: number;
   /** The operator's own namespace: where a DatabaseServer's adminSecretRef without a namespace points. */
   operatorNamespace: string;
+  /** Only the DatabaseServers this label selector matches (several operators sharing a cluster); default all. */
+  databaseServerSelector?: string | undefined;
   supabaseApiUrl?: string | undefined;
   supabasePollMs?: number | undefined;
 }
@@ -180,7 +182,8 @@ export class Manager {
       name: 'databaseservers',
       kubeConfig,
       path: this.#kube.collectionPath('DatabaseServer'),
-      list: () => this.#kube.listDatabaseServers(),
+      ...(options.databaseServerSelector ? { labelSelector: options.databaseServerSelector } : {}),
+      list: () => this.#kube.listDatabaseServers(options.databaseServerSelector),
       onChange: onServer,
       log,
     });

@@ -93,11 +93,12 @@ export class KubeClient {
   }
 
   /** Every DatabaseServer (cluster-scoped: whatever namespace the operator watches). */
-  async listDatabaseServers(): Promise<KubernetesListObject<DatabaseServer>> {
+  async listDatabaseServers(labelSelector?: string): Promise<KubernetesListObject<DatabaseServer>> {
     return (await this.custom.listClusterCustomObject({
       group: API_GROUP,
       version: API_VERSION,
       plural: PLURAL.DatabaseServer,
+      ...(labelSelector ? { labelSelector } : {}),
     })) as KubernetesListObject<DatabaseServer>;
   }
 

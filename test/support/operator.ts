@@ -102,6 +102,11 @@ export async function startOperator(options: {
     '--grace-period',
     '5s',
     ...(options.namespace ? ['--namespace', options.namespace] : []),
+    // DatabaseServers are cluster-scoped and the control plane is shared by every test file: each operator
+    // manages only the servers its own test labels, as operators sharding one cluster would.
+    ...(options.namespace && !options.args?.includes('--database-server-selector')
+      ? ['--database-server-selector', `storeop.dev/test=${options.namespace}`]
+      : []),
     ...(options.args ?? []),
   ];
   const child = spawn(nodeBinary, args, {

@@ -27,6 +27,8 @@ Runs the operator: watches Store, StoreDatabase and DatabaseServer resources and
   --operator-namespace NS            the operator's own namespace, where a DatabaseServer's adminSecretRef
                                      without a namespace points (default: $POD_NAMESPACE, else default)
   --leader-election-id NAME          name of the Lease (default storeop-leader)
+  --database-server-selector SEL     manage only the DatabaseServers this label selector matches (e.g.
+                                     storeop.dev/shard=a): one operator per shard of servers (default: all)
   --max-concurrent-reconciles N      workers per controller (default 4); also the bound on admin sessions
                                      per database server (plus 2 for short nested lookups)
   --master-pool-size N               connections to a PostgreSQL master database, at most (default 10)
@@ -49,6 +51,13 @@ const flags = z.object({
   kubeconfig: z.string().optional(),
   namespace: namespaceName.optional(),
   'operator-namespace': namespaceName.optional(),
+  // Checked again by the API server at the first list; this refuses what can never be a label selector.
+  'database-server-selector': z
+    .string()
+    .min(1)
+    .max(1024)
+    .regex(/^[A-Za-z0-9_./\-=!,() ]+$/, 'must be a label selector such as storeop.dev/shard=a')
+    .optional(),
   'master-database-url': z.string().optional(),
   'metrics-bind-address': address.default(':8080'),
   'health-probe-bind-address': address.default(':8081'),
@@ -73,6 +82,7 @@ const spec = {
   kubeconfig: { type: 'string' },
   namespace: { type: 'string' },
   'operator-namespace': { type: 'string' },
+  'database-server-selector': { type: 'string' },
   'master-database-url': { type: 'string' },
   'metrics-bind-address': { type: 'string' },
   'health-probe-bind-address': { type: 'string' },
@@ -153,6 +163,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     leaderElectionId: f['leader-election-id'],
     gracePeriodMs: f['grace-period'],
     operatorNamespace: operatorNamespace(f['operator-namespace']),
+    databaseServerSelector: f['database-server-selector'],
     supabaseApiUrl: f['supabase-api-url'],
     supabasePollMs: f['supabase-poll-interval'],
   });
