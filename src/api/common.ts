@@ -59,6 +59,21 @@ export function protoKeyPaths(value: unknown, path: string[] = []): string[] {
   );
 }
 
+/** A Kubernetes label selector (metav1.LabelSelector): every term must hold; an empty one matches all. */
+export const labelSelector = strictObject({
+  matchLabels: z.record(z.string().min(1).max(317), z.string().max(63)).optional(),
+  matchExpressions: z
+    .array(
+      strictObject({
+        key: z.string().min(1).max(317),
+        operator: z.enum(['In', 'NotIn', 'Exists', 'DoesNotExist']),
+        values: z.array(z.string().max(63)).optional(),
+      }),
+    )
+    .optional(),
+});
+export type LabelSelector = z.infer<typeof labelSelector>;
+
 export const localObjectReference = strictObject({ name: objectName.describe('Name of an object in the same namespace.') });
 
 const secretName = objectName.describe('Name of a Secret in the same namespace.');

@@ -2,7 +2,15 @@
 // TypeScript types, the CRD's OpenAPI schema (crds/) and manifest validation in `storeop apply`.
 import { z } from 'zod';
 import { IDENTIFIER_PATTERN } from '../naming.js';
-import { baseStatus, credentialsSecretRef, localObjectReference, type ObjectMeta, secretKeyRef, strictObject } from './common.js';
+import {
+  baseStatus,
+  credentialsSecretRef,
+  labelSelector,
+  localObjectReference,
+  type ObjectMeta,
+  secretKeyRef,
+  strictObject,
+} from './common.js';
 import { connectionSecretRef, credentialsSpec, credentialsStatus, refineConnectionSecretKeys } from './credentials.js';
 
 export const port = z.int().min(1).max(65535);
@@ -27,21 +35,6 @@ export const tlsSchema = strictObject({
 });
 
 export const ENGINES = ['postgresql', 'mysql', 'pglite', 'supabase'] as const;
-
-/** A Kubernetes label selector (metav1.LabelSelector): every term must hold. */
-export const labelSelectorSchema = strictObject({
-  matchLabels: z.record(z.string().min(1).max(317), z.string().max(63)).optional(),
-  matchExpressions: z
-    .array(
-      strictObject({
-        key: z.string().min(1).max(317),
-        operator: z.enum(['In', 'NotIn', 'Exists', 'DoesNotExist']),
-        values: z.array(z.string().max(63)).optional(),
-      }),
-    )
-    .optional(),
-});
-export type LabelSelector = z.infer<typeof labelSelectorSchema>;
 
 export const PLACEMENT_POLICIES = ['LeastStores', 'Spread'] as const;
 /** The topology label Spread balances across unless placement.topologyKey names another. */
@@ -118,7 +111,7 @@ const storeDatabaseTemplateFields = strictObject({
   serverRef: localObjectReference
     .optional()
     .describe('create mode: the DatabaseServer to place the store on (instead of server or serverSelector).'),
-  serverSelector: labelSelectorSchema
+  serverSelector: labelSelector
     .optional()
     .describe(
       'create mode: the DatabaseServers eligible for the store, by label. Without server, serverRef and serverSelector, every DatabaseServer of the engine is.',

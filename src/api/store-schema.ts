@@ -2,7 +2,7 @@
 // a new version rolls out across the fleet in stages (issue 13). Cluster-scoped; `storeop-default` is storeop's
 // built-in schema published as one.
 import { z } from 'zod';
-import { conditionSchema, objectName, strictObject } from './common.js';
+import { conditionSchema, labelSelector, objectName, strictObject } from './common.js';
 
 /** The StoreSchema a Store uses when its spec.schemaRef names none. */
 export const DEFAULT_STORE_SCHEMA_NAME = 'storeop-default';
@@ -74,20 +74,6 @@ export const seedSpec = z
   )
   .describe('Rows inserted once into a new store database.');
 
-/** A Kubernetes label selector (metav1.LabelSelector) over Stores. */
-export const labelSelector = strictObject({
-  matchLabels: z.record(z.string().max(317), z.string().max(63)).optional(),
-  matchExpressions: z
-    .array(
-      strictObject({
-        key: z.string().min(1).max(317),
-        operator: z.enum(['In', 'NotIn', 'Exists', 'DoesNotExist']),
-        values: z.array(z.string().max(63)).optional(),
-      }),
-    )
-    .optional(),
-});
-
 /** A count of stores, or a percentage of the stage's stores ("10%"). */
 export const failureBudget = z.union([
   z.int().min(0),
@@ -154,7 +140,6 @@ export const storeSchemaStatus = z.object({
 export type StoreSchemaSpec = z.infer<typeof storeSchemaSpec>;
 export type StoreSchemaStatus = z.infer<typeof storeSchemaStatus>;
 export type RolloutStage = z.infer<typeof rolloutStage>;
-export type LabelSelector = z.infer<typeof labelSelector>;
 
 export interface StoreSchema {
   apiVersion: string;

@@ -2,14 +2,11 @@
 // them (the controller's caches, or the documents `storeop apply` reads), so every driver places the same way.
 // A placement is made once and recorded; these functions are asked only for a store that has none yet.
 
+import type { LabelSelector } from '../api/common.js';
 import { REGION_LABEL } from '../api/database-server.js';
-import {
-  DEFAULT_TOPOLOGY_KEY,
-  type LabelSelector,
-  type PLACEMENT_POLICIES,
-  type StoreDatabaseTemplateSpec,
-} from '../api/store-database.js';
+import { DEFAULT_TOPOLOGY_KEY, type PLACEMENT_POLICIES, type StoreDatabaseTemplateSpec } from '../api/store-database.js';
 import { StoreopError } from '../errors.js';
+import { describeSelector, selectorMatches } from './label-selector.js';
 
 /** A DatabaseServer as placement sees it. */
 export interface ServerCandidate {
@@ -66,41 +63,6 @@ export function placementRequest(spec: StoreDatabaseTemplateSpec, region: string
   };
 }
 
-/** metav1.LabelSelector semantics: every matchLabels pair and every expression must hold; an empty selector matches all. */
-export function matchesSelector(labels: Readonly<Record<string, string>>, selector: LabelSelector | undefined): boolean {
-  if (!selector) return true;
-  const has = (key: string) => Object.hasOwn(labels, key);
-  for (const [key, value] of Object.entries(selector.matchLabels ?? {})) if (!has(key) || labels[key] !== value) return false;
-  for (const e of selector.matchExpressions ?? []) {
-    const values = e.values ?? [];
-    const ok =
-      e.operator === 'Exists'
-        ? has(e.key)
-        : e.operator === 'DoesNotExist'
-          ? !has(e.key)
-          : e.operator === 'In'
-            ? has(e.key) && values.includes(labels[e.key] as string)
-            : !has(e.key) || !values.includes(labels[e.key] as string);
-    if (!ok) return false;
-  }
-  return true;
-}
-
-/** "tier=gold, zone in (a,b)": a selector for messages. */
-export function describeSelector(selector: LabelSelector): string {
-  const terms = [
-    ...Object.entries(selector.matchLabels ?? {}).map(([k, v]) => `${k}=${v}`),
-    ...(selector.matchExpressions ?? []).map((e) =>
-      e.operator === 'Exists'
-        ? e.key
-        : e.operator === 'DoesNotExist'
-          ? `!${e.key}`
-          : `${e.key} ${e.operator.toLowerCase()} (${(e.values ?? []).join(',')})`,
-    ),
-  ];
-  return terms.join(', ') || '(everything)';
-}
-
 const hasRoom = (s: ServerCandidate) => s.maxStores === undefined || s.storeCount < s.maxStores;
 const byName = (a: ServerCandidate, b: ServerCandidate) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
 const fewestStores = (a: ServerCandidate, b: ServerCandidate) => a.storeCount - b.storeCount || byName(a, b);
@@ -127,7 +89,7 @@ export function chooseServer(request: PlacementRequest, servers: readonly Server
   if (request.serverSelector) {
     const selector = request.serverSelector;
     wanted.push(`selector ${describeSelector(selector)}`);
-    steps.push({ keep: (s) => matchesSelector(s.labels, selector), none: () => `none matches the selector ${describeSelector(selector)}` });
+    steps.push({ keep: (s) => selectorMatches(selector, s.labels), none: () => `none matches the selector ${describeSelector(selector)}` });
   }
   steps.push(
     { keep: (s) => s.reachable, none: () => 'every matching server is unreachable' },

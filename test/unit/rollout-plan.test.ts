@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { rolloutSpec } from '../../src/api/store-schema.js';
-import { selectorMatches } from '../../src/stores/rollout/label-selector.js';
+import { selectorMatches } from '../../src/stores/label-selector.js';
 import {
   failureLimit,
   type MemberState,

@@ -1,9 +1,10 @@
 // Placement on DatabaseServers: pure functions, no servers.
+
 import { describe, expect, it } from 'vitest';
 import { storeDatabaseTemplateSpec } from '../../src/api/store-database.js';
+import { selectorMatches } from '../../src/stores/label-selector.js';
 import {
   chooseServer,
-  matchesSelector,
   type PlacementRequest,
   placedOnServer,
   placementRequest,
@@ -97,19 +98,18 @@ describe('chooseServer', () => {
   });
 });
 
-describe('matchesSelector', () => {
+describe('selectorMatches', () => {
   const labels = { tier: 'gold', zone: 'a' };
   it('follows metav1.LabelSelector', () => {
-    expect(matchesSelector(labels, undefined)).toBe(true);
-    expect(matchesSelector(labels, {})).toBe(true);
-    expect(matchesSelector(labels, { matchLabels: { tier: 'gold' } })).toBe(true);
-    expect(matchesSelector(labels, { matchLabels: { tier: 'silver' } })).toBe(false);
-    expect(matchesSelector(labels, { matchExpressions: [{ key: 'zone', operator: 'In', values: ['a', 'b'] }] })).toBe(true);
-    expect(matchesSelector(labels, { matchExpressions: [{ key: 'zone', operator: 'NotIn', values: ['a'] }] })).toBe(false);
-    expect(matchesSelector(labels, { matchExpressions: [{ key: 'ssd', operator: 'Exists' }] })).toBe(false);
-    expect(matchesSelector(labels, { matchExpressions: [{ key: 'ssd', operator: 'DoesNotExist' }] })).toBe(true);
+    expect(selectorMatches({}, labels)).toBe(true);
+    expect(selectorMatches({ matchLabels: { tier: 'gold' } }, labels)).toBe(true);
+    expect(selectorMatches({ matchLabels: { tier: 'silver' } }, labels)).toBe(false);
+    expect(selectorMatches({ matchExpressions: [{ key: 'zone', operator: 'In', values: ['a', 'b'] }] }, labels)).toBe(true);
+    expect(selectorMatches({ matchExpressions: [{ key: 'zone', operator: 'NotIn', values: ['a'] }] }, labels)).toBe(false);
+    expect(selectorMatches({ matchExpressions: [{ key: 'ssd', operator: 'Exists' }] }, labels)).toBe(false);
+    expect(selectorMatches({ matchExpressions: [{ key: 'ssd', operator: 'DoesNotExist' }] }, labels)).toBe(true);
     // An inherited member is not a label.
-    expect(matchesSelector(labels, { matchExpressions: [{ key: 'constructor', operator: 'Exists' }] })).toBe(false);
+    expect(selectorMatches({ matchExpressions: [{ key: 'constructor', operator: 'Exists' }] }, labels)).toBe(false);
   });
 });
 

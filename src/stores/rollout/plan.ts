@@ -3,7 +3,7 @@
 // state (the master DB's admissions and applied versions) and acts on the answer, so a restarted operator
 // computes the same in-flight count and never admits past maxConcurrent.
 import type { RolloutStage, StoreSchemaSpec, StoreSchemaStatus } from '../../api/store-schema.js';
-import { selectorMatches } from './label-selector.js';
+import { selectorMatches } from '../label-selector.js';
 
 /** The name of the implicit last stage: the Stores no stage selects (not a DNS label, so never a user's stage name). */
 export const UNSELECTED_STAGE = '(unselected)';
