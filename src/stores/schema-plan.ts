@@ -1,6 +1,7 @@
 // `storeop schema plan`: what a StoreSchema version would do, before anything runs. The change rules
-// against the version the master DB admitted last, then every store that uses the schema (its database's
-// last synced version is one of the schema's admitted versions), planned through its own login: the
+// against the version the master DB admitted last, then every store that uses the schema (the schema the
+// master DB records for it; for a store recorded before schemas were, its database's last synced version is
+// one of the schema's admitted versions), planned through its own login: the
 // changes it would get, the migrations it would run, and the conflicts (a column of another type added
 // by hand) that would stop it. Reads only.
 import type { Kysely } from 'kysely';
@@ -52,6 +53,7 @@ export async function planSchemaForFleet(db: Kysely<MasterDB>, keyring: Keyring,
   const unchecked: SchemaPlanReport['unchecked'] = [];
   for (const store of await listStores(db)) {
     if (store.database_status !== 'active' && store.database_status !== 'failed') continue;
+    if (store.schema_name !== null && store.schema_name !== declared.name) continue; // another schema's store: not connected to
     const config = await readActiveDatabaseConfig(db, keyring, store.id);
     if (!config) continue;
     const { connection } = config;
@@ -63,7 +65,7 @@ export async function planSchemaForFleet(db: Kysely<MasterDB>, keyring: Keyring,
     });
     try {
       const plan = await planForConnection(connection, { schema: target });
-      const version = plan.lastSchemaChecksum ? versions.get(plan.lastSchemaChecksum) : undefined;
+      const version = (plan.lastSchemaChecksum ? versions.get(plan.lastSchemaChecksum) : undefined) ?? store.schema_version ?? undefined;
       if (version !== undefined) stores.push({ slug: store.slug, database, version, plan });
     } catch (error) {
       unchecked.push({ slug: store.slug, reason: isStoreopError(error) ? `${error.code}: ${error.message}` : (error as Error).message });
