@@ -46,7 +46,11 @@ describe('README: the operator against a cluster', () => {
     expect(table).toMatch(/store\.storeop\.dev\/pg-shop\s+.*Ready/);
     expect(table).toMatch(/storedatabase\.storeop\.dev\/pg-shop\s+.*Ready/);
     const { stdout: category } = await kubectl(['-n', namespace, 'get', 'storeop', '-o', 'name']);
-    expect(category.split('\n').filter(Boolean).sort()).toEqual(['store.storeop.dev/pg-shop', 'storedatabase.storeop.dev/pg-shop']);
+    // The category also lists the cluster-scoped kinds (storeop-default, and other test files' servers and schemas).
+    const names = category.split('\n').filter(Boolean);
+    const clusterScoped = (name: string) => name.startsWith('storeschema.storeop.dev/') || name.startsWith('databaseserver.storeop.dev/');
+    expect(names.filter((n) => !clusterScoped(n)).sort()).toEqual(['store.storeop.dev/pg-shop', 'storedatabase.storeop.dev/pg-shop']);
+    expect(names).toContain('storeschema.storeop.dev/storeop-default');
 
     // The database exists with the store's tables, and the app's connection Secret names it.
     const tables = await withStoreDb(openPostgres(storeName(slug)), async (db) =>

@@ -500,11 +500,13 @@ spec: { displayName: Placed, region: ${region}, database: { engine: postgresql, 
   );
 
   it(
-    '-f DIR applies every YAML file of the folder: all seven examples at once, with --concurrency 2',
+    '-f DIR applies every YAML file of the folder: the examples at once (seven stores and a StoreSchema), with --concurrency 2',
     async () => {
       await createLegacyDatabase();
       const dir = freshDir();
       writeFileSync(join(dir, 'manifests/examples/NOTES.txt'), 'not a manifest: ignored\n');
+      // The credentials lifecycle is the operator's: apply refuses that example (tested with the other refusals).
+      rmSync(join(dir, 'manifests/examples/credentials.yaml'));
       const run = await expectSuccess(storeop(['apply', '-f', 'manifests/examples', '--concurrency', '2'], { cwd: dir }));
       const expected = ['demo-shop', 'eu-shop', 'inline-shop', 'legacy-shop', 'maria-shop', 'pg-shop', 'ref-shop'];
       expect(
@@ -559,6 +561,11 @@ spec:
 `;
 
 const brokenCases: BrokenCase[] = [
+  {
+    name: 'credentials, which only the operator handles (rotation, read-only user)',
+    yaml: `${ADMIN_SECRETS}---\n${mariaStore('SLUG', ', credentials: { rotationPeriod: 720h }')}`,
+    error: /^broken\.yaml: document 3 \(Store SLUG\): spec\.database\.credentials: is handled by the operator \(storeop run\)/,
+  },
   {
     name: 'a wrong type (plan: 3)',
     yaml: `${ADMIN_SECRETS}---\n${pgStore('SLUG', '  plan: 3\n')}`,
