@@ -1,6 +1,8 @@
 // storeop's built-in schema published as the StoreSchema `storeop-default`: built from the same definition
 // and migrations the pipeline uses (store-schema.ts, migrations.ts), so the two cannot drift apart.
+
 import { GROUP_VERSION } from '../api/common.js';
+import { BUILT_IN_ANNOTATION } from '../api/rollout-annotations.js';
 import { DEFAULT_STORE_SCHEMA_NAME, type StoreSchemaSpec, storeSchemaSpec } from '../api/store-schema.js';
 import type { SchemaDef } from './definition.js';
 import { type Migration, STORE_MIGRATIONS } from './migrations.js';
@@ -24,7 +26,13 @@ export function defaultStoreSchemaObject() {
   return {
     apiVersion: GROUP_VERSION,
     kind: 'StoreSchema' as const,
-    metadata: { name: DEFAULT_STORE_SCHEMA_NAME, labels: { 'app.kubernetes.io/name': 'storeop' } },
+    // storeop's own marks (as the operator publishes it): a later storeop may update this object to its
+    // built-in version; a storeop-default without them is a user's and is never overwritten.
+    metadata: {
+      name: DEFAULT_STORE_SCHEMA_NAME,
+      labels: { 'app.kubernetes.io/name': 'storeop', 'app.kubernetes.io/managed-by': 'storeop' },
+      annotations: { [BUILT_IN_ANNOTATION]: 'true' },
+    },
     spec: defaultStoreSchemaSpec(),
   };
 }

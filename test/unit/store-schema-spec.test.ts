@@ -4,8 +4,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { type StoreSchemaSpec, storeSchemaSpec } from '../../src/api/store-schema.js';
+import { type StoreSchema, type StoreSchemaSpec, storeSchemaSpec } from '../../src/api/store-schema.js';
 import { ManifestError, parseManifests } from '../../src/apply/manifests.js';
+import { isStoreopsOwn } from '../../src/controller/rollout/publish-default.js';
 import { isStoreopError } from '../../src/errors.js';
 import { expectationKey, STORE_TARGET_SCHEMA } from '../../src/provisioning/pipeline.js';
 import { defaultStoreSchemaSpec } from '../../src/schema/default-spec.js';
@@ -186,6 +187,10 @@ describe('storeop-default', () => {
     const onDisk = readFileSync(join(repoRoot, DEFAULT_SCHEMA_MANIFEST), 'utf8');
     expect(onDisk).toBe(defaultSchemaManifest());
     expect(storeSchemaSpec.parse(parse(onDisk).spec)).toEqual(defaultStoreSchemaSpec());
+  });
+
+  it("carries the marks of storeop's own object, so the operator of a later release updates what kustomize applied", () => {
+    expect(isStoreopsOwn(parse(readFileSync(join(repoRoot, DEFAULT_SCHEMA_MANIFEST), 'utf8')) as StoreSchema)).toBe(true);
   });
 
   it('is listed in manifests/base/kustomization.yaml, so `kubectl apply -k` publishes it', () => {
