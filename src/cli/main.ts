@@ -119,5 +119,9 @@ main(process.argv.slice(2)).then(
       process.exitCode = 1;
     }
     if (process.env.STOREOP_DEBUG === '1') process.stderr.write(`${(error as Error)?.stack ?? ''}\n`);
+    // A command that failed part-way may leave handles open (the operator's master pool, informers and servers
+    // when its start fails on a taken port): a failed command ends here rather than lingering without working.
+    // stderr is synchronous for files and pipes, so the lines above are out.
+    process.exit(process.exitCode);
   },
 );

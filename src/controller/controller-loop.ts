@@ -28,9 +28,9 @@ export class ControllerLoop {
     if (namespace !== undefined && name) this.queue.add(`${namespace}/${name}`);
   }
 
-  /** A cluster-scoped object (a StoreSchema): reconciled as namespace "". */
-  enqueueClusterScoped(name: string | undefined): void {
-    if (name) this.queue.add(`/${name}`);
+  /** A cluster-scoped object (a StoreSchema): reconciled as namespace "", at once or within `afterMs`. */
+  enqueueClusterScoped(name: string | undefined, afterMs = 0): void {
+    if (name) this.queue.addAfter(`/${name}`, afterMs);
   }
 
   start(workers: number): void {

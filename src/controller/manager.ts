@@ -8,6 +8,7 @@ import type { Store } from '../api/store.js';
 import type { StoreDatabase } from '../api/store-database.js';
 import type { StoreSchema } from '../api/store-schema.js';
 import { operationsInFlight } from '../engines/admin-limit.js';
+import { StoreopError } from '../errors.js';
 import { describeApiError, KubeClient } from '../kube/client.js';
 import type { Logger } from '../log.js';
 import type { MasterContext } from '../stores/provision-store.js';
@@ -61,6 +62,9 @@ export interface ManagerOptions {
   supabasePollMs?: number | undefined;
 }
 
+/** How long Store changes are gathered before their StoreSchema's rollout runs again. */
+const ROLLOUT_COALESCE_MS = 2_000;
+
 /** The Secrets a cluster-wide operator caches: those storeop labels (connection and API Secrets). */
 export const SECRET_CACHE_SELECTOR = 'app.kubernetes.io/managed-by=storeop';
 
@@ -76,12 +80,17 @@ function secretsOf(db: StoreDatabase): string[] {
   return [...referencedSecrets(db.spec), ...(written ? [written] : [])];
 }
 
-function listen(server: Server, address: string): Promise<string> {
+/** Serves `server` on `address` (--metrics-bind-address, --health-probe-bind-address); a taken port is one clear error. */
+function listen(server: Server, address: string, flag: string): Promise<string> {
   const at = address.lastIndexOf(':');
   const host = address.slice(0, at) || '0.0.0.0';
   const port = Number(address.slice(at + 1));
   return new Promise((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (error: NodeJS.ErrnoException) =>
+      reject(
+        new StoreopError('ConnectionFailed', `cannot listen on ${address} (${flag}): ${error.code ?? error.message}`, { retryable: false }),
+      ),
+    );
     server.listen(port, host, () => {
       const a = server.address();
       resolve(typeof a === 'object' && a ? `${a.address}:${a.port}` : address);
@@ -135,8 +144,10 @@ export class Manager {
     const schemaFilter = storeSchemaChanges<StoreSchema>();
     const onStore = (s: Store, event: InformerEvent) => {
       const own = this.#storeCache.observe(s, event);
-      // Any change of a Store (its status reports the version it has) moves its schema's rollout on.
-      this.#schemaLoop.enqueueClusterScoped(schemaNameOf(s));
+      // Any change of a Store (its status reports the version it has) moves its schema's rollout on: within
+      // a short while, so that a burst of Store changes (a fleet being created) is one rollout pass over all
+      // its stores (and one status write), not one per change.
+      this.#schemaLoop.enqueueClusterScoped(schemaNameOf(s), ROLLOUT_COALESCE_MS);
       if (!storeFilter.changed(s, event) || own) return;
       this.#storeLoop.enqueue(s.metadata.namespace, s.metadata.name);
       for (const db of this.#databases.byIndex(BY_STORE, s.metadata.namespace, s.metadata.name))
@@ -345,8 +356,8 @@ export class Manager {
     });
     this.#servers = [metricsServer, healthServer];
     const addresses = {
-      metrics: await listen(metricsServer, this.#options.metricsBindAddress),
-      health: await listen(healthServer, this.#options.healthProbeBindAddress),
+      metrics: await listen(metricsServer, this.#options.metricsBindAddress, '--metrics-bind-address'),
+      health: await listen(healthServer, this.#options.healthProbeBindAddress, '--health-probe-bind-address'),
     };
     log.info(addresses, 'serving metrics and health probes');
     void this.#run().catch((error: unknown) => {

@@ -3,6 +3,7 @@
 // cluster. Real kube-apiserver, real PostgreSQL; every operator runs as a user bound only to manifests/ RBAC.
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -10,7 +11,15 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runStoreop } from '../support/cli.js';
 import { POSTGRES_URL, withPostgres } from '../support/databases.js';
-import { freePort, kubectl, type OperatorEnvironment, type OperatorProcess, operatorEnvironment } from '../support/operator.js';
+import {
+  freePort,
+  kubectl,
+  type OperatorEnvironment,
+  type OperatorProcess,
+  operatorEnvironment,
+  TEST_ENCRYPTION_KEYS,
+  userKubeconfig,
+} from '../support/operator.js';
 import { repoRoot } from '../support/paths.js';
 import { type AdminLockHold, dropStoreLeftovers, holdPostgresAdminLock, STORE_TABLES, storeName, uniqueSlug } from '../support/store-db.js';
 
@@ -406,4 +415,34 @@ describe('operator resilience', () => {
     expect(stderr).not.toMatch(/\n\s+at /);
     expect(stdout).not.toMatch(/"level":(50|60)|Error:/);
   }, 60_000);
+
+  it('exits non-zero, naming the flag, when its metrics port is taken (it does not linger with its master DB open)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'storeop-taken-port-'));
+    res.dirs.push(dir);
+    const taken = createServer();
+    await new Promise<void>((listening) => taken.listen(0, '127.0.0.1', listening));
+    try {
+      const { port } = taken.address() as AddressInfo;
+      // runStoreop fails the test when the process has not exited by itself within the deadline.
+      const { code, signal, stderr } = await runStoreop(
+        [
+          'run',
+          '--kubeconfig',
+          userKubeconfig('storeop-operator'),
+          '--home',
+          dir,
+          '--metrics-bind-address',
+          `127.0.0.1:${port}`,
+          '--health-probe-bind-address',
+          `127.0.0.1:${await freePort()}`,
+        ],
+        { cwd: repoRoot, env: { ...process.env, STOREOP_DEBUG: '', STOREOP_ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS }, timeoutMs: 90_000 },
+      );
+      expect(signal).toBeNull();
+      expect(code).toBe(1);
+      expect(stderr.trim()).toBe(`storeop run: ConnectionFailed: cannot listen on 127.0.0.1:${port} (--metrics-bind-address): EADDRINUSE`);
+    } finally {
+      taken.close();
+    }
+  }, 120_000);
 });

@@ -89,7 +89,7 @@ export class RolloutReconciler {
       complete: decision.phase === 'Complete',
       halted: rollout.halted || decision.haltNow,
     });
-    if (decision.haltNow) await this.ctx.events.record(schema, 'Warning', 'FailureBudgetExceeded', decision.message);
+    if (decision.haltNow && this.#reports(name)) await this.ctx.events.record(schema, 'Warning', 'FailureBudgetExceeded', decision.message);
     if (this.#reports(name)) await writeStatus(this.ctx, schema, decisionStatus(schema, spec.version, decision));
     const inFlight = members.some((m) => m.state === 'inFlight') || decision.admit.length > 0;
     return inFlight ? { requeueAfterMs: jitter(ROLLOUT_POLL_MS) } : {};
@@ -100,7 +100,8 @@ export class RolloutReconciler {
     const token = schema.metadata.annotations?.[ROLLOUT_RESUME_ANNOTATION];
     if (!token || token === rollout.resume_token) return rollout;
     const db = this.ctx.master.master.db;
-    if (await applyResume(db, schema.metadata.name, token)) {
+    // Its event, like its status, comes from an operator that has Stores of it (see #reports).
+    if ((await applyResume(db, schema.metadata.name, token)) && this.#reports(schema.metadata.name)) {
       await this.ctx.events.record(schema, 'Normal', 'Resumed', `rollout of version ${rollout.version} resumed`);
     }
     return (await findRollout(db, schema.metadata.name)) ?? rollout;
