@@ -30,7 +30,7 @@ import {
   mysqlPlacement,
   type Statement,
 } from './mysql-place.js';
-import type { DatabaseTarget, ServerEndpoint, TenantConnection } from './target.js';
+import type { CreateTarget, DatabaseTarget, ServerEndpoint, TenantConnection } from './target.js';
 import { tenantEndpoint } from './target.js';
 import { mysqlAddressAndSsl } from './tls.js';
 
@@ -100,6 +100,13 @@ const run = (conn: mysql.Connection, s: Statement) => conn.query(s.sql, s.params
 /** The GET_LOCK name of withAdminLock() for a database or user (exported so tests can hold it to stop a run inside the engine). */
 export const mysqlAdminLockName = (kind: 'database' | 'user', name: string): string =>
   `storeop:admin:${createHash('sha256').update(`${kind}:${name}`).digest('hex').slice(0, 40)}`;
+
+/** How a user storeop created on the server (the store's own, or its read-only one) connects to the store database. */
+function userConnection(target: CreateTarget, slug: string, database: string, user: string, password: string): TenantConnection {
+  const place = mysqlPlacement(target, slug);
+  const tls = target.admin.tls;
+  return { engine: 'mysql', host: place.host, port: place.port, database, user, password, ...(tls ? { tls } : {}) };
+}
 
 /**
  * Runs the admin work for one store one run at a time, server-wide: GET_LOCK on the database and on the
@@ -296,16 +303,7 @@ export class MysqlEngine implements Engine {
         await run(conn, s.grant);
       }),
     );
-    const place = mysqlPlacement(target, slug);
-    return {
-      engine: 'mysql',
-      host: place.host,
-      port: place.port,
-      database: l.database,
-      user: l.user,
-      password,
-      ...(target.admin.tls ? { tls: target.admin.tls } : {}),
-    };
+    return userConnection(target, slug, l.database, l.user, password);
   }
 
   async ensureReadOnlyUser(target: DatabaseTarget, slug: string, password: string): Promise<TenantConnection> {
@@ -328,16 +326,7 @@ export class MysqlEngine implements Engine {
         await run(conn, s.grantReadOnly);
       }),
     );
-    const place = mysqlPlacement(t, slug);
-    return {
-      engine: 'mysql',
-      host: place.host,
-      port: place.port,
-      database: l.database,
-      user: l.readOnlyUser,
-      password,
-      ...(t.admin.tls ? { tls: t.admin.tls } : {}),
-    };
+    return userConnection(t, slug, l.database, l.readOnlyUser, password);
   }
 
   async dropReadOnlyUser(target: DatabaseTarget, slug: string): Promise<void> {

@@ -321,6 +321,14 @@ async function inTransaction(client: pg.Client, statements: string[]): Promise<v
 /** The advisory-lock key of withAdminLock() (exported so tests can hold the lock to stop a run inside the engine). */
 export const adminLockKey = (database: string): string => `storeop:admin:${database}`;
 
+/** How a role storeop created (the store's own, or its read-only one) connects to the store's database and schema. */
+function roleConnection(target: CreateTarget, slug: string, l: Layout, role: string, password: string): TenantConnection {
+  const place = postgresPlacement(target, slug);
+  const tls = target.admin.tls;
+  const { database, schema } = l;
+  return { engine: 'postgresql', host: place.host, port: place.port, database, schema, user: role, password, ...(tls ? { tls } : {}) };
+}
+
 /**
  * Runs the admin work on one database (a store's own, or the shared one of schema isolation) one run at a
  * time: concurrent CREATE/ALTER ROLE, GRANT or ALTER SCHEMA on the same catalog rows fail with "tuple
@@ -477,17 +485,7 @@ export class PostgresEngine implements Engine {
         retryingRaces(() => (l.isolation === 'database' ? ensureStoreDatabase : ensureStoreSchema)(client, target, l, password)),
       ),
     );
-    const place = postgresPlacement(target, slug);
-    return {
-      engine: 'postgresql',
-      host: place.host,
-      port: place.port,
-      database: l.database,
-      schema: l.schema,
-      user: l.role,
-      password,
-      ...(admin.tls ? { tls: admin.tls } : {}),
-    };
+    return roleConnection(target, slug, l, l.role, password);
   }
 
   async ensureReadOnlyUser(target: DatabaseTarget, slug: string, password: string): Promise<TenantConnection> {
@@ -497,17 +495,7 @@ export class PostgresEngine implements Engine {
     const role = await withClient(admin, admin.database ?? MAINTENANCE_DATABASE, 'creating the read-only role', (client) =>
       withAdminLock(client, l.database, () => ensureReadOnlyRole(client, inDatabaseOf(admin), t, l, password)),
     );
-    const place = postgresPlacement(t, slug);
-    return {
-      engine: 'postgresql',
-      host: place.host,
-      port: place.port,
-      database: l.database,
-      schema: l.schema,
-      user: role,
-      password,
-      ...(admin.tls ? { tls: admin.tls } : {}),
-    };
+    return roleConnection(t, slug, l, role, password);
   }
 
   async dropReadOnlyUser(target: DatabaseTarget, slug: string): Promise<void> {
