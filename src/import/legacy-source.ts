@@ -63,11 +63,28 @@ function quote(dialect: Dialect, name: string): string {
     .join('.');
 }
 
+/**
+ * node:sqlite, without the "experimental" warning Node 22 prints when it loads: a user importing from a
+ * SQLite file would otherwise see it before every run. Other warnings pass.
+ */
+async function loadSqlite(): Promise<typeof import('node:sqlite')> {
+  const emit = process.emitWarning;
+  process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
+    if (String(warning).includes('SQLite is an experimental feature')) return;
+    (emit as (...args: unknown[]) => void).call(process, warning, ...rest);
+  }) as typeof process.emitWarning;
+  try {
+    return await import('node:sqlite');
+  } finally {
+    process.emitWarning = emit;
+  }
+}
+
 async function withQuery<T>(location: LegacyLocation, fn: (query: Query, dialect: Dialect) => Promise<T>): Promise<T> {
   if (location.kind === 'sqlite') {
     if (!existsSync(location.file))
       throw new StoreopError('InvalidSpec', `--from: no such SQLite file ${location.file}`, { retryable: false });
-    const { DatabaseSync } = await import('node:sqlite');
+    const { DatabaseSync } = await loadSqlite();
     const db = new DatabaseSync(location.file, { readOnly: true });
     try {
       return await fn(async (sql) => db.prepare(sql).all() as Record<string, unknown>[], 'sqlite');
