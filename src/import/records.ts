@@ -217,7 +217,10 @@ export function recordOf(mapping: Mapping, row: LegacyRow): LegacyRecord {
         spec: rawSpec as StoreSpec,
       },
       secret: { apiVersion: 'v1', kind: 'Secret', metadata: { name: secretName, labels }, type: 'Opaque', stringData },
-      secrets: Object.values(stringData).filter((v) => v.length > 0),
+      // The user name is no secret (messages name it, as they name the host); passwords and keys are.
+      secrets: Object.entries(stringData)
+        .filter(([key, value]) => key !== 'username' && value.length > 0)
+        .map(([, value]) => value),
     };
   } catch (error) {
     if (!(error instanceof RecordProblem)) throw error;

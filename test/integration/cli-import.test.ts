@@ -357,6 +357,7 @@ describe('storeop import', () => {
         expect(run.stdout).toContain(`conflict: ${conflict?.slug}: products.price: found text`);
         expect(table.get(byVariant('unreachable')[0]?.slug as string)?.REACHABLE).toBe('no (ConnectionFailed)');
         expect(table.get(byVariant('wrong-password')[0]?.slug as string)?.REACHABLE).toBe('no (AuthenticationFailed)');
+        expect(run.stdout).toMatch(new RegExp(`would fail: ${byVariant('wrong-password')[0]?.slug}: AuthenticationFailed: .*${MY_USER}`));
       }
       // The same stores, whichever legacy database they were read from.
       expect(parseTable(fromSqlite.stdout)).toEqual(parseTable(fromPostgres.stdout));
@@ -439,8 +440,20 @@ describe('storeop import', () => {
       expect(table.get(byVariant('conflict')[0]?.slug as string)?.ERROR).toMatch(/^SchemaConflict: .*products\.price: found text/);
       expect(table.get(byVariant('unreachable')[0]?.slug as string)?.ERROR).toMatch(/^ConnectionFailed: /);
       expect(table.get(byVariant('wrong-password')[0]?.slug as string)?.ERROR).toMatch(/^AuthenticationFailed: /);
+      // Each failure in full, naming where (and the user, which is no secret), never the password.
+      expect(run.stdout).toMatch(
+        new RegExp(`failed: ${byVariant('unreachable')[0]?.slug}: ConnectionFailed: .*\\(postgresql, 127\\.0\\.0\\.1:${closedPort}`),
+      );
+      expect(run.stdout).toMatch(new RegExp(`failed: ${byVariant('wrong-password')[0]?.slug}: AuthenticationFailed: .*${MY_USER}`));
+      expect(run.stdout).toMatch(
+        new RegExp(
+          `failed: ${byVariant('conflict')[0]?.slug}: SchemaConflict: .*products\\.price: found text, expected decimal\\(12, 2\\)`,
+        ),
+      );
       expect(run.stdout).toContain(`import: ${importable.length} of 30 store(s) imported`);
-      expect(run.stdout).toMatch(/3 failed: .*\(SchemaConflict\).*\(ConnectionFailed\)|3 failed: /);
+      expect(run.stdout).toContain(
+        `3 failed: ${byVariant('wrong-password')[0]?.slug} (AuthenticationFailed), ${byVariant('conflict')[0]?.slug} (SchemaConflict), ${byVariant('unreachable')[0]?.slug} (ConnectionFailed)`,
+      );
 
       // The master DB: every importable store active with one encrypted config; the failed ones without one.
       const configs = await m.sql(

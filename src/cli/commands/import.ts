@@ -111,7 +111,10 @@ async function dryRun(records: LegacyRecord[], home: string, concurrency: number
       ]),
     )}\n`,
   );
-  for (const c of checks) for (const conflict of c.conflicts) process.stdout.write(`conflict: ${c.slug}: ${conflict}\n`);
+  for (const c of checks) {
+    for (const conflict of c.conflicts) process.stdout.write(`conflict: ${c.slug}: ${conflict}\n`);
+    if (c.failed && !c.conflicts.length) process.stdout.write(`would fail: ${c.slug}: ${c.action.replace(/^skip: /, '')}\n`);
+  }
   const failed = checks.filter((c) => c.failed);
   process.stdout.write(
     `dry run: nothing was changed; ${checks.length - failed.length} of ${checks.length} store(s) can be imported${failed.length ? `, ${failed.length} would fail` : ''}\n`,
@@ -154,11 +157,12 @@ async function applyAll(
         o.engine,
         o.result === 'ready' && !o.changed ? 'ready (no changes)' : o.result,
         o.result === 'failed' ? '-' : `${o.tablesCreated}/${o.totalTables}`,
-        o.error ? ellipsis(o.error, 120) : '-',
+        o.error ? ellipsis(o.error, 80) : '-',
       ]),
     )}\n`,
   );
   const failed = outcomes.filter((o) => o.result === 'failed');
+  for (const o of failed) process.stdout.write(`failed: ${o.slug}: ${o.error}\n`);
   const changed = outcomes.filter((o) => o.changed).length;
   process.stdout.write(
     `import: ${outcomes.length - failed.length} of ${outcomes.length} store(s) imported (${changed ? `${changed} changed` : 'no changes'})` +
