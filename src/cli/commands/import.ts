@@ -157,7 +157,7 @@ async function applyAll(
         o.engine,
         o.result === 'ready' && !o.changed ? 'ready (no changes)' : o.result,
         o.result === 'failed' ? '-' : `${o.tablesCreated}/${o.totalTables}`,
-        o.error ? ellipsis(o.error, 80) : '-',
+        o.code ?? '-', // the whole message follows the table
       ]),
     )}\n`,
   );
