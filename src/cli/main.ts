@@ -50,6 +50,10 @@ const commands: Record<string, CommandEntry> = {
     load: async () => import('./commands/run.js').then((m) => ({ run: m.runCommand, help: m.runHelp })),
     summary: 'run the operator against a Kubernetes cluster',
   },
+  import: {
+    load: async () => import('./commands/import.js').then((m) => ({ run: m.importCommand, help: m.importHelp })),
+    summary: "bring the stores of the platform's current database under storeop (connect mode)",
+  },
   master: {
     load: async () => import('./commands/master.js').then((m) => ({ run: m.masterCommand, help: m.masterHelp })),
     summary: 'migrate the master DB or re-encrypt its credentials (rotate-key)',

@@ -207,7 +207,7 @@ async function syncSchema(ctx: SyncContext): Promise<SyncOutcome> {
     const started = performance.now();
     seedRowsInserted = await inTransactionIfPossible(ctx, async (db) => {
       const inserted = schema.seed
-        ? await seedRows(db, dialect, schema.definition, schema.seed)
+        ? await seedRows(db, dialect, schema.definition, schema.seed, seed.onlyEmptyTables)
         : await seedStore(db, dialect, ctx.slug, seed);
       await recordHistory(db, {
         kind: 'seed',

@@ -6,6 +6,7 @@ import { DEFAULT_SETTINGS } from '../api/store.js';
 import type { AnyKysely } from '../engines/engine.js';
 import type { SchemaDef } from '../schema/definition.js';
 import type { SqlDialect } from '../schema/dialect.js';
+import { tableHasRows } from '../schema/introspect.js';
 import type { SeedTable } from '../schema/target-schema.js';
 
 export const SEED_VERSION = '2026.11.1';
@@ -17,6 +18,11 @@ export interface SeedSettings {
   locale?: string;
   /** Shown in the store-level SEO defaults. */
   displayName?: string;
+  /**
+   * Seed only tables that hold no rows yet (storeop import: a legacy store's own categories or pages are
+   * its data, to which storeop adds nothing).
+   */
+  onlyEmptyTables?: boolean;
 }
 
 const PAGES = [
@@ -32,7 +38,9 @@ async function insertMissing(
   table: string,
   keys: string[],
   rows: Record<string, unknown>[],
+  onlyEmptyTables = false,
 ): Promise<number> {
+  if (onlyEmptyTables && (await tableHasRows(db, table))) return 0;
   const query = db.insertInto(table).values(rows);
   const result =
     dialect === 'postgres'
@@ -45,13 +53,15 @@ async function insertMissing(
 export async function seedStore(db: AnyKysely, dialect: SqlDialect, slug: string, settings: SeedSettings): Promise<number> {
   const now = new Date();
   let inserted = 0;
-  inserted += await insertMissing(db, dialect, 'categories', ['slug'], [{ name: 'All products', slug: 'all', position: 0 }]);
+  const onlyEmpty = settings.onlyEmptyTables ?? false;
+  inserted += await insertMissing(db, dialect, 'categories', ['slug'], [{ name: 'All products', slug: 'all', position: 0 }], onlyEmpty);
   inserted += await insertMissing(
     db,
     dialect,
     'cms_pages',
     ['slug'],
     PAGES.map((p) => ({ ...p, status: 'published', published_at: now })),
+    onlyEmpty,
   );
   const title = settings.displayName ?? slug;
   inserted += await insertMissing(
@@ -60,6 +70,7 @@ export async function seedStore(db: AnyKysely, dialect: SqlDialect, slug: string
     'seo_settings',
     ['scope', 'entity_id'],
     [{ scope: 'store', entity_id: 0, meta_title: title, meta_description: `${title}: online store`, robots: 'index,follow' }],
+    onlyEmpty,
   );
   inserted += await insertMissing(
     db,
@@ -70,6 +81,7 @@ export async function seedStore(db: AnyKysely, dialect: SqlDialect, slug: string
       { key: 'currency', value: settings.currency ?? DEFAULT_SETTINGS.currency },
       { key: 'locale', value: settings.locale ?? DEFAULT_SETTINGS.locale },
     ],
+    onlyEmpty,
   );
   return inserted;
 }
@@ -84,10 +96,17 @@ export function seedChecksum(seed: readonly SeedTable[]): string {
  * many were inserted. Values were checked against their columns (schema/from-spec.ts); a timestamp "now" is
  * the time of seeding.
  */
-export async function seedRows(db: AnyKysely, dialect: SqlDialect, definition: SchemaDef, seed: readonly SeedTable[]): Promise<number> {
+export async function seedRows(
+  db: AnyKysely,
+  dialect: SqlDialect,
+  definition: SchemaDef,
+  seed: readonly SeedTable[],
+  onlyEmptyTables = false,
+): Promise<number> {
   const now = new Date();
   let inserted = 0;
   for (const { table, rows } of seed) {
+    if (onlyEmptyTables && (await tableHasRows(db, table))) continue;
     const columns = definition[table]?.columns ?? {};
     const values = rows.map((row) =>
       Object.fromEntries(
