@@ -1,3 +1,4 @@
+/** @jsxRuntime automatic @jsxImportSource hono/jsx */
 // The web console, served by `storeop api` and `storeop run --api-bind-address` at / (the JSON API stays
 // under /v1): sign-in with an API token for a server-side session, the stores, one store, a new store with
 // its job's progress, and the rollouts. Server-rendered (Hono JSX) with one small script for live updates.
@@ -78,6 +79,8 @@ export function createConsole(options: ConsoleOptions): Hono<ConsoleEnv> {
       c.header('Retry-After', String(wait));
       return c.html(<SignInPage error={`Too many sign-in attempts: try again in ${wait} s.`} />, 429);
     }
+    const origin = c.req.header('origin');
+    if (origin && origin !== new URL(c.req.url).origin) return c.html(<SignInPage error="Sign in from this console's own page." />, 403);
     const read = await readForm(c);
     if (!read.ok) return c.html(<SignInPage error={read.message} />, read.status);
     const parsed = signInForm.safeParse(read.fields);

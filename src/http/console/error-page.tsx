@@ -1,3 +1,4 @@
+/** @jsxRuntime automatic @jsxImportSource hono/jsx */
 // A console error as a page: a clear sentence, never a stack trace.
 import { Layout } from './layout.js';
 import type { Session } from './session.js';

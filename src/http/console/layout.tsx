@@ -1,3 +1,4 @@
+/** @jsxRuntime automatic @jsxImportSource hono/jsx */
 // The page shell every console page shares: a skip link, the navigation, sign-out (a POST with the CSRF
 // token), and storeop's own stylesheet and script (no CDN: clusters are often offline).
 import { raw } from 'hono/html';

@@ -1,3 +1,4 @@
+/** @jsxRuntime automatic @jsxImportSource hono/jsx */
 // The console's store routes: the stores table, one store, a new store, a job's progress, and the store
 // actions (suspend, resume, delete). Work goes through the JSON API's own provisioner (the store service
 // behind it), never through HTTP calls to the API.

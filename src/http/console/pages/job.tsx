@@ -1,3 +1,4 @@
+/** @jsxRuntime automatic @jsxImportSource hono/jsx */
 // A provisioning job as it runs: the progress bar, each step's message as it arrives (server-sent events),
 // and the outcome with what to do next. Without script the page still shows the state when loaded.
 

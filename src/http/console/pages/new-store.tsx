@@ -1,3 +1,4 @@
+/** @jsxRuntime automatic @jsxImportSource hono/jsx */
 // New store: name, slug (checked as you type with the API's rule), owner and plan; then the database:
 // create a new one (embedded, on a PostgreSQL or MySQL/MariaDB server, on a pool of DatabaseServers, or on
 // Supabase) or connect an existing one. Submitting starts a job and shows its progress.

@@ -1,3 +1,4 @@
+/** @jsxRuntime automatic @jsxImportSource hono/jsx */
 // Rollouts: each StoreSchema's rollout with its stages and counts, the stores that failed, and the gates
 // a person controls (pause, resume; a resume also approves a gated stage and retries failed stores).
 

@@ -1,3 +1,4 @@
+/** @jsxRuntime automatic @jsxImportSource hono/jsx */
 // Sign-in: an API token, exchanged for a server-side session; the token itself is never stored in the browser.
 import { Field, Layout } from '../layout.js';
 

@@ -1,3 +1,4 @@
+/** @jsxRuntime automatic @jsxImportSource hono/jsx */
 // One store: its database (engine, where it lives, tables with row counts, schema history, a connection
 // summary without any secret), its jobs, its events, usage where recorded, and the actions a person may
 // take: suspend or resume, rotate credentials (cluster mode), delete with its policy and the typed slug.

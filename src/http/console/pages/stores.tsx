@@ -1,3 +1,4 @@
+/** @jsxRuntime automatic @jsxImportSource hono/jsx */
 // Stores: every store with its owner, plan, engine, placement, schema version and phase, searchable and
 // filterable (a GET form, so it works without script), and updated live over server-sent events.
 
