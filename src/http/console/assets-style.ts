@@ -17,9 +17,9 @@ header.top form { margin-left: auto; }
 main { padding: 1rem; max-width: 72rem; margin: 0 auto; }
 h1 { font-size: 1.5rem; margin: .5rem 0 1rem; }
 h2 { font-size: 1.2rem; margin: 1.5rem 0 .5rem; }
-.table-wrap { overflow-x: auto; border: 1px solid var(--line); border-radius: 6px; }
+.table-wrap { overflow-x: auto; /* narrow windows scroll a wide table sideways (focusable, for keyboards) */ border: 1px solid var(--line); border-radius: 6px; }
 table { border-collapse: collapse; width: 100%; font-size: .95rem; }
-th, td { text-align: left; padding: .45rem .6rem; border-bottom: 1px solid var(--line); vertical-align: top; overflow-wrap: anywhere; }
+th, td { text-align: left; padding: .45rem .6rem; border-bottom: 1px solid var(--line); vertical-align: top; overflow-wrap: break-word; }
 th { background: var(--panel); font-weight: 600; }
 tr:last-child td { border-bottom: 0; }
 .phase { font-weight: 600; white-space: nowrap; }
@@ -43,7 +43,7 @@ fieldset { border: 1px solid var(--line); border-radius: 6px; margin: 0 0 1rem; 
 .notice.ok { border-left-color: var(--ok); }
 dl.facts { display: grid; grid-template-columns: minmax(8rem, max-content) 1fr; gap: .25rem 1rem; margin: 0; }
 dl.facts dt { font-weight: 600; }
-dl.facts dd { margin: 0; overflow-wrap: anywhere; }
+dl.facts dd { margin: 0; overflow-wrap: break-word; }
 .grid { display: grid; gap: 1rem; grid-template-columns: repeat(auto-fit, minmax(20rem, 1fr)); }
 .panel { border: 1px solid var(--line); border-radius: 6px; padding: .75rem 1rem; }
 .actions { display: flex; flex-wrap: wrap; gap: 1rem; }

@@ -281,7 +281,6 @@ export function storeRoutes(app: Hono<ConsoleEnv>, services: ConsoleServices): v
     const policy = store.deletion_policy ?? 'Retain';
     const database = policy === 'Delete' && identity && needsCredentials(identity) ? databaseOfIdentity(identity, form, policy) : undefined;
     try {
-      await services.contents.release(store.id); // an open console connection must not hold up a DROP DATABASE
       await remove(store.slug, database ?? {});
       await recordAudit(db, {
         storeId: store.id,

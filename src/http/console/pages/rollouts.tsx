@@ -40,7 +40,7 @@ export function RolloutsPage(props: { session: Session; rollouts: RolloutView[];
           {r.counts.length === 0 ? (
             <p>No store admitted yet.</p>
           ) : (
-            <div class="table-wrap">
+            <div class="table-wrap" tabindex={0}>
               <table>
                 <thead>
                   <tr>

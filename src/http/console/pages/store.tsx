@@ -129,7 +129,7 @@ export function StorePage(p: StorePageProps) {
       {'unavailable' in p.contents ? (
         <p class="notice">{p.contents.unavailable}</p>
       ) : (
-        <div class="table-wrap">
+        <div class="table-wrap" tabindex={0}>
           <table aria-labelledby="tables" id="tables-table">
             <thead>
               <tr>
@@ -153,7 +153,7 @@ export function StorePage(p: StorePageProps) {
       {'unavailable' in p.contents || p.contents.history.length === 0 ? (
         <p>No schema history recorded.</p>
       ) : (
-        <div class="table-wrap">
+        <div class="table-wrap" tabindex={0}>
           <table aria-labelledby="history">
             <thead>
               <tr>
@@ -180,7 +180,7 @@ export function StorePage(p: StorePageProps) {
       )}
 
       <h2 id="jobs">Jobs</h2>
-      <div class="table-wrap">
+      <div class="table-wrap" tabindex={0}>
         <table aria-labelledby="jobs">
           <thead>
             <tr>
@@ -226,7 +226,7 @@ export function StorePage(p: StorePageProps) {
       {p.usage.length === 0 ? (
         <p>No usage recorded for this store.</p>
       ) : (
-        <div class="table-wrap">
+        <div class="table-wrap" tabindex={0}>
           <table aria-labelledby="usage">
             <thead>
               <tr>

@@ -48,7 +48,7 @@ export function StoresPage(props: { session: Session; stores: StoreSummary[]; to
       <p class="notice" id="live-notice" hidden>
         <span></span> <a href="/">Reload</a>
       </p>
-      <div class="table-wrap">
+      <div class="table-wrap" tabindex={0}>
         <table data-live-stores="/events/stores">
           <caption class="skip">Stores</caption>
           <thead>
