@@ -42,7 +42,7 @@ export const CONSOLE_JS = `
     var check = function () {
       var ok = pattern.test(slug.value);
       slug.setAttribute('aria-invalid', ok || slug.value === '' ? 'false' : 'true');
-      setText(status, slug.value === '' ? '' : ok ? 'Available format: ' + slug.value : 'Must be 2-41 characters of a-z, 0-9 and "-", starting with a letter.');
+      setText(status, slug.value === '' ? '' : ok ? 'Valid slug: ' + slug.value : 'Must be 2-41 characters of a-z, 0-9 and "-", starting with a letter.');
       if (status) status.className = ok ? 'hint' : 'error';
     };
     slug.addEventListener('input', function () { edited = true; check(); });
