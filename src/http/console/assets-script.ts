@@ -73,7 +73,7 @@ export const CONSOLE_JS = `
   if (job && window.EventSource) {
     var bar = byId('job-progress');
     var steps = byId('job-steps');
-    var lastStep = null;
+    var lastStep = job.getAttribute('data-current-step') || null; // already listed by the server
     var started = Date.now();
     var jobSource = new EventSource(job.getAttribute('data-job-events'));
     jobSource.addEventListener('job', function (event) {

@@ -121,7 +121,7 @@ export function storeRoutes(app: Hono<ConsoleEnv>, services: ConsoleServices): v
   app.get('/jobs/:jobId', async (c) => {
     const job = await getJob(db, c.req.param('jobId'));
     if (!job) return errorPage(c, 404, 'No such job', 'There is no provisioning job with this id.');
-    const store = await db.selectFrom('stores').select('slug').where('id', '=', job.store_id).executeTakeFirst();
+    const store = await db.selectFrom('stores').select(['slug', 'database_status']).where('id', '=', job.store_id).executeTakeFirst();
     return c.html(
       <JobPage
         session={sessionOf(c)}
@@ -132,6 +132,7 @@ export function storeRoutes(app: Hono<ConsoleEnv>, services: ConsoleServices): v
         progress={job.progress}
         message={job.message}
         error={publicJobError(job)}
+        phase={store ? phaseOf(store.database_status) : ''}
       />,
     );
   });

@@ -14,6 +14,8 @@ export interface JobPageProps {
   progress: number;
   message: string | null;
   error: string | null;
+  /** The store's phase now (shown once the job has ended). */
+  phase: string;
 }
 
 export function JobPage(p: JobPageProps) {
@@ -25,7 +27,11 @@ export function JobPage(p: JobPageProps) {
       <h1>
         Provisioning <a href={storeHref}>{p.slug}</a>
       </h1>
-      <section data-job-events={done || failed ? undefined : `/events/jobs/${p.jobId}`} aria-labelledby="progress-label">
+      <section
+        data-job-events={done || failed ? undefined : `/events/jobs/${p.jobId}`}
+        data-current-step={p.step ?? ''}
+        aria-labelledby="progress-label"
+      >
         <p id="progress-label">
           Status: <strong id="job-status">{p.status}</strong>, <span id="job-percent">{`${p.progress}%`}</span>
         </p>
@@ -42,7 +48,7 @@ export function JobPage(p: JobPageProps) {
       </section>
       <div class="notice ok" id="job-done" tabindex={-1} hidden={!done} role="status">
         <p>
-          The store is <strong id="job-phase">Ready</strong>. <a href={storeHref}>Open the store</a> to see its tables and connection.
+          The store is <strong id="job-phase">{p.phase}</strong>. <a href={storeHref}>Open the store</a> to see its tables and connection.
         </p>
       </div>
       <div class="notice bad" id="job-failed" tabindex={-1} hidden={!failed} role="alert">
