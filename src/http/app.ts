@@ -11,6 +11,7 @@ import { getJob } from '../master/jobs.js';
 import { findStore, listStores, type StoreRow } from '../master/stores.js';
 import type { MasterContext } from '../stores/provision-store.js';
 import type { TokenVerifier } from './auth.js';
+import { createConsole } from './console/console.js';
 import { publicJobError } from './job-errors.js';
 import { openApiDocument } from './openapi.js';
 import type { Provisioner } from './provisioner.js';
@@ -193,6 +194,8 @@ export function createApi(options: ApiOptions): Hono<Env> {
       throw error;
     }
   });
+
+  app.route('/', createConsole(options)); // the web console: / and its pages; the JSON API stays under /v1
 
   app.notFound((c) => problem(c, 404, 'no such endpoint'));
   app.onError((error, c) => {

@@ -19,7 +19,7 @@ export const apiHelp = `usage: storeop api [--bind-address HOST:PORT] [--master-
                    [--supabase-api-url URL] [--supabase-poll-interval DURATION] [--supabase-timeout DURATION]
 
 Serves the provisioning API: POST /v1/provision, GET /v1/provision/{jobId}/status, GET /v1/stores,
-GET /v1/stores/{id}, GET /v1/openapi.json. Clients send "Authorization: Bearer TOKEN"; the server
+GET /v1/stores/{id}, GET /v1/openapi.json, and the web console at / (sign in with an API token). Clients send "Authorization: Bearer TOKEN"; the server
 knows only SHA-256 hashes of the tokens (STOREOP_API_TOKEN_HASHES, comma-separated, or a file with
 one per line), each optionally followed by a name for logs and audit rows ("HASH ci-deployer").
 Make one with: printf %s "$TOKEN" | sha256sum. A Supabase store's job waits for its project to come up
