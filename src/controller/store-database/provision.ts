@@ -188,7 +188,7 @@ async function checkDrift(
 async function runJob(ctx: ControllerContext, sdb: StoreDatabase, job: PreparedJob, request: ProvisionRequest): Promise<ApplyOutcome> {
   const { intent, password } = request;
   const { jobId } = job;
-  const attempt = ((await getJob(ctx.master.master.db, jobId))?.attempts ?? 0) + 1;
+  const attempt = (job.attempts ?? (await getJob(ctx.master.master.db, jobId))?.attempts ?? 0) + 1;
   // No job id or attempt in the message: the retries of a streak aggregate into one event with a count.
   await ctx.events.record(sdb, 'Normal', 'Provisioning', `provisioning ${request.engine} database for store ${intent.slug}`);
   const provisioning = reportProvisioningLater(ctx, sdb, {
