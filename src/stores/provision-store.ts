@@ -54,13 +54,17 @@ export async function runStoreJob(ctx: MasterContext, job: PreparedJob, request:
   const db = ctx.master.db;
   const { store } = job;
   const tracker = new JobTracker(db, job.jobId);
-  await tracker.start();
-  if (store.database_status !== 'active') await setDatabaseFacts(db, store.id, { status: 'provisioning' });
   let password = request.password;
   try {
-    // Read before anything changes, whatever the target: with the wrong keys the run must stop here
-    // rather than take the store for new, rotate its role's password and re-encrypt under those keys.
-    const stored = await passwordOf(db, ctx.keyring, store);
+    // The job's start, the store's facts and its stored password, side by side: one round trip of waiting
+    // instead of three. The password is read before the pipeline changes anything, whatever the target: with
+    // the wrong keys the run must stop here rather than take the store for new, rotate its role's password
+    // and re-encrypt under those keys.
+    const [stored] = await allDone([
+      passwordOf(db, ctx.keyring, store),
+      tracker.start(),
+      store.database_status !== 'active' ? setDatabaseFacts(db, store.id, { status: 'provisioning' }) : undefined,
+    ]);
     if (password === undefined && createsStoreRole(request.target)) password = stored;
     const result = await provision({
       ...request,
@@ -76,29 +80,31 @@ export async function runStoreJob(ctx: MasterContext, job: PreparedJob, request:
       },
       register: async (result) => {
         const { changed } = await saveDatabaseConfig(db, ctx.keyring, store.id, result.connection);
-        await dropPendingPasswords(db, store.id);
-        await setDatabaseFacts(db, store.id, {
-          status: 'active',
-          type: result.connection.engine,
-          host: result.connection.host,
-          name: result.connection.database,
-        });
-        if (changed || result.changed) {
-          await recordAudit(db, {
-            storeId: store.id,
-            actor: ctx.actor,
-            action: 'store.database.provisioned',
-            targetType: 'store',
-            targetId: store.slug,
-            details: {
-              jobId: job.jobId,
-              engine: result.connection.engine,
-              database: result.connection.database,
-              changes: result.applied.length,
-              configChanged: changed,
-            },
-          });
-        }
+        // Once the config is active these three are independent: side by side, one round trip of waiting.
+        await allDone([
+          dropPendingPasswords(db, store.id),
+          setDatabaseFacts(db, store.id, {
+            status: 'active',
+            type: result.connection.engine,
+            host: result.connection.host,
+            name: result.connection.database,
+          }),
+          (changed || result.changed) &&
+            recordAudit(db, {
+              storeId: store.id,
+              actor: ctx.actor,
+              action: 'store.database.provisioned',
+              targetType: 'store',
+              targetId: store.slug,
+              details: {
+                jobId: job.jobId,
+                engine: result.connection.engine,
+                database: result.connection.database,
+                changes: result.applied.length,
+                configChanged: changed,
+              },
+            }),
+        ]);
       },
     });
     await tracker.succeed(result.changed ? 'store database ready' : 'store database ready; nothing changed', result);
@@ -117,6 +123,17 @@ export async function runStoreJob(ctx: MasterContext, job: PreparedJob, request:
     }).catch(() => {});
     throw error;
   }
+}
+
+/**
+ * Promise.all that waits for every write to end before it throws the first failure: the failure path then
+ * writes the job's and the store's state after them, never under a write still in flight.
+ */
+async function allDone<const T extends readonly unknown[]>(work: T): Promise<{ -readonly [K in keyof T]: Awaited<T[K]> }> {
+  const settled = await Promise.allSettled(work);
+  const failed = settled.find((r) => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  return settled.map((r) => (r as PromiseFulfilledResult<unknown>).value) as { -readonly [K in keyof T]: Awaited<T[K]> };
 }
 
 export async function provisionStore(
