@@ -69,14 +69,16 @@ export async function saveDatabaseConfig(
   connection: TenantConnection,
 ): Promise<{ changed: boolean }> {
   return db.transaction().execute(async (trx) => {
-    // Serialise writers for this store so two registrations cannot both insert an active row.
-    await trx.selectFrom('stores').select('id').where('id', '=', storeId).forUpdate().execute();
-    const active = await trx
-      .selectFrom('integration_configs')
-      .selectAll()
-      .where('store_id', '=', storeId)
-      .where('is_active', '=', true)
+    // Serialise writers for this store so two registrations cannot both insert an active row: the store's
+    // row locked and its active config read in one statement.
+    const locked = await trx
+      .selectFrom('stores')
+      .leftJoin('integration_configs as ic', (join) => join.onRef('ic.store_id', '=', 'stores.id').on('ic.is_active', '=', true))
+      .select(['ic.id', 'ic.integration_type', 'ic.config_data'])
+      .where('stores.id', '=', storeId)
+      .forUpdate('stores')
       .executeTakeFirst();
+    const active = locked?.id ? (locked as { id: string; integration_type: IntegrationType; config_data: StoredConfig }) : undefined;
     if (active && active.integration_type === integrationType(connection)) {
       // An undecryptable config fails here (DecryptionFailed) rather than being overwritten: with the wrong
       // keys configured, replacing it would re-encrypt the store's credentials under those wrong keys.
@@ -150,6 +152,27 @@ export async function activeConfigVersion(db: Kysely<MasterDB>, storeId: string)
 /** The password of the store's active config, to re-adopt its role instead of rotating it. */
 export async function knownPassword(db: Kysely<MasterDB>, keyring: Keyring, storeId: string): Promise<string | undefined> {
   return (await readActiveDatabaseConfig(db, keyring, storeId))?.connection.password;
+}
+
+/**
+ * The password the store's role already has: its active config's, else the newest pending one (kept before
+ * the role was created with it). One read for both, decrypted in that order (DecryptionFailed as knownPassword).
+ */
+export async function storedPassword(db: Kysely<MasterDB>, keyring: Keyring, storeId: string): Promise<string | undefined> {
+  const rows = await db
+    .selectFrom('integration_configs')
+    .select(['id', 'is_active', 'config_data'])
+    .where('store_id', '=', storeId)
+    .where((eb) => eb.or([eb('is_active', '=', true), sql<boolean>`(config_data -> 'connection' ->> 'pending') = 'true'`]))
+    .orderBy('is_active', 'desc')
+    .orderBy('created_at', 'desc')
+    .execute();
+  const active = rows.find((r) => r.is_active);
+  const fromActive = active && fromStored(keyring, storeId, active.id, active.config_data).password;
+  if (fromActive !== undefined) return fromActive;
+  const pending = rows.find((r) => !r.is_active);
+  if (!pending?.config_data.secrets) return undefined;
+  return (JSON.parse(keyring.decrypt(pending.config_data.secrets, secretsBinding(storeId, pending.id))) as { password?: string }).password;
 }
 
 /**

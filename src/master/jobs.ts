@@ -1,6 +1,7 @@
 // Provisioning jobs: a row per failure streak that follows it from queued to succeeded or failed (a retry
-// reopens the job and counts an attempt). Progress writes are throttled (a step change or a terminal state
-// always writes) so a job does not cost a write per table.
+// reopens the job and counts an attempt). Progress writes are throttled to one per window, step changes
+// included (a terminal state always writes, with the last step): a job of a few hundred milliseconds costs
+// its start and its end, not a write per step or table.
 import { hostname } from 'node:os';
 import { type Kysely, type RawBuilder, type Selectable, sql, type Updateable } from 'kysely';
 import { isStoreopError, redactSecrets } from '../errors.js';
@@ -32,7 +33,6 @@ export async function getJob(db: Kysely<MasterDB>, jobId: string): Promise<JobRo
 export class JobTracker {
   #last: Progress | undefined;
   #lastWrite = 0;
-  #lastStep: string | undefined;
   #pending: Progress | undefined;
   #timer: NodeJS.Timeout | undefined;
   #writes: Promise<void> = Promise.resolve();
@@ -44,6 +44,7 @@ export class JobTracker {
   ) {}
 
   async start(): Promise<void> {
+    this.#lastWrite = Date.now();
     await this.#write({
       status: 'running',
       started_at: sql`now()`,
@@ -57,11 +58,14 @@ export class JobTracker {
     });
   }
 
-  /** Records progress; safe to call for every event (throttled, never lowers progress). */
+  /**
+   * Records progress; safe to call for every event (throttled, never lowers progress). The window starts with
+   * the job: the newest progress is written once it has passed, so each step of a slow job still shows.
+   */
   progress(p: Progress): void {
     this.#last = p;
     const now = Date.now();
-    if (p.step !== this.#lastStep || now - this.#lastWrite >= this.throttleMs) {
+    if (now - this.#lastWrite >= this.throttleMs) {
       this.#flushNow(p);
       return;
     }
@@ -98,6 +102,8 @@ export class JobTracker {
       error: message,
       last_error: message,
       error_code: isStoreopError(error) ? error.code : 'ProvisioningFailed',
+      // The step it failed in, which a throttled progress write may not have recorded yet.
+      ...(this.#last ? { step: this.#last.step } : {}),
       message: `failed${this.#last ? ` during ${this.#last.step}` : ''}`,
       finished_at: sql`now()`,
     });
@@ -112,7 +118,6 @@ export class JobTracker {
   #flushNow(p: Progress): void {
     this.#pending = undefined;
     this.#lastWrite = Date.now();
-    this.#lastStep = p.step;
     this.#writes = this.#writes.then(
       () =>
         this.#write({
@@ -239,7 +244,11 @@ export interface StreakOptions {
  * else the newest open job a crashed process left behind (a job created and killed before it ran). The
  * other adoptable open jobs are closed, so no job stays queued forever beside the one that runs.
  */
-export async function continueStreak(db: Kysely<MasterDB>, storeId: string, options: StreakOptions): Promise<string | undefined> {
+export async function continueStreak(
+  db: Kysely<MasterDB>,
+  storeId: string,
+  options: StreakOptions,
+): Promise<{ jobId: string; attempts: number } | undefined> {
   const isAlive = options.isAlive ?? runnerAlive;
   const resumed = options.resumeJobId ? await getJob(db, options.resumeJobId) : undefined;
   const own = resumed && resumed.store_id === storeId && resumed.status !== 'succeeded' ? resumed.id : undefined;
@@ -268,6 +277,11 @@ export async function continueStreak(db: Kysely<MasterDB>, storeId: string, opti
       .where('status', 'in', ['queued', 'running'])
       .execute();
   // Claimed by this process, so a sweep of abandoned jobs elsewhere leaves it alone.
-  await db.updateTable('provisioning_jobs').set({ runner: RUNNER_ID, updated_at: sql`now()` }).where('id', '=', chosen).execute();
-  return chosen;
+  const claimed = await db
+    .updateTable('provisioning_jobs')
+    .set({ runner: RUNNER_ID, updated_at: sql`now()` })
+    .where('id', '=', chosen)
+    .returning('attempts')
+    .executeTakeFirst();
+  return { jobId: chosen, attempts: claimed?.attempts ?? 0 };
 }

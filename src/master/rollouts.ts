@@ -191,13 +191,16 @@ export async function storeSchemaFacts(db: Kysely<MasterDB>, storeId: string): P
 
 /** A run of the store at a version succeeded: the store has it, and its admission (if any) is done. */
 export async function recordSchemaApplied(db: Kysely<MasterDB>, storeId: string, schemaName: string, version: string): Promise<void> {
+  // One statement (a data-modifying CTE), one round trip: this runs after every job.
   await db
-    .updateTable('stores')
-    .set({ schema_name: schemaName, schema_version: version })
-    .where('id', '=', storeId)
-    .where((eb) => eb.or([eb('schema_name', 'is distinct from', schemaName), eb('schema_version', 'is distinct from', version)]))
-    .execute();
-  await db
+    .with('applied', (w) =>
+      w
+        .updateTable('stores')
+        .set({ schema_name: schemaName, schema_version: version })
+        .where('id', '=', storeId)
+        .where((eb) => eb.or([eb('schema_name', 'is distinct from', schemaName), eb('schema_version', 'is distinct from', version)]))
+        .returning('id'),
+    )
     .updateTable('schema_rollout_stores')
     .set({ state: 'updated', finished_at: sql`now()` })
     .where('store_id', '=', storeId)

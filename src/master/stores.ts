@@ -15,10 +15,17 @@ export interface StoreDeclaration {
   source?: string | undefined;
 }
 
-/** Creates or updates the store's row (idempotent); refuses a slug that another source already owns. */
-export async function upsertStore(db: Kysely<MasterDB>, store: StoreDeclaration): Promise<StoreRow> {
-  const unchanged = await unchangedStore(db, store);
-  if (unchanged) return unchanged;
+/**
+ * Creates or updates the store's row (idempotent); refuses a slug that another source already owns. `read`:
+ * the store as a caller just read it (readDeclaredStore), so an unchanged store costs no second read.
+ */
+export async function upsertStore(
+  db: Kysely<MasterDB>,
+  store: StoreDeclaration,
+  read?: { found: DeclaredStoreRow | undefined },
+): Promise<StoreRow> {
+  const found = read ? read.found : await readDeclaredStore(db, store.slug);
+  if (found && declares(found, store)) return storeRow(found);
   return db.transaction().execute(async (trx) => {
     const ownerId = store.ownerEmail ? await upsertOwner(trx, store.ownerEmail) : null;
     const plan = store.plan ?? 'free';
@@ -32,6 +39,7 @@ export async function upsertStore(db: Kysely<MasterDB>, store: StoreDeclaration)
         source: store.source ?? null,
         trial_ends_at: PLANS[plan].trialDays ? new Date(Date.now() + PLANS[plan].trialDays * 86_400_000) : null,
         subscription_started_at: new Date(),
+        subscription_status: subscriptionStatus(plan),
       })
       .onConflict((oc) => oc.column('slug').doNothing())
       .returningAll()
@@ -62,19 +70,25 @@ export async function upsertStore(db: Kysely<MasterDB>, store: StoreDeclaration)
             .executeTakeFirstOrThrow()
         : existing;
     }
-    await ensureSubscription(trx, row.id, plan);
+    // A store inserted now has no subscription yet, and its row already carries the plan's status.
+    await ensureSubscription(trx, row.id, plan, { fresh: inserted !== undefined });
     return row;
   });
 }
 
 /**
- * The store's row when it already says all the declaration says (name, plan and current subscription, owner,
- * source): one read, nothing locked or written. Every job and reconcile of an unchanged store upserts it, and
- * the transaction below would write its owner and lock its row each time. Anything else (a change, a
- * conflict) takes the transaction, which decides under the row lock.
+ * A store's row with what decides whether a declaration changes it (owner email, current plan) and, for a
+ * store without a recorded identity, the connection its active config registers: one read serves the claim
+ * check and the upsert of an unchanged store (every job and reconcile of one), which then locks and writes nothing.
  */
-async function unchangedStore(db: Kysely<MasterDB>, store: StoreDeclaration): Promise<StoreRow | undefined> {
-  const plan = store.plan ?? 'free';
+export interface DeclaredStoreRow extends StoreRow {
+  owner_email: string | null;
+  current_plan: string | null;
+  /** The active config's connection fields (no secrets), read only when database_identity is null. */
+  active_connection: Record<string, unknown> | null;
+}
+
+export async function readDeclaredStore(db: Kysely<MasterDB>, slug: string): Promise<DeclaredStoreRow | undefined> {
   const found = await db
     .selectFrom('stores')
     .selectAll('stores')
@@ -87,18 +101,36 @@ async function unchangedStore(db: Kysely<MasterDB>, store: StoreDeclaration): Pr
         .where('subscriptions.cancelled_at', 'is', null)
         .limit(1)
         .as('current_plan'),
+      eb
+        .selectFrom('integration_configs')
+        .select(sql<Record<string, unknown>>`integration_configs.config_data -> 'connection'`.as('connection'))
+        .whereRef('integration_configs.store_id', '=', 'stores.id')
+        .where('integration_configs.is_active', '=', true)
+        .where('stores.database_identity', 'is', null)
+        .limit(1)
+        .as('active_connection'),
     ])
-    .where('stores.slug', '=', store.slug)
+    .where('stores.slug', '=', slug)
     .executeTakeFirst();
-  if (!found) return undefined;
-  const { owner_email: ownerEmail, current_plan: currentPlan, ...row } = found;
-  const same =
-    row.name === store.name &&
-    row.subscription_plan === plan &&
-    currentPlan === plan &&
-    (!store.ownerEmail || ownerEmail === store.ownerEmail.toLowerCase()) &&
-    (!store.source || row.source === store.source);
-  return same ? row : undefined;
+  return found as DeclaredStoreRow | undefined;
+}
+
+/** The stores row alone, without the facts readDeclaredStore adds. */
+export function storeRow(found: DeclaredStoreRow): StoreRow {
+  const { owner_email: _owner, current_plan: _plan, active_connection: _connection, ...row } = found;
+  return row;
+}
+
+/** Whether the row already says all the declaration says (name, plan and current subscription, owner, source). */
+function declares(found: DeclaredStoreRow, store: StoreDeclaration): boolean {
+  const plan = store.plan ?? 'free';
+  return (
+    found.name === store.name &&
+    found.subscription_plan === plan &&
+    found.current_plan === plan &&
+    (!store.ownerEmail || found.owner_email === store.ownerEmail.toLowerCase()) &&
+    (!store.source || found.source === store.source)
+  );
 }
 
 async function upsertOwner(db: Kysely<MasterDB>, email: string): Promise<string> {
@@ -111,14 +143,18 @@ async function upsertOwner(db: Kysely<MasterDB>, email: string): Promise<string>
   return row.id;
 }
 
+const subscriptionStatus = (plan: PlanName) => (PLANS[plan].trialDays ? 'trialing' : 'active');
+
 /** One current subscription per store, on the declared plan; a plan change cancels the old one. */
-async function ensureSubscription(db: Kysely<MasterDB>, storeId: string, plan: PlanName): Promise<void> {
-  const current = await db
-    .selectFrom('subscriptions')
-    .select(['id', 'plan_name'])
-    .where('store_id', '=', storeId)
-    .where('cancelled_at', 'is', null)
-    .executeTakeFirst();
+async function ensureSubscription(db: Kysely<MasterDB>, storeId: string, plan: PlanName, { fresh }: { fresh: boolean }): Promise<void> {
+  const current = fresh
+    ? undefined
+    : await db
+        .selectFrom('subscriptions')
+        .select(['id', 'plan_name'])
+        .where('store_id', '=', storeId)
+        .where('cancelled_at', 'is', null)
+        .executeTakeFirst();
   if (current?.plan_name === plan) return;
   if (current)
     await db
@@ -146,11 +182,12 @@ async function ensureSubscription(db: Kysely<MasterDB>, storeId: string, plan: P
       current_period_end: new Date(now.getTime() + 30 * 86_400_000),
     })
     .execute();
-  await db
-    .updateTable('stores')
-    .set({ subscription_status: terms.trialDays ? 'trialing' : 'active' })
-    .where('id', '=', storeId)
-    .execute();
+  if (!fresh)
+    await db
+      .updateTable('stores')
+      .set({ subscription_status: subscriptionStatus(plan) })
+      .where('id', '=', storeId)
+      .execute();
 }
 
 export interface DatabaseFacts {

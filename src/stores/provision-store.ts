@@ -6,10 +6,10 @@ import { createsStoreRole, secretsOf } from '../engines/target.js';
 import { isStoreopError, StoreopError } from '../errors.js';
 import { recordAudit } from '../master/audit.js';
 import type { MasterDatabase } from '../master/database.js';
-import { knownPassword, saveDatabaseConfig, secretsBinding } from '../master/integrations.js';
+import { saveDatabaseConfig, secretsBinding, storedPassword } from '../master/integrations.js';
 import { continueStreak, createJob, JobTracker, type StreakOptions } from '../master/jobs.js';
 import type { Keyring } from '../master/keyring.js';
-import { type StoreDeclaration, type StoreRow, setDatabaseFacts, upsertStore } from '../master/stores.js';
+import { type DeclaredStoreRow, type StoreDeclaration, type StoreRow, setDatabaseFacts, upsertStore } from '../master/stores.js';
 import type { MasterDB, StoredConfig } from '../master/types.js';
 import { type ProvisionRequest, type ProvisionResult, provision } from '../provisioning/pipeline.js';
 
@@ -25,6 +25,8 @@ export type StoreProvisionRequest = Omit<ProvisionRequest, 'slug' | 'register' |
 export interface PreparedJob {
   store: StoreRow;
   jobId: string;
+  /** The job's attempts when it was claimed (0 for a new job): a driver names the attempt without reading the row. */
+  attempts?: number;
 }
 
 /**
@@ -37,13 +39,14 @@ export async function prepareStoreJob(
   ctx: MasterContext,
   store: StoreDeclaration,
   streak: string | StreakOptions = { adopt: 'abandoned' },
+  read?: { found: DeclaredStoreRow | undefined },
 ): Promise<PreparedJob> {
-  const row = await upsertStore(ctx.master.db, store);
+  const row = await upsertStore(ctx.master.db, store, read);
   const options = typeof streak === 'string' ? { resumeJobId: streak, adopt: 'any' as const } : streak;
   const continued = await continueStreak(ctx.master.db, row.id, options);
-  if (continued) return { store: row, jobId: continued };
+  if (continued) return { store: row, ...continued };
   const jobId = await createJob(ctx.master.db, row.id);
-  return { store: row, jobId };
+  return { store: row, jobId, attempts: 0 };
 }
 
 /** Runs a prepared job to its end; the job row says succeeded or failed (and why) whatever happens. */
@@ -51,13 +54,17 @@ export async function runStoreJob(ctx: MasterContext, job: PreparedJob, request:
   const db = ctx.master.db;
   const { store } = job;
   const tracker = new JobTracker(db, job.jobId);
-  await tracker.start();
-  if (store.database_status !== 'active') await setDatabaseFacts(db, store.id, { status: 'provisioning' });
   let password = request.password;
   try {
-    // Read before anything changes, whatever the target: with the wrong keys the run must stop here
-    // rather than take the store for new, rotate its role's password and re-encrypt under those keys.
-    const stored = await storedPassword(db, ctx.keyring, store);
+    // The job's start, the store's facts and its stored password, side by side: one round trip of waiting
+    // instead of three. The password is read before the pipeline changes anything, whatever the target: with
+    // the wrong keys the run must stop here rather than take the store for new, rotate its role's password
+    // and re-encrypt under those keys.
+    const [stored] = await allDone([
+      passwordOf(db, ctx.keyring, store),
+      tracker.start(),
+      store.database_status !== 'active' ? setDatabaseFacts(db, store.id, { status: 'provisioning' }) : undefined,
+    ]);
     if (password === undefined && createsStoreRole(request.target)) password = stored;
     const result = await provision({
       ...request,
@@ -73,29 +80,31 @@ export async function runStoreJob(ctx: MasterContext, job: PreparedJob, request:
       },
       register: async (result) => {
         const { changed } = await saveDatabaseConfig(db, ctx.keyring, store.id, result.connection);
-        await dropPendingPasswords(db, store.id);
-        await setDatabaseFacts(db, store.id, {
-          status: 'active',
-          type: result.connection.engine,
-          host: result.connection.host,
-          name: result.connection.database,
-        });
-        if (changed || result.changed) {
-          await recordAudit(db, {
-            storeId: store.id,
-            actor: ctx.actor,
-            action: 'store.database.provisioned',
-            targetType: 'store',
-            targetId: store.slug,
-            details: {
-              jobId: job.jobId,
-              engine: result.connection.engine,
-              database: result.connection.database,
-              changes: result.applied.length,
-              configChanged: changed,
-            },
-          });
-        }
+        // Once the config is active these three are independent: side by side, one round trip of waiting.
+        await allDone([
+          dropPendingPasswords(db, store.id),
+          setDatabaseFacts(db, store.id, {
+            status: 'active',
+            type: result.connection.engine,
+            host: result.connection.host,
+            name: result.connection.database,
+          }),
+          (changed || result.changed) &&
+            recordAudit(db, {
+              storeId: store.id,
+              actor: ctx.actor,
+              action: 'store.database.provisioned',
+              targetType: 'store',
+              targetId: store.slug,
+              details: {
+                jobId: job.jobId,
+                engine: result.connection.engine,
+                database: result.connection.database,
+                changes: result.applied.length,
+                configChanged: changed,
+              },
+            }),
+        ]);
       },
     });
     await tracker.succeed(result.changed ? 'store database ready' : 'store database ready; nothing changed', result);
@@ -116,6 +125,17 @@ export async function runStoreJob(ctx: MasterContext, job: PreparedJob, request:
   }
 }
 
+/**
+ * Promise.all that waits for every write to end before it throws the first failure: the failure path then
+ * writes the job's and the store's state after them, never under a write still in flight.
+ */
+async function allDone<const T extends readonly unknown[]>(work: T): Promise<{ -readonly [K in keyof T]: Awaited<T[K]> }> {
+  const settled = await Promise.allSettled(work);
+  const failed = settled.find((r) => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  return settled.map((r) => (r as PromiseFulfilledResult<unknown>).value) as { -readonly [K in keyof T]: Awaited<T[K]> };
+}
+
 export async function provisionStore(
   ctx: MasterContext,
   store: StoreDeclaration,
@@ -127,9 +147,9 @@ export async function provisionStore(
 }
 
 /** The password the store's role already has (active config, else a pending one); DecryptionFailed names the store. */
-async function storedPassword(db: Kysely<MasterDB>, keyring: Keyring, store: StoreRow): Promise<string | undefined> {
+async function passwordOf(db: Kysely<MasterDB>, keyring: Keyring, store: StoreRow): Promise<string | undefined> {
   try {
-    return (await knownPassword(db, keyring, store.id)) ?? (await pendingPassword(db, keyring, store.id));
+    return await storedPassword(db, keyring, store.id);
   } catch (error) {
     if (!isStoreopError(error, 'DecryptionFailed')) throw error;
     throw new StoreopError(

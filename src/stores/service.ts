@@ -1,7 +1,7 @@
 // The store service: applies a StoreIntent whichever driver built it. One place decides conflicts between
 // sources, refuses changes of immutable fields (recorded in the master DB), creates or resumes the job,
 // suspends and resumes, and deletes by the deletion policy. The drivers only translate.
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import { storeDatabaseTemplateSpec } from '../api/store-database.js';
 import { type EgressPolicy, withEgressPolicy } from '../engines/egress.js';
 import { engineFor } from '../engines/index.js';
@@ -10,7 +10,15 @@ import { isStoreopError, StoreopError } from '../errors.js';
 import { recordAudit } from '../master/audit.js';
 import { deactivateDatabaseConfig } from '../master/integrations.js';
 import { failJob, JobTracker } from '../master/jobs.js';
-import { findStore, type StoreRow, setDatabaseFacts, upsertStore } from '../master/stores.js';
+import {
+  type DeclaredStoreRow,
+  findStore,
+  readDeclaredStore,
+  type StoreRow,
+  setDatabaseFacts,
+  storeRow,
+  upsertStore,
+} from '../master/stores.js';
 import type { MasterDB } from '../master/types.js';
 import type { ProvisionResult } from '../provisioning/pipeline.js';
 import type { Progress } from '../provisioning/progress.js';
@@ -31,7 +39,13 @@ const PGLITE_DEFAULTS = storeDatabaseTemplateSpec.parse({ engine: 'pglite' });
  * and its database is the one recorded for the store. Returns the store's row when it exists.
  */
 export async function checkClaim(db: Kysely<MasterDB>, intent: StoreIntent): Promise<StoreRow | undefined> {
-  const existing = await findStore(db, intent.slug);
+  const found = await checkDeclaredClaim(db, intent);
+  return found && storeRow(found);
+}
+
+/** checkClaim, answering the row as readDeclaredStore reads it: the upsert that follows needs no second read. */
+async function checkDeclaredClaim(db: Kysely<MasterDB>, intent: StoreIntent): Promise<DeclaredStoreRow | undefined> {
+  const existing = await readDeclaredStore(db, intent.slug);
   if (!existing) return undefined;
   const target = knownTarget(intent);
   if (existing.source && existing.source !== intent.declaration.source)
@@ -40,13 +54,8 @@ export async function checkClaim(db: Kysely<MasterDB>, intent: StoreIntent): Pro
     assertSameIdentity(intent.slug, existing.database_identity, intent.identity);
   } else if (target) {
     // Provisioned before identities were recorded: the registered connection tells where its database is.
-    const active = await db
-      .selectFrom('integration_configs')
-      .select('config_data')
-      .where('store_id', '=', existing.id)
-      .where('is_active', '=', true)
-      .executeTakeFirst();
-    const has = active ? describePlacement(active.config_data.connection as Placement) : undefined;
+    const active = existing.active_connection;
+    const has = active ? describePlacement(active as unknown as Placement) : undefined;
     const wants = describePlacement(placement(target, intent.slug));
     if (has && has !== wants) throw new IdentityChangedError(intent.slug, [`database (was ${has}, now ${wants})`]);
   }
@@ -74,13 +83,15 @@ export interface ClaimOptions {
 
 /** Checks the claim, then registers (or updates) the store and creates or resumes its job. */
 export async function claimStore(ctx: MasterContext, intent: StoreIntent, options: ClaimOptions = {}): Promise<PreparedJob> {
-  await checkClaim(ctx.master.db, intent);
+  const found = await checkDeclaredClaim(ctx.master.db, intent);
   // The job the driver recorded is continued (one job per failure streak); otherwise an open job is taken
   // over when its runner is gone (a killed `storeop apply`), or whoever left it when adopt is 'any'.
-  return prepareStoreJob(ctx, intent.declaration, {
-    resumeJobId: options.resumeJobId,
-    adopt: options.resumeJobId ? 'any' : (options.adopt ?? 'abandoned'),
-  });
+  return prepareStoreJob(
+    ctx,
+    intent.declaration,
+    { resumeJobId: options.resumeJobId, adopt: options.resumeJobId ? 'any' : (options.adopt ?? 'abandoned') },
+    { found },
+  );
 }
 
 export interface ApplyOptions extends ClaimOptions {
@@ -156,12 +167,12 @@ export async function recordIdentity(
   identity: DatabaseIdentity,
   policy: DeletionPolicy,
 ): Promise<void> {
-  const row = await db.selectFrom('stores').select(['database_identity', 'deletion_policy']).where('id', '=', store.id).executeTakeFirst();
-  if (!row || (row.database_identity && row.deletion_policy === policy)) return;
+  // One statement: a recorded identity is kept (coalesce), and a row that already says both is not written.
   await db
     .updateTable('stores')
-    .set({ ...(row.database_identity ? {} : { database_identity: JSON.stringify(identity) }), deletion_policy: policy })
+    .set({ database_identity: sql`coalesce(database_identity, ${JSON.stringify(identity)}::jsonb)`, deletion_policy: policy })
     .where('id', '=', store.id)
+    .where((eb) => eb.or([eb('database_identity', 'is', null), eb('deletion_policy', 'is distinct from', policy)]))
     .execute();
 }
 
