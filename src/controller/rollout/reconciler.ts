@@ -85,7 +85,7 @@ export class RolloutReconciler {
     }
     await recordProgress(db, name, {
       startedStage: decision.startedStage ?? null,
-      awaitingStage: decision.reason === 'AwaitingApproval' ? (decision.currentStage ?? null) : null,
+      awaitingStage: decision.awaitingStage ?? null,
       complete: decision.phase === 'Complete',
       halted: rollout.halted || decision.haltNow,
     });
