@@ -6,7 +6,8 @@
 // by hand) that would stop it. Reads only.
 import type { Kysely } from 'kysely';
 import { DEFAULT_STORE_SCHEMA_NAME } from '../api/store-schema.js';
-import { type DatabaseTarget, targetSummary } from '../engines/target.js';
+import { engineFor } from '../engines/index.js';
+import { createsStoreRole, type DatabaseTarget, targetSummary } from '../engines/target.js';
 import { describeTarget, isStoreopError } from '../errors.js';
 import { readActiveDatabaseConfig } from '../master/integrations.js';
 import type { Keyring } from '../master/keyring.js';
@@ -102,7 +103,7 @@ export async function planSchemaForTargets(
       // Not created yet: it is provisioned with the version its stage is at, nothing to plan.
       if (!plan.databaseExists) continue;
       const version = store.version ?? (plan.lastSchemaChecksum ? versions.get(plan.lastSchemaChecksum) : undefined) ?? 'unknown';
-      stores.push({ slug: store.slug, database: describeTarget(targetSummary(store.target)), version, plan });
+      stores.push({ slug: store.slug, database: describeDatabase(store.target, store.slug), version, plan });
     } catch (error) {
       unchecked.push({ slug: store.slug, reason: describeError(error) });
     }
@@ -120,6 +121,13 @@ export function versionsOf(
   if (name === DEFAULT_STORE_SCHEMA_NAME)
     versions.set(schemaHash(STORE_TARGET_SCHEMA.definition, STORE_TARGET_SCHEMA.version), STORE_TARGET_SCHEMA.version);
   return versions;
+}
+
+/** Where a store's database is, without credentials: a create-mode target names it through its placement. */
+function describeDatabase(target: DatabaseTarget, slug: string): string {
+  const summary = targetSummary(target);
+  const database = createsStoreRole(target) ? engineFor(target.engine).placement(target, slug).database : summary.database;
+  return describeTarget({ engine: summary.engine, host: summary.host, port: summary.port, database });
 }
 
 function describeError(error: unknown): string {

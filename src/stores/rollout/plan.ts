@@ -228,8 +228,10 @@ function countStates(list: readonly RolloutMember[]): StateCounts {
   return { total: list.length, updated: count('updated'), failed: count('failed'), pending: count('pending'), inFlight: count('inFlight') };
 }
 
+/** Namespace, then name, by code point: a pass sorts every store of the schema, and runs once per store finished. */
 function byName(a: RolloutMember, b: RolloutMember): number {
-  return `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`);
+  if (a.namespace !== b.namespace) return a.namespace < b.namespace ? -1 : 1;
+  return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
 }
 
 /**
