@@ -236,7 +236,13 @@ export async function recordStoreLabels(db: Kysely<MasterDB>, storeId: string, l
   await db
     .insertInto('platform_settings')
     .values({ key: `${LABELS_KEY}${storeId}`, value, description: 'labels of a Store applied by storeop apply (rollout stage selectors)' })
-    .onConflict((oc) => oc.column('key').doUpdateSet({ value, updated_at: sql`now()` }))
+    // Written only when the labels changed: applying the same manifests again writes nothing here.
+    .onConflict((oc) =>
+      oc
+        .column('key')
+        .doUpdateSet({ value, updated_at: sql`now()` })
+        .where(sql<boolean>`platform_settings.value is distinct from excluded.value`),
+    )
     .execute();
 }
 

@@ -6,7 +6,7 @@
 // maxConcurrentPerServer. A run killed midway leaves admissions in flight: the next run finishes those first.
 import type { Kysely } from 'kysely';
 import { rolloutSpec } from '../../api/store-schema.js';
-import { isStoreopError } from '../../errors.js';
+import { isStoreopError, StoreopError } from '../../errors.js';
 import { readActiveDatabaseConfig } from '../../master/integrations.js';
 import type { Keyring } from '../../master/keyring.js';
 import {
@@ -136,7 +136,7 @@ async function migrateStore(
   const { db } = ctx;
   try {
     const config = await readActiveDatabaseConfig(db, ctx.keyring, member.storeId);
-    if (!config) throw new Error('the master DB has no database configuration for it');
+    if (!config) throw new StoreopError('NoDatabaseConfigured', 'the master DB has no database configuration for it', { retryable: false });
     // Seeding is for new stores: a rollout changes the schema only.
     await syncStoreSchema({ slug: member.slug, connection: config.connection, schema, seed: false });
     await recordSchemaApplied(db, member.storeId, schemaName, schema.version);
