@@ -281,6 +281,13 @@ async function main(): Promise<void> {
   const started = new Date().toISOString();
   const loadAtStart = load();
   const cleanups: Array<() => Promise<unknown>> = [];
+  // A stopped run drops its databases, roles, namespace and control plane too.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      log(`${signal}: cleaning up`);
+      void cleanUp(cleanups).finally(() => process.exit(130));
+    });
+  }
   const results: Record<string, unknown> = { startedAt: started, machine: machine(), loadAtStart, options };
   try {
     log('starting the control plane');
@@ -457,7 +464,16 @@ async function main(): Promise<void> {
       `${table(`StoreSchema rollout (${fleet.length} stores, ${machine().nproc} cores, load ${loadAtStart.join(' ')})`, rows)}\n`,
     );
   } finally {
-    for (const step of cleanups.reverse()) {
+    await cleanUp(cleanups);
+    if (options.json) writeFileSync(options.json, `${JSON.stringify(results, null, 2)}\n`);
+  }
+}
+
+/** Runs the cleanups once, newest first: at the end, after an error, or on Ctrl-C / SIGTERM. */
+let cleaning: Promise<void> | undefined;
+function cleanUp(cleanups: Array<() => Promise<unknown>>): Promise<void> {
+  cleaning ??= (async () => {
+    for (const step of [...cleanups].reverse()) {
       try {
         await step();
       } catch (error) {
@@ -465,8 +481,8 @@ async function main(): Promise<void> {
         process.exitCode = 1;
       }
     }
-    if (options.json) writeFileSync(options.json, `${JSON.stringify(results, null, 2)}\n`);
-  }
+  })();
+  return cleaning;
 }
 
 main().catch((error: unknown) => {
