@@ -232,18 +232,21 @@ export async function recordSchemaFailed(
 const LABELS_KEY = 'store-labels/';
 
 export async function recordStoreLabels(db: Kysely<MasterDB>, storeId: string, labels: Readonly<Record<string, string>>): Promise<void> {
+  const key = `${LABELS_KEY}${storeId}`;
   const value = JSON.stringify(labels);
+  // Written only when the labels changed: applying the same manifests again writes nothing here.
+  const current = await db.selectFrom('platform_settings').select('value').where('key', '=', key).executeTakeFirst();
+  if (current && sameLabels(current.value as Record<string, unknown>, labels)) return;
   await db
     .insertInto('platform_settings')
-    .values({ key: `${LABELS_KEY}${storeId}`, value, description: 'labels of a Store applied by storeop apply (rollout stage selectors)' })
-    // Written only when the labels changed: applying the same manifests again writes nothing here.
-    .onConflict((oc) =>
-      oc
-        .column('key')
-        .doUpdateSet({ value, updated_at: sql`now()` })
-        .where(sql<boolean>`platform_settings.value is distinct from excluded.value`),
-    )
+    .values({ key, value, description: 'labels of a Store applied by storeop apply (rollout stage selectors)' })
+    .onConflict((oc) => oc.column('key').doUpdateSet({ value, updated_at: sql`now()` }))
     .execute();
+}
+
+function sameLabels(a: Readonly<Record<string, unknown>>, b: Readonly<Record<string, string>>): boolean {
+  const keys = Object.keys(b);
+  return Object.keys(a).length === keys.length && keys.every((k) => a[k] === b[k]);
 }
 
 /** A schema's stores without a cluster: the ones the master DB records at a version of it, with their labels. */
