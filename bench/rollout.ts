@@ -33,6 +33,8 @@ const USAGE = `usage: npm run bench:rollout -- [flags]
   --postgres-url URL     admin URL of the PostgreSQL server (default postgres://postgres@127.0.0.1:5432/postgres)
   --mysql-url URL        admin URL of the MariaDB server (default mysql://root@127.0.0.1:3306/)
   --json FILE            also write the results as JSON
+  --operator-log FILE    append the operator's log to FILE
+  --operator-node-options=OPTS  extra node flags for the operator, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
   --no-build             run the operator from the existing dist/ (default: build it first)`;
 
 const count = (flag: string, min: number, max: number) =>
@@ -59,6 +61,8 @@ const optionsSchema = z
       .regex(/^mysql:\/\//, '--mysql-url must be a mysql:// URL')
       .default('mysql://root@127.0.0.1:3306/'),
     json: z.string().min(1, '--json must name a file').optional(),
+    'operator-log': z.string().min(1, '--operator-log must name a file').optional(),
+    'operator-node-options': z.string().min(1, '--operator-node-options must not be empty').optional(),
     'no-build': z.boolean().default(false),
     help: z.boolean().default(false),
   })
@@ -77,6 +81,8 @@ function parseOptions(argv: string[]): Options {
     'postgres-url': { type: 'string' },
     'mysql-url': { type: 'string' },
     json: { type: 'string' },
+    'operator-log': { type: 'string' },
+    'operator-node-options': { type: 'string' },
     'no-build': { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   } as const;
@@ -207,6 +213,46 @@ async function baseline(engine: 'postgresql' | 'mysql', databases: string[], opt
   return (performance.now() - started) / 1000;
 }
 
+interface Timeline {
+  inFlightMs: { median: number; p90: number };
+  refillMs: { median: number; p90: number };
+  meanInFlight: number;
+}
+
+function quantile(values: number[], q: number): number {
+  if (values.length === 0) return 0;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] as number;
+}
+
+/**
+ * Where the rollout's time went, from the master DB's admissions of version 2: how long each store was in
+ * flight (the schema work and its records), how long a freed slot waited for the next admission (the
+ * controller's share), and how many stores were in flight on average (the concurrency actually used).
+ */
+async function admissionTimeline(masterUrl: string, seconds: number): Promise<Timeline> {
+  const rows = await withClient(masterUrl, (c) =>
+    c.query<{ admitted: Date; finished: Date | null }>(
+      'SELECT admitted_at AS admitted, finished_at AS finished FROM schema_rollout_stores WHERE schema_name = $1 AND version = $2 ORDER BY admitted_at',
+      [SCHEMA, '2'],
+    ),
+  ).then((r) => r.rows.filter((x) => x.finished !== null) as Array<{ admitted: Date; finished: Date }>);
+  const inFlight = rows.map((r) => r.finished.getTime() - r.admitted.getTime());
+  const finishes = rows.map((r) => r.finished.getTime()).sort((a, b) => a - b);
+  const refill: number[] = [];
+  for (const r of rows) {
+    const at = r.admitted.getTime();
+    let before: number | undefined;
+    for (const f of finishes) if (f <= at) before = f;
+    if (before !== undefined) refill.push(at - before);
+  }
+  return {
+    inFlightMs: { median: quantile(inFlight, 0.5), p90: quantile(inFlight, 0.9) },
+    refillMs: { median: quantile(refill, 0.5), p90: quantile(refill, 0.9) },
+    meanInFlight: inFlight.reduce((a, b) => a + b, 0) / 1000 / Math.max(seconds, 0.001),
+  };
+}
+
 async function dropMysqlFleet(mysqlUrl: string): Promise<void> {
   const conn = await mysql.createConnection({ uri: mysqlUrl });
   try {
@@ -235,6 +281,13 @@ async function main(): Promise<void> {
   const started = new Date().toISOString();
   const loadAtStart = load();
   const cleanups: Array<() => Promise<unknown>> = [];
+  // A stopped run drops its databases, roles, namespace and control plane too.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      log(`${signal}: cleaning up`);
+      void cleanUp(cleanups).finally(() => process.exit(130));
+    });
+  }
   const results: Record<string, unknown> = { startedAt: started, machine: machine(), loadAtStart, options };
   try {
     log('starting the control plane');
@@ -266,6 +319,8 @@ async function main(): Promise<void> {
       masterUrl,
       workers: options.workers,
       resyncPeriodMs: 3_600_000,
+      logFile: options['operator-log'],
+      nodeOptions: options['operator-node-options']?.split(/\s+/),
     });
     cleanups.push(() => operator.stop());
     await cluster.kube.call('POST', `${GROUP_PATH}/storeschemas`, schemaObject('1', { products }, options));
@@ -326,6 +381,8 @@ async function main(): Promise<void> {
     rss.stop();
     log(`rollout ${final.phase} in ${fmt(rolloutSeconds)} s (${final.updated}/${final.total})`);
 
+    const timeline = await admissionTimeline(masterUrl, rolloutSeconds);
+
     // The baseline, after the rollout: the same statements, one database after another.
     const databases = await withClient(options['postgres-url'], (c) =>
       c.query<{ datname: string }>('SELECT datname FROM pg_database WHERE datname LIKE $1 ORDER BY datname', [
@@ -385,6 +442,12 @@ async function main(): Promise<void> {
           ]
         : []),
       row('operator RSS, peak during the rollout', `${fmt(rss.peak)} MB`),
+      row('per store: admitted -> finished, median / p90', `${fmt(timeline.inFlightMs.median)} / ${fmt(timeline.inFlightMs.p90)} ms`),
+      row(
+        'slot refill: a finish -> the next admission, median / p90',
+        `${fmt(timeline.refillMs.median)} / ${fmt(timeline.refillMs.p90)} ms`,
+      ),
+      row('stores in flight on average', fmt(timeline.meanInFlight)),
       row('load average before / after', `${loadBeforeRollout.join(' ')} / ${load().join(' ')}`),
     ];
     Object.assign(results, {
@@ -392,6 +455,7 @@ async function main(): Promise<void> {
       baselineSeconds: { postgres: baselinePg, mysql: baselineMy },
       peaks: { postgres: peaks, mariadb: myPeak.peak },
       rssPeakMb: rss.peak,
+      timeline,
       final,
       loadAtEnd: load(),
       rows,
@@ -400,7 +464,16 @@ async function main(): Promise<void> {
       `${table(`StoreSchema rollout (${fleet.length} stores, ${machine().nproc} cores, load ${loadAtStart.join(' ')})`, rows)}\n`,
     );
   } finally {
-    for (const step of cleanups.reverse()) {
+    await cleanUp(cleanups);
+    if (options.json) writeFileSync(options.json, `${JSON.stringify(results, null, 2)}\n`);
+  }
+}
+
+/** Runs the cleanups once, newest first: at the end, after an error, or on Ctrl-C / SIGTERM. */
+let cleaning: Promise<void> | undefined;
+function cleanUp(cleanups: Array<() => Promise<unknown>>): Promise<void> {
+  cleaning ??= (async () => {
+    for (const step of [...cleanups].reverse()) {
       try {
         await step();
       } catch (error) {
@@ -408,8 +481,8 @@ async function main(): Promise<void> {
         process.exitCode = 1;
       }
     }
-    if (options.json) writeFileSync(options.json, `${JSON.stringify(results, null, 2)}\n`);
-  }
+  })();
+  return cleaning;
 }
 
 main().catch((error: unknown) => {

@@ -25,7 +25,7 @@ export interface LocatedServer extends Located<DatabaseServerSpec> {
 }
 
 export interface ManifestSet {
-  stores: Located<StoreSpec>[];
+  stores: Array<Located<StoreSpec> & { labels: Record<string, string> }>;
   databases: Located<StoreDatabaseSpec>[];
   servers: LocatedServer[];
   /** StoreSchema versions (cluster-scoped), cross-checked (schema/from-spec.ts). */
@@ -38,6 +38,8 @@ export interface StoreUnit {
   name: string;
   slug: string;
   spec: StoreSpec;
+  /** metadata.labels: what StoreSchema rollout stages select. */
+  labels: Record<string, string>;
   database: StoreDatabaseTemplateSpec;
   origin: string;
   /** Where the database spec is declared and its field path there, for messages about it:
@@ -185,7 +187,7 @@ export function parseManifests(sources: Array<{ origin: string; text: string }>)
         const parsed = storeSpec.safeParse(body.spec);
         const operatorOnly = parsed.success && parsed.data.database?.credentials ? 'spec.database.credentials' : undefined;
         if (operatorOnly) problems.push(`${where} (Store ${meta.name}): ${operatorOnly}: ${OPERATOR_ONLY_CREDENTIALS}`);
-        else if (parsed.success) set.stores.push({ name: meta.name, spec: parsed.data, origin: located });
+        else if (parsed.success) set.stores.push({ name: meta.name, spec: parsed.data, labels: meta.labels ?? {}, origin: located });
         else problems.push(...issues(parsed.error, 'spec').map((p) => `${where} (Store ${meta.name}): ${p}`));
       } else if (apiVersion === GROUP_VERSION && kind === 'StoreDatabase') {
         const parsed = storeDatabaseSpec.safeParse(body.spec);
@@ -269,7 +271,16 @@ export function storeUnits(set: ManifestSet): StoreUnit[] {
     for (const { field, name } of secretReferences(database)) {
       if (!set.secrets.has(name)) problems.push(`${databaseOrigin}: ${databasePath}.${field}: Secret ${name} is not in the manifests`);
     }
-    units.push({ name: store.name, slug, spec: store.spec, database, origin: store.origin, databaseOrigin, databasePath });
+    units.push({
+      name: store.name,
+      slug,
+      spec: store.spec,
+      labels: store.labels,
+      database,
+      origin: store.origin,
+      databaseOrigin,
+      databasePath,
+    });
   }
   for (const db of set.databases) {
     if (!used.has(db.name))

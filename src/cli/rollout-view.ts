@@ -5,6 +5,7 @@ import { stringify } from 'yaml';
 import type { StoreSchema } from '../api/store-schema.js';
 import type { RolloutRow } from '../master/rollouts.js';
 import type { MasterDB } from '../master/types.js';
+import { rolloutState } from '../stores/rollout/standalone.js';
 import { formatTable } from './output.js';
 
 export interface RolloutView {
@@ -42,46 +43,21 @@ export function viewFromStatus(schema: StoreSchema): RolloutView {
   };
 }
 
-/** Without a cluster: the rollout row and the admissions of its version, per stage as admitted. */
+/** Without a cluster: the stage logic's answer on the master DB's state, as the standalone runner sees it. */
 export async function viewFromMaster(db: Kysely<MasterDB>, rollout: RolloutRow): Promise<RolloutView> {
-  const admissions = await db
-    .selectFrom('schema_rollout_stores')
-    .innerJoin('stores', 'stores.id', 'schema_rollout_stores.store_id')
-    .select([
-      'stores.slug',
-      'schema_rollout_stores.stage',
-      'schema_rollout_stores.state',
-      'schema_rollout_stores.reason',
-      'schema_rollout_stores.message',
-    ])
-    .where('schema_rollout_stores.schema_name', '=', rollout.schema_name)
-    .where('schema_rollout_stores.version', '=', rollout.version)
-    .execute();
-  const stores = await db.selectFrom('stores').select(['schema_version']).where('schema_name', '=', rollout.schema_name).execute();
-  const updated = stores.filter((s) => s.schema_version === rollout.version).length;
-  const stages = new Map<string, RolloutView['stages'][number]>();
-  for (const a of admissions) {
-    const stage = stages.get(a.stage) ?? { name: a.stage, total: 0, updated: 0, failed: 0, pending: 0 };
-    stage.total++;
-    if (a.state === 'updated') stage.updated++;
-    else if (a.state === 'failed') stage.failed++;
-    else stage.pending++;
-    stages.set(a.stage, stage);
-  }
-  const phase = rollout.halted || rollout.paused ? 'Paused' : rollout.complete ? 'Complete' : 'Progressing';
+  const state = await rolloutState(db, rollout.schema_name);
+  const decision = state?.decision;
   return {
     schema: rollout.schema_name,
     version: rollout.version,
-    phase,
-    reason: rollout.halted ? 'FailureBudgetExceeded' : rollout.paused ? 'PausedByUser' : undefined,
-    message: rollout.previous_version ? `from version ${rollout.previous_version}` : undefined,
-    currentStage: rollout.current_stage ?? undefined,
-    updated,
-    total: stores.length,
-    stages: [...stages.values()],
-    failedStores: admissions
-      .filter((a) => a.state === 'failed')
-      .map((a) => ({ store: a.slug, stage: a.stage, reason: a.reason ?? 'Failed', message: a.message ?? '' })),
+    phase: decision?.phase,
+    reason: decision?.reason,
+    message: decision?.message ?? (rollout.previous_version ? `from version ${rollout.previous_version}` : undefined),
+    currentStage: decision?.currentStage,
+    updated: decision?.updated ?? 0,
+    total: decision?.total ?? 0,
+    stages: decision?.stages ?? [],
+    failedStores: (decision?.failedStores ?? []).map((f) => ({ store: f.name, stage: f.stage, reason: f.reason, message: f.message })),
   };
 }
 

@@ -48,6 +48,8 @@ export interface ControllerContext {
   supabaseApiUrl?: string | undefined;
   /** How often to re-check a Supabase project that is still coming up. */
   supabasePollMs?: number | undefined;
+  /** A store finished (or failed) its rollout admission to a version of this StoreSchema: its rollout moves on now. */
+  admissionDone?: ((schemaName: string) => void) | undefined;
 }
 
 export interface ReconcileResult {

@@ -289,6 +289,7 @@ export class Manager {
       servers: this.#directory,
       supabaseApiUrl: options.supabaseApiUrl,
       supabasePollMs: options.supabasePollMs,
+      admissionDone: (schemaName) => this.#schemaLoop.enqueueClusterScoped(schemaName),
     };
     this.#storeLoop = new ControllerLoop('store', new StoreReconciler(context), this.metrics, log);
     this.#databaseLoop = new ControllerLoop('storedatabase', new StoreDatabaseReconciler(context), this.metrics, log);

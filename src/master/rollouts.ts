@@ -227,3 +227,62 @@ export async function recordSchemaFailed(
     .where('state', '=', 'admitted')
     .execute();
 }
+
+/**
+ * Without a cluster, a Store's labels (which rollout stages select) live in the master DB: storeop apply
+ * records those of every Store it applies, one platform_settings row per store.
+ */
+const LABELS_KEY = 'store-labels/';
+
+export async function recordStoreLabels(db: Kysely<MasterDB>, storeId: string, labels: Readonly<Record<string, string>>): Promise<void> {
+  const key = `${LABELS_KEY}${storeId}`;
+  const value = JSON.stringify(labels);
+  // Written only when the labels changed: applying the same manifests again writes nothing here.
+  const current = await db.selectFrom('platform_settings').select('value').where('key', '=', key).executeTakeFirst();
+  if (current && sameLabels(current.value as Record<string, unknown>, labels)) return;
+  await db
+    .insertInto('platform_settings')
+    .values({ key, value, description: 'labels of a Store applied by storeop apply (rollout stage selectors)' })
+    .onConflict((oc) => oc.column('key').doUpdateSet({ value, updated_at: sql`now()` }))
+    .execute();
+}
+
+function sameLabels(a: Readonly<Record<string, unknown>>, b: Readonly<Record<string, string>>): boolean {
+  const keys = Object.keys(b);
+  return Object.keys(a).length === keys.length && keys.every((k) => a[k] === b[k]);
+}
+
+/** A schema's stores without a cluster: the ones the master DB records at a version of it, with their labels. */
+export interface SchemaStoreRow {
+  id: string;
+  slug: string;
+  databaseStatus: string;
+  /** Where its schema work runs: engine, host (and the DatabaseServer, when placed on one). */
+  server: string;
+  labels: Record<string, string>;
+}
+
+export async function schemaStores(db: Kysely<MasterDB>, schemaName: string): Promise<SchemaStoreRow[]> {
+  const rows = await db
+    .selectFrom('stores')
+    .leftJoin('platform_settings', (join) => join.on('platform_settings.key', '=', sql<string>`${LABELS_KEY} || stores.id::text`))
+    .select([
+      'stores.id',
+      'stores.slug',
+      'stores.database_status',
+      'stores.database_type',
+      'stores.database_host',
+      'stores.database_server',
+    ])
+    .select('platform_settings.value as labels')
+    .where('stores.schema_name', '=', schemaName)
+    .orderBy('stores.slug')
+    .execute();
+  return rows.map((r) => ({
+    id: r.id,
+    slug: r.slug,
+    databaseStatus: r.database_status,
+    server: r.database_server ?? `${r.database_type ?? 'unknown'}://${r.database_host ?? r.slug}`,
+    labels: (typeof r.labels === 'string' ? JSON.parse(r.labels) : (r.labels ?? {})) as Record<string, string>,
+  }));
+}

@@ -118,16 +118,16 @@ export async function provision(request: ProvisionRequest): Promise<ProvisionRes
   const tenant = await engine.openTenant(connection);
   try {
     const outcome = await tenant.withMigrationLock(
-      (session) => syncSchema({ session, tenant, schema, hash, slug, request, progress, stepDone }),
+      (session) => syncSchema({ session, tenant, schema, hash, slug, seed: request.seed, progress, stepDone }),
       { ...DEFAULT_LOCK, ...request.lock },
     );
     const result: ProvisionResult = {
       slug,
       connection,
-      serverVersion,
       schemaVersion: schema.version,
       schemaHash: hash,
       ...outcome,
+      serverVersion, // as the admin session reported it
       tablesCreated: progress.tablesCreated,
       totalTables: tables.length,
       durationMs: 0,
@@ -145,18 +145,70 @@ export async function provision(request: ProvisionRequest): Promise<ProvisionRes
   }
 }
 
+export interface SchemaSyncRequest {
+  slug: string;
+  /** The store's registered connection (its own role/user and password). */
+  connection: TenantConnection;
+  schema: TargetSchema;
+  seed?: false | SeedSettings;
+  lock?: Partial<LockOptions>;
+}
+
+/**
+ * The schema part of provision() alone, on a store database that exists: one session as the store's own
+ * role under the migration lock (listTables → plan → createMissing → migrate → seed), no admin session. A
+ * rollout runs it for a registered store it admitted to a new version; a store whose database or login is
+ * not as registered fails here, and provision() is what repairs it.
+ */
+export async function syncStoreSchema(request: SchemaSyncRequest): Promise<ProvisionResult> {
+  const started = performance.now();
+  const slug = assertSlug(request.slug);
+  const { connection, schema } = request;
+  const engine = engineFor(connection.engine);
+  const unsupported = schema.unsupported?.[engine.dialect];
+  if (unsupported) throw new StoreopError('InvalidSpec', `store schema version ${schema.version}: ${unsupported}`, { retryable: false });
+  const tables = Object.keys(schema.definition);
+  const hash = schemaHash(schema.definition, schema.version);
+  const progress = new ProgressReporter(undefined, tables.length);
+  const summary = { engine: connection.engine, host: connection.host, port: connection.port, database: connection.database };
+  const tenant = await engine.openTenant(connection, { poolSize: 1 });
+  try {
+    const outcome = await tenant.withMigrationLock(
+      (session) => syncSchema({ session, tenant, schema, hash, slug, seed: request.seed, progress, stepDone: async () => {} }),
+      { ...DEFAULT_LOCK, ...request.lock },
+    );
+    return {
+      slug,
+      connection,
+      schemaVersion: schema.version,
+      schemaHash: hash,
+      ...outcome,
+      tablesCreated: progress.tablesCreated,
+      totalTables: tables.length,
+      durationMs: Math.round(performance.now() - started),
+    };
+  } catch (error) {
+    throw toStoreopError(error, summary, [connection.password], 'updating the store schema');
+  } finally {
+    await tenant.close();
+  }
+}
+
 interface SyncContext {
   session: AnyKysely;
   tenant: Tenant;
   schema: TargetSchema;
   hash: string;
   slug: string;
-  request: ProvisionRequest;
+  seed: ProvisionRequest['seed'];
   progress: ProgressReporter;
   stepDone: (step: StepName) => Promise<void>;
 }
 
-type SyncOutcome = Pick<ProvisionResult, 'applied' | 'migrationsApplied' | 'seedRowsInserted' | 'changed' | 'fingerprint'>;
+type SyncOutcome = Pick<
+  ProvisionResult,
+  'applied' | 'migrationsApplied' | 'seedRowsInserted' | 'changed' | 'fingerprint' | 'serverVersion'
+>;
 
 /** Runs on one session holding the store's migration lock: listTables → plan → createMissing → migrate → seed. */
 async function syncSchema(ctx: SyncContext): Promise<SyncOutcome> {
@@ -188,7 +240,7 @@ async function syncSchema(ctx: SyncContext): Promise<SyncOutcome> {
 
   const lastSchema = history.filter((h) => h.kind === 'schema').at(-1);
   const recordSchema = plan.changes.length > 0 || lastSchema?.checksum !== ctx.hash;
-  const seed = ctx.request.seed === false ? null : (ctx.request.seed ?? {});
+  const seed = ctx.seed === false ? null : (ctx.seed ?? {});
   const seedPending = seed !== null && !history.some((h) => h.kind === 'seed' && seedDone(schema, h));
   const anythingToDo = recordSchema || pendingMigrations.length > 0 || seedPending;
   if (anythingToDo && !hasHistory) await ensureHistoryTable(session, dialect);
@@ -231,6 +283,7 @@ async function syncSchema(ctx: SyncContext): Promise<SyncOutcome> {
     seedRowsInserted,
     changed: plan.changes.length > 0 || pendingMigrations.length > 0 || seedRowsInserted > 0,
     fingerprint: `${expectationKey(schema, seed !== null)}/${fingerprint.value}`,
+    serverVersion: fingerprint.serverVersion,
   };
 }
 

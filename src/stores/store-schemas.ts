@@ -41,6 +41,19 @@ export async function reviewSchema(db: Kysely<MasterDB>, schema: DeclaredSchema)
   const { name, spec } = schema;
   const previous = await latestSchemaVersion(db, name);
   const same = previous?.version === spec.version ? previous : await findSchemaVersion(db, name, spec.version);
+  return reviewAgainst(schema, previous, same);
+}
+
+/**
+ * Reviews a declared version against the version it follows (`previous`) and the record of its own version
+ * number, if that was admitted before (`same`): the change rules, and a version never changes. Pure.
+ */
+export function reviewAgainst(
+  schema: DeclaredSchema,
+  previous: SchemaVersionRecord | undefined,
+  same: SchemaVersionRecord | undefined,
+): SchemaReview {
+  const { spec } = schema;
   if (same) {
     const problems =
       same.checksum === specChecksum(spec)

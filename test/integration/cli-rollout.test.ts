@@ -1,9 +1,19 @@
 // `storeop rollout status|pause|resume` without a cluster: against the master DB that holds the rollout
 // state (as `storeop apply`), with the flags validated (a bad one is one line naming it, exit 2).
 import { afterEach, describe, expect, it } from 'vitest';
+import { storeSchemaSpec } from '../../src/api/store-schema.js';
 import type { MasterDatabase } from '../../src/master/database.js';
-import { admitStores, findRollout, recordProgress, recordSchemaFailed, startRollout } from '../../src/master/rollouts.js';
-import { upsertStore } from '../../src/master/stores.js';
+import {
+  admitStores,
+  findRollout,
+  recordProgress,
+  recordSchemaApplied,
+  recordSchemaFailed,
+  recordStoreLabels,
+  startRollout,
+} from '../../src/master/rollouts.js';
+import { admitSchemaVersion } from '../../src/master/schema-versions.js';
+import { setDatabaseFacts, upsertStore } from '../../src/master/stores.js';
 import { postgresMaster, runCli, type TestMaster } from '../support/master.js';
 
 describe('storeop rollout without a cluster', () => {
@@ -22,6 +32,20 @@ describe('storeop rollout without a cluster', () => {
     const db = master.db;
     const a = await upsertStore(db, { slug: `ro-a-${Date.now().toString(36)}`, name: 'A' });
     const b = await upsertStore(db, { slug: `ro-b-${Date.now().toString(36)}`, name: 'B' });
+    // Two stores at version 1 of catalogue, both labelled for its canary stage (as storeop apply records them).
+    const spec = (version: string) =>
+      storeSchemaSpec.parse({
+        version,
+        tables: { products: { columns: { id: { kind: 'id' } } } },
+        rollout: { stages: [{ name: 'canary', selector: { matchLabels: { 'storeop.dev/canary': 'true' } } }] },
+      });
+    for (const store of [a, b]) {
+      await setDatabaseFacts(db, store.id, { status: 'active' });
+      await recordSchemaApplied(db, store.id, 'catalogue', '1');
+      await recordStoreLabels(db, store.id, { 'storeop.dev/canary': 'true' });
+    }
+    await admitSchemaVersion(db, 'catalogue', spec('1'));
+    await admitSchemaVersion(db, 'catalogue', spec('2'));
     await startRollout(db, 'catalogue', '1');
     await startRollout(db, 'catalogue', '2');
     await admitStores(db, 'catalogue', '2', [
@@ -49,12 +73,20 @@ describe('storeop rollout without a cluster', () => {
     expect(paused, paused.stderr).toMatchObject({ code: 0, stdout: 'StoreSchema catalogue: paused\n' });
     expect(await findRollout(db, 'catalogue')).toMatchObject({ paused: true, halted: true });
 
-    const resumed = await runCli(['rollout', 'resume', 'catalogue', ...flags]);
-    expect(resumed, resumed.stderr).toMatchObject({ code: 0, stdout: 'StoreSchema catalogue: resumed\n' });
-    expect(await findRollout(db, 'catalogue')).toMatchObject({ paused: false, halted: false, previous_version: '1' });
-    // The failed store is pending again; the one in flight stays admitted.
-    const rows = await db.selectFrom('schema_rollout_stores').select(['store_id', 'state']).execute();
-    expect(rows).toEqual([{ store_id: b.id, state: 'admitted' }]);
+    // Without a cluster, resume lifts the pause and the budget, retries the failed store and runs the rollout
+    // on. These stores have no database configured here, so both fail and the budget stops it again.
+    const resumed = await runCli(['rollout', 'resume', 'catalogue', ...flags], { STOREOP_ENCRYPTION_KEYS: tm.keysSpec });
+    expect(resumed.code, resumed.stderr).toBe(1);
+    expect(resumed.stdout).toMatch(/^StoreSchema catalogue: resumed\n/);
+    expect(resumed.stdout).toContain(`store ${a.slug}: version 2 of StoreSchema catalogue failed (NoDatabaseConfigured)`);
+    expect(resumed.stdout).toMatch(/version 2, Paused \(FailureBudgetExceeded\)/);
+    expect(await findRollout(db, 'catalogue')).toMatchObject({ paused: false, halted: true, previous_version: '1' });
+    const rows = await db.selectFrom('schema_rollout_stores').select(['store_id', 'state', 'reason']).orderBy('store_id').execute();
+    expect(rows).toEqual(
+      [a, b]
+        .map((s) => ({ store_id: s.id, state: 'failed', reason: 'NoDatabaseConfigured' }))
+        .sort((x, y) => x.store_id.localeCompare(y.store_id)),
+    );
   });
 
   it('refuses bad input with one line naming it, and reports a schema without a rollout', async () => {

@@ -121,6 +121,22 @@ describe('planRollout', () => {
     expect(planRollout(spec, members, { ...open, approvedStage: 'rest' }).admit.map((m) => m.name)).toEqual(['b']);
   });
 
+  it('keeps naming the stage awaiting approval while a person paused the rollout too, but not after a failure', () => {
+    const spec = rolloutSpec.parse({
+      stages: [
+        { name: 'canary', selector: { matchLabels: canary } },
+        { name: 'rest', selector: {}, pause: true },
+      ],
+    });
+    const waiting = [member('a', 'updated', { labels: canary }), member('b', 'pending')];
+    expect(planRollout(spec, waiting, open).awaitingStage).toBe('rest');
+    // A resume lifts the pause and approves that stage at once (the master DB keeps awaitingStage for it).
+    expect(planRollout(spec, waiting, { ...open, pausedByUser: true })).toMatchObject({ reason: 'PausedByUser', awaitingStage: 'rest' });
+    // A resume after a reached failure budget continues; it does not approve the gate behind it.
+    const failed = [member('a', 'failed', { labels: canary }), member('b', 'pending')];
+    expect(planRollout(spec, failed, open)).toMatchObject({ reason: 'FailureBudgetExceeded', awaitingStage: undefined });
+  });
+
   it('admits nothing while paused by the user, and is Complete once every store is updated', () => {
     expect(planRollout(twoStages, [member('a', 'pending')], { ...open, pausedByUser: true })).toMatchObject({
       reason: 'PausedByUser',

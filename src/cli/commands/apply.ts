@@ -22,11 +22,15 @@ import { connectionUrl } from '../../engines/url.js';
 import { describeTarget, isStoreopError } from '../../errors.js';
 import { type MasterDatabase, masterUrl, openMaster, storeopHome } from '../../master/database.js';
 import { loadKeyring } from '../../master/keyring.js';
+import { recordSchemaApplied, recordStoreLabels, startRollout } from '../../master/rollouts.js';
 import { findStore, recordServer, storesPerServer, upsertStore } from '../../master/stores.js';
 import { planProvisioning, planStatements } from '../../provisioning/dry-run.js';
 import { schemaFromSpec } from '../../schema/from-spec.js';
 import { describeConflicts } from '../../schema/plan.js';
 import { buildIntent, describeStore, intentForTarget, knownTarget, type StoreIntent } from '../../stores/intent.js';
+import type { RolloutDecision } from '../../stores/rollout/plan.js';
+import { runRollout } from '../../stores/rollout/standalone.js';
+import { storeTargetSchema } from '../../stores/rollout/target-schema.js';
 import { placedOnServer } from '../../stores/server-placement.js';
 import { serverTarget } from '../../stores/server-target.js';
 import { applyIntent, type MasterContext } from '../../stores/service.js';
@@ -262,6 +266,14 @@ async function reviewAndResolve(
   return { reviews, schemas };
 }
 
+/** One line per rollout run: where it stopped, and what a person does next. */
+function describeRollout(name: string, version: string, decision: RolloutDecision): string {
+  const head = `StoreSchema ${name} version ${version}: ${decision.phase}, ${decision.updated}/${decision.total} stores updated`;
+  if (decision.phase === 'Complete') return head;
+  const next = decision.phase === 'Paused' ? `; storeop rollout status ${name}, then storeop rollout resume ${name}` : '';
+  return `${head} (${decision.reason}: ${decision.message})${next}`;
+}
+
 function describeReview(review: SchemaReview): string {
   const { name, spec } = review.schema;
   const from = review.previous && review.previous.version !== spec.version ? ` (from ${review.previous.version})` : '';
@@ -325,10 +337,13 @@ export async function applyCommand(argv: string[]): Promise<number> {
   master ??= await openMaster({ url: f['master-database-url'], home });
   const display = progressDisplay();
   let outcomes: Outcome[];
+  const rollouts: Array<{ name: string; version: string; decision: RolloutDecision }> = [];
   try {
     const { reviews, schemas } = await reviewAndResolve(master.db, set, units);
     for (const review of reviews) {
       await admitSchema(master.db, review);
+      // The version's rollout across the stores of the schema (run below, once the manifests' stores are applied).
+      await startRollout(master.db, review.schema.name, review.schema.spec.version);
       out.write(`${describeReview(review)}\n`);
     }
     const keyring = loadKeyring({ home, embedded: master.engine === 'pglite' });
@@ -344,6 +359,10 @@ export async function applyCommand(argv: string[]): Promise<number> {
       try {
         const server = placements.servers.get(unit.name);
         if (server) await recordPlacement(master, intent, server.name);
+        // As the operator: a store keeps the version it has (or is admitted to); a new one gets its stage's.
+        const known = await findStore(master.db, unit.slug);
+        const choice = await storeTargetSchema(master.db, { storeId: known?.id, schemaName: resolved.name, labels: unit.labels });
+        const schema = 'missing' in choice ? resolved.target : choice.schema;
         // A job a killed run left open (its runner is gone) is taken over: the store's history shows one run, finished.
         const applied = await applyIntent(ctx, intent, {
           onProgress: (p) => display.update(unit.slug, p),
@@ -354,8 +373,10 @@ export async function applyCommand(argv: string[]): Promise<number> {
             onWaiting: (reason) => display.line(`${unit.slug}: ${reason}`),
           },
           ...(egress ? { egress } : {}),
-          schema: resolved.target,
+          schema,
         });
+        await recordStoreLabels(master.db, applied.job.store.id, unit.labels);
+        if (applied.kind === 'ready') await recordSchemaApplied(master.db, applied.job.store.id, resolved.name, schema.version);
         if (applied.kind === 'suspended') {
           display.line(`${unit.slug}: suspended`);
           return {
@@ -394,11 +415,18 @@ export async function applyCommand(argv: string[]): Promise<number> {
         };
       }
     });
+    for (const review of reviews) {
+      const name = review.schema.name;
+      const decision = await runRollout({ db: master.db, keyring }, name, (line) => display.line(line));
+      if (decision) rollouts.push({ name, version: review.schema.spec.version, decision });
+    }
   } finally {
     display.done();
     await master.close();
   }
-  if (units.length === 0) return 0; // StoreSchemas only: admitted, nothing to provision
+  for (const { name, version, decision } of rollouts) out.write(`${describeRollout(name, version, decision)}\n`);
+  const rolloutFailed = rollouts.some(({ decision }) => decision.phase === 'Failed' || decision.reason === 'FailureBudgetExceeded');
+  if (units.length === 0) return rolloutFailed ? 1 : 0; // StoreSchemas only: admitted and rolled out, nothing to provision
   out.write(
     `${formatTable(
       ['STORE', 'ENGINE', 'DATABASE', 'PHASE', 'TABLES', 'DURATION'],
@@ -410,6 +438,7 @@ export async function applyCommand(argv: string[]): Promise<number> {
     out.write(`${failed.length} of ${outcomes.length} store(s) failed\n`);
     return 1;
   }
+  if (rolloutFailed) return 1;
   const suspended = outcomes.filter((o) => o.phase === 'Suspended').length;
   const summary = `${outcomes.length - suspended} store(s) ready${suspended ? `, ${suspended} suspended` : ''}`;
   out.write(outcomes.some((o) => o.changed) ? `${summary}\n` : `${summary}; no changes\n`);

@@ -9,8 +9,10 @@ import { parseDatabaseUrl } from '../../engines/url.js';
 import { StoreopError } from '../../errors.js';
 import { describeApiError, KubeClient } from '../../kube/client.js';
 import { loadKubeConfig } from '../../kube/kubeconfig.js';
-import { masterUrl, openMaster } from '../../master/database.js';
+import { masterUrl, openMaster, storeopHome } from '../../master/database.js';
+import { loadKeyring } from '../../master/keyring.js';
 import { applyResume, findRollout, setPaused } from '../../master/rollouts.js';
+import { runRollout } from '../../stores/rollout/standalone.js';
 import { parseFlags, UsageError } from '../args.js';
 import { formatView, viewFromMaster, viewFromStatus } from '../rollout-view.js';
 
@@ -22,6 +24,8 @@ status  the rollout of the StoreSchema's version: phase, stages with their count
 pause   admits no more stores (stores already migrating finish).
 resume  lifts a pause, approves the stage waiting for approval (pause: true), and continues after a
         reached failure budget: the stores that failed this version are tried again (fix the version first).
+        Without a cluster it then runs the rollout itself (as storeop apply does) until it completes or
+        stops at the next gate, and prints where it stands; exit 1 when stores failed.
 
 With --kubeconfig, through the API server: status reads the StoreSchema; pause and resume set the
 annotations ${ROLLOUT_PAUSE_ANNOTATION} and ${ROLLOUT_RESUME_ANNOTATION}, which the operator acts on.
@@ -102,15 +106,24 @@ async function withoutCluster(action: Action, name: string, f: Flags): Promise<n
       process.stderr.write(`storeop rollout: no rollout of StoreSchema ${name} in ${master.location}\n`);
       return 1;
     }
-    if (action === 'status') process.stdout.write(formatView(await viewFromMaster(master.db, rollout), f.output));
-    else if (action === 'pause') {
+    if (action === 'status') {
+      process.stdout.write(formatView(await viewFromMaster(master.db, rollout), f.output));
+      return 0;
+    }
+    if (action === 'pause') {
+      // A run in progress (storeop apply, another resume) sees it before its next admission.
       await setPaused(master.db, name, true);
       process.stdout.write(`StoreSchema ${name}: paused\n`);
-    } else {
-      await applyResume(master.db, name, `cli:${new Date().toISOString()}`);
-      process.stdout.write(`StoreSchema ${name}: resumed\n`);
+      return 0;
     }
-    return 0;
+    await applyResume(master.db, name, `cli:${new Date().toISOString()}`);
+    process.stdout.write(`StoreSchema ${name}: resumed\n`);
+    // Without an operator, this command runs the rollout on: until it completes or stops at the next gate.
+    const keyring = loadKeyring({ home: storeopHome(f.home), embedded: master.engine === 'pglite' });
+    const decision = await runRollout({ db: master.db, keyring }, name, (line) => process.stdout.write(`${line}\n`));
+    if (!decision) return 1;
+    process.stdout.write(formatView(await viewFromMaster(master.db, (await findRollout(master.db, name)) ?? rollout), f.output));
+    return decision.phase === 'Failed' || decision.reason === 'FailureBudgetExceeded' ? 1 : 0;
   } finally {
     await master.close();
   }

@@ -2,7 +2,10 @@
 // that use it (against the master DB, as storeop apply), and its TypeScript row types.
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { objectName } from '../../api/common.js';
 import { ManifestError, parseManifests, readSources } from '../../apply/manifests.js';
+import { KubeClient } from '../../kube/client.js';
+import { loadKubeConfig } from '../../kube/kubeconfig.js';
 import { openMaster, storeopHome } from '../../master/database.js';
 import { loadKeyring } from '../../master/keyring.js';
 import { planStatements } from '../../provisioning/dry-run.js';
@@ -12,8 +15,10 @@ import { rowTypesSource } from '../../schema/type-source.js';
 import { planSchemaForFleet, type SchemaPlanReport } from '../../stores/schema-plan.js';
 import type { DeclaredSchema } from '../../stores/store-schemas.js';
 import { parseFlags, UsageError } from '../args.js';
+import { planSchemaInCluster } from '../schema-plan-cluster.js';
 
 export const schemaHelp = `usage: storeop schema plan -f FILE|DIR|- [-f ...] [--master-database-url URL] [--home DIR]
+       storeop schema plan -f FILE|DIR|- [-f ...] --kubeconfig PATH [--namespace NS] [--operator-namespace NS]
        storeop schema types -f FILE|- [--name SCHEMA]
 
 plan   Validates the StoreSchema documents and shows, before anything runs, what each version would do:
@@ -22,7 +27,11 @@ plan   Validates the StoreSchema documents and shows, before anything runs, what
        schema, the statements and migrations it would get, or the conflicts that would stop it (a column of
        another type added by hand). Reads only; exits 1 when anything is refused or conflicts. The master DB
        is the one storeop apply uses (--home / STOREOP_HOME, or --master-database-url /
-       STOREOP_MASTER_DATABASE_URL).
+       STOREOP_MASTER_DATABASE_URL). With --kubeconfig, through the API server instead: the version is
+       compared with the cluster's StoreSchema of that name, and every Store that uses the schema (in
+       --namespace, else all) is read through its database target as the operator resolves it (its
+       StoreDatabase, its Secrets, its DatabaseServer, whose admin Secret is in --operator-namespace unless
+       adminSecretRef names one; default $POD_NAMESPACE, else default).
 types  Prints the TypeScript row types (StoreDB) of a StoreSchema, for Kysely<StoreDB> and
        ConnectionManager.forStore<StoreDB>(); --name picks one when the file holds several.`;
 
@@ -31,6 +40,9 @@ const flags = z.object({
   'master-database-url': z.string().min(1).optional(),
   home: z.string().min(1).optional(),
   name: z.string().min(1).optional(),
+  kubeconfig: z.string().min(1).optional(),
+  namespace: objectName.optional(),
+  'operator-namespace': objectName.optional(),
 });
 
 const flagSpec = {
@@ -38,6 +50,9 @@ const flagSpec = {
   'master-database-url': { type: 'string' },
   home: { type: 'string' },
   name: { type: 'string' },
+  kubeconfig: { type: 'string' },
+  namespace: { type: 'string', short: 'n' },
+  'operator-namespace': { type: 'string' },
 } as const;
 
 function declaredSchemas(filenames: string[]): DeclaredSchema[] {
@@ -63,6 +78,21 @@ export async function schemaCommand(argv: string[]): Promise<number> {
     return 0;
   }
   if (f.name) throw new UsageError('--name is for storeop schema types');
+  if (f.kubeconfig && (f['master-database-url'] || f.home))
+    throw new UsageError('--kubeconfig (cluster) and --master-database-url/--home (no cluster) exclude each other');
+  if (!f.kubeconfig && (f.namespace || f['operator-namespace']))
+    throw new UsageError('--namespace and --operator-namespace need --kubeconfig');
+  if (f.kubeconfig) {
+    const kube = new KubeClient(loadKubeConfig(f.kubeconfig));
+    const operatorNamespace = f['operator-namespace'] ?? process.env.POD_NAMESPACE ?? 'default';
+    let blocked = false;
+    for (const schema of schemas) {
+      const report = await planSchemaInCluster(kube, schema, { namespace: f.namespace, operatorNamespace });
+      process.stdout.write(formatReport(report, 'the cluster has'));
+      blocked ||= isBlocked(report);
+    }
+    return blocked ? 1 : 0;
+  }
 
   const home = storeopHome(f.home);
   const master = await openMaster({ url: f['master-database-url'], home });
@@ -71,8 +101,8 @@ export async function schemaCommand(argv: string[]): Promise<number> {
     let blocked = false;
     for (const schema of schemas) {
       const report = await planSchemaForFleet(master.db, keyring, schema);
-      process.stdout.write(formatReport(report));
-      blocked ||= report.review.problems.length > 0 || report.stores.some((s) => s.plan.schema.conflicts.length > 0);
+      process.stdout.write(formatReport(report, 'the master DB admitted'));
+      blocked ||= isBlocked(report);
     }
     return blocked ? 1 : 0;
   } finally {
@@ -80,10 +110,19 @@ export async function schemaCommand(argv: string[]): Promise<number> {
   }
 }
 
-function formatReport({ review, stores, unchecked }: SchemaPlanReport): string {
+function isBlocked(report: SchemaPlanReport): boolean {
+  return report.review.problems.length > 0 || report.stores.some((s) => s.plan.schema.conflicts.length > 0);
+}
+
+/** `source` says where the version compared with comes from: "the master DB admitted" or "the cluster has". */
+function formatReport({ review, stores, unchecked }: SchemaPlanReport, source: string): string {
   const { name, spec } = review.schema;
   const lines: string[] = [];
-  const previous = review.previous ? `the master DB admitted ${review.previous.version} last` : 'no version admitted yet';
+  const previous = review.previous
+    ? `${source} ${review.previous.version}${source.endsWith('admitted') ? ' last' : ''}`
+    : source.endsWith('admitted')
+      ? 'no version admitted yet'
+      : 'not in the cluster yet';
   lines.push(`StoreSchema ${name} version ${spec.version} (${previous})`);
   for (const change of review.changes) {
     const verdict = change.refused ? 'REFUSED ' : change.handledBy ? `handled by migration ${change.handledBy}: ` : '';

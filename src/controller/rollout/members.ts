@@ -76,8 +76,16 @@ export async function rolloutMembers(ctx: ControllerContext, schemaName: string,
   return { members, waiting };
 }
 
+/**
+ * The StoreDatabase as the informer holds it, read without a copy (the cache's get() copies): a pass looks
+ * at every store of the schema, and a rollout runs a pass per store finished.
+ */
+function databaseOf(ctx: ControllerContext, namespace: string, databaseName: string) {
+  return ctx.caches.databases.informer.get(databaseName, namespace);
+}
+
 function readyCondition(ctx: ControllerContext, namespace: string, databaseName: string) {
-  return ctx.caches.databases.get(namespace, databaseName)?.status?.conditions?.find((c) => c.type === 'Ready');
+  return databaseOf(ctx, namespace, databaseName)?.status?.conditions?.find((c) => c.type === 'Ready');
 }
 
 function databaseReady(ctx: ControllerContext, namespace: string, databaseName: string): boolean {
@@ -90,7 +98,7 @@ function waitsForSchema(ctx: ControllerContext, namespace: string, databaseName:
 
 /** The database server a store's schema work runs on: engine, host and port, as its StoreDatabase reports them. */
 function serverOf(ctx: ControllerContext, namespace: string, databaseName: string): string {
-  const database = ctx.caches.databases.get(namespace, databaseName);
+  const database = databaseOf(ctx, namespace, databaseName);
   const connection = database?.status?.connection;
   const engine = database?.spec?.engine ?? 'unknown';
   return connection?.host ? `${engine}://${connection.host}:${connection.port}` : `${engine}://${namespace}/${databaseName}`;

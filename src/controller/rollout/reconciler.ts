@@ -20,6 +20,9 @@ import { decisionStatus, refusedStatus, writeStatus } from './status.js';
 /** How often a rollout with stores in flight looks at the master DB for their outcomes. */
 export const ROLLOUT_POLL_MS = 2_000;
 
+/** The least time between two status writes that only move a stage's counts. */
+const STATUS_INTERVAL_MS = 1_000;
+
 export class RolloutReconciler {
   constructor(
     private readonly ctx: ControllerContext,
@@ -85,14 +88,37 @@ export class RolloutReconciler {
     }
     await recordProgress(db, name, {
       startedStage: decision.startedStage ?? null,
-      awaitingStage: decision.reason === 'AwaitingApproval' ? (decision.currentStage ?? null) : null,
+      awaitingStage: decision.awaitingStage ?? null,
       complete: decision.phase === 'Complete',
       halted: rollout.halted || decision.haltNow,
     });
     if (decision.haltNow && this.#reports(name)) await this.ctx.events.record(schema, 'Warning', 'FailureBudgetExceeded', decision.message);
-    if (this.#reports(name)) await writeStatus(this.ctx, schema, decisionStatus(schema, spec.version, decision));
     const inFlight = members.some((m) => m.state === 'inFlight') || decision.admit.length > 0;
+    // While stores move through a stage, each finish runs a pass: its counts are written at most once per
+    // STATUS_INTERVAL_MS (a phase or stage change at once), so a big stage is not one status write per store.
+    const held = this.#statusHeld(schema, spec.version, decision);
+    if (this.#reports(name) && held === 0) {
+      await writeStatus(this.ctx, schema, decisionStatus(schema, spec.version, decision));
+      this.#statusWrittenAt.set(name, Date.now());
+    }
+    if (held > 0) return { requeueAfterMs: Math.min(held, jitter(ROLLOUT_POLL_MS)) };
     return inFlight ? { requeueAfterMs: jitter(ROLLOUT_POLL_MS) } : {};
+  }
+
+  readonly #statusWrittenAt = new Map<string, number>();
+
+  /** How long to hold back a status write of only new counts (0: write now). */
+  #statusHeld(schema: StoreSchema, version: string, decision: ReturnType<typeof planRollout>): number {
+    const status = schema.status;
+    const sameShape =
+      decision.phase === 'Progressing' &&
+      status?.phase === 'Progressing' &&
+      status.version === version &&
+      status.currentStage === decision.currentStage &&
+      status.observedGeneration === schema.metadata.generation;
+    if (!sameShape) return 0;
+    const since = Date.now() - (this.#statusWrittenAt.get(schema.metadata.name) ?? 0);
+    return Math.max(0, STATUS_INTERVAL_MS - since);
   }
 
   /** A resume annotation not acted on yet: acted on once, durably (the token is kept in the master DB). */

@@ -14,6 +14,7 @@ import type { StoreIntent } from '../../stores/intent.js';
 import type { PreparedJob } from '../../stores/provision-store.js';
 import { type ApplyOutcome, applyIntent, claimStore, recordIdentity } from '../../stores/service.js';
 import type { ControllerContext } from '../context.js';
+import { applyAdmittedVersion } from '../rollout/apply-admission.js';
 import { applyConditions } from '../status.js';
 import { fail, progressMirror, reportProvisioningLater } from './status.js';
 import { checkKey, verifiedId, verifiedStores } from './verified.js';
@@ -34,6 +35,11 @@ export interface ProvisionRequest {
   schema: TargetSchema;
   /** Set when that version is a rollout's admission: a failure is recorded for the rollout, not retried. */
   admission?: { schemaName: string } | undefined;
+  /**
+   * Ready at this generation, and only the schema version differs (a rollout's admission): the rollout's
+   * own path (rollout/apply-admission.ts) runs instead of a job when it can.
+   */
+  versionOnly?: boolean;
 }
 
 export type ProvisionOutcome =
@@ -56,7 +62,10 @@ export async function provisionStoreDatabase(
   let jobId = sdb.status?.jobId;
   let storeId = sdb.status?.storeId;
   try {
-    if (request.upToDate && storeId) {
+    const versionOnly = request.versionOnly && storeId ? await applyAdmittedVersion(ctx, sdb, request, storeId) : undefined;
+    if (versionOnly) {
+      result = versionOnly;
+    } else if (request.upToDate && storeId) {
       result = await checkDrift(ctx, sdb, request, storeId);
     } else {
       // A job this StoreDatabase started that is still open was abandoned by a killed operator: resume it.

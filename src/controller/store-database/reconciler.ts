@@ -84,8 +84,10 @@ export class StoreDatabaseReconciler {
 
     // Ready at this generation and version: this run is the periodic drift check.
     const ready = getCondition(sdb.status?.conditions, 'Ready');
-    const upToDate =
-      ready?.status === 'True' && sdb.status?.observedGeneration === generation && sdb.status?.schemaVersion === choice.schema.version;
+    const readyAtGeneration = ready?.status === 'True' && sdb.status?.observedGeneration === generation;
+    const upToDate = readyAtGeneration && sdb.status?.schemaVersion === choice.schema.version;
+    // Only the schema version differs, and a rollout admitted it: the store's database, role and credentials stay as they are.
+    const versionOnly = readyAtGeneration && !upToDate && choice.admitted;
 
     const resolved = await resolveStoreTarget(ctx, sdb, spec, description, upToDate);
     if ('requeue' in resolved) return resolved.requeue;
@@ -118,12 +120,18 @@ export class StoreDatabaseReconciler {
       generation,
       schema: choice.schema,
       admission: choice.admitted ? { schemaName: choice.schemaName } : undefined,
+      versionOnly,
     });
     if (outcome.kind === 'suspended') return suspend(ctx, sdb, intent);
     // The admitted version failed (recorded for the rollout): the next run makes the version the store had.
-    if (outcome.kind === 'rolledBack') return { requeueAfterMs: 0 };
+    if (outcome.kind === 'rolledBack') {
+      ctx.admissionDone?.(choice.schemaName);
+      return { requeueAfterMs: 0 };
+    }
     const { result, jobId, storeId } = outcome;
     if (storeId) await recordSchemaMade(ctx, storeId, choice);
+    // The rollout admits its next stores as soon as one finishes, not at its next poll.
+    if (choice.admitted) ctx.admissionDone?.(choice.schemaName);
 
     if (supabase && target.engine === 'supabase' && storeId) await ensureStorage(ctx, sdb, target, supabase, storeId);
     const secretRef = spec.writeConnectionSecretToRef;
@@ -142,14 +150,18 @@ export class StoreDatabaseReconciler {
 
     if (createsStoreRole(target)) {
       try {
-        await settleCredentials(ctx, sdb, spec, target, result.connection, { slug, rotated: rotation !== undefined, upToDate });
+        await settleCredentials(ctx, sdb, spec, target, result.connection, {
+          slug,
+          rotated: rotation !== undefined,
+          upToDate: upToDate || versionOnly,
+        });
       } catch (error) {
         if (error instanceof SecretConflictError) return reportSecretConflict(ctx, sdb, error);
         return fail(ctx, sdb, error, { jobId, storeId });
       }
     }
 
-    await reportReady(ctx, sdb, { generation, storeId, jobId, result, secretName, seed: spec.seed, announce: !upToDate });
+    await reportReady(ctx, sdb, { generation, storeId, jobId, result, secretName, seed: spec.seed, announce: !upToDate && !versionOnly });
     // A rotation asked for while the store was provisioning runs on the next pass; a periodic one when due.
     const nextRotation = createsStoreRole(target) ? pendingRotationAfterJob(sdb, spec, rotation) : undefined;
     return { requeueAfterMs: Math.min(jitter(ctx.resyncPeriodMs), nextRotation ?? Number.POSITIVE_INFINITY) };

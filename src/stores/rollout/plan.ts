@@ -89,6 +89,8 @@ export interface RolloutDecision<M extends RolloutMember = RolloutMember> {
    * new version when its stage has started (versionForNewStore).
    */
   startedStage: string | undefined;
+  /** The stage waiting for approval (pause: true, not approved), also while paused by a person: a resume approves it. */
+  awaitingStage: string | undefined;
   stages: NonNullable<StoreSchemaStatus['stages']>;
   failedStores: NonNullable<StoreSchemaStatus['failedStores']>;
   updated: number;
@@ -146,6 +148,7 @@ export function planRollout<M extends RolloutMember>(
     message,
     currentStage,
     startedStage,
+    awaitingStage: undefined,
     stages: stageStatus,
     failedStores,
     updated,
@@ -177,9 +180,14 @@ export function planRollout<M extends RolloutMember>(
       : decide('Complete', 'Complete', `${updated}/${total} stores updated`);
   }
   const stage = stages[current] as ResolvedStage;
-  if (gates.pausedByUser) return decide('Paused', 'PausedByUser', 'paused by storeop rollout pause; storeop rollout resume continues');
+  // A gated stage stays the one a resume approves while a person's pause holds the rollout too.
+  const awaitingStage = awaiting ? currentStage : undefined;
+  if (gates.pausedByUser)
+    return decide('Paused', 'PausedByUser', 'paused by storeop rollout pause; storeop rollout resume continues', { awaitingStage });
   if (awaiting) {
-    return decide('Paused', 'AwaitingApproval', `stage ${stage.name} waits for approval: storeop rollout resume starts it`);
+    return decide('Paused', 'AwaitingApproval', `stage ${stage.name} waits for approval: storeop rollout resume starts it`, {
+      awaitingStage,
+    });
   }
   const admit = admissions(byStage[current] as M[], members, stage.maxConcurrent, rollout.maxConcurrentPerServer).map((m) => ({
     ...m,
@@ -220,8 +228,10 @@ function countStates(list: readonly RolloutMember[]): StateCounts {
   return { total: list.length, updated: count('updated'), failed: count('failed'), pending: count('pending'), inFlight: count('inFlight') };
 }
 
+/** Namespace, then name, by code point: a pass sorts every store of the schema, and runs once per store finished. */
 function byName(a: RolloutMember, b: RolloutMember): number {
-  return `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`);
+  if (a.namespace !== b.namespace) return a.namespace < b.namespace ? -1 : 1;
+  return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
 }
 
 /**

@@ -58,7 +58,11 @@ export async function storeTargetSchema(
  * A version's TargetSchema from the spec kept in the master DB. storeop's built-in schema needs no record;
  * a built-in version older than this storeop's (never recorded) is verified against the current one.
  */
-async function targetSchema(db: Kysely<MasterDB>, schemaName: string, version: string | undefined): Promise<TargetSchema | undefined> {
+export async function targetSchema(
+  db: Kysely<MasterDB>,
+  schemaName: string,
+  version: string | undefined,
+): Promise<TargetSchema | undefined> {
   const builtIn = schemaName === DEFAULT_STORE_SCHEMA_NAME;
   if (builtIn && (version === undefined || version === STORE_TARGET_SCHEMA.version)) return STORE_TARGET_SCHEMA;
   if (version === undefined) return undefined;
