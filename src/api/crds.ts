@@ -4,8 +4,8 @@ import { z } from 'zod';
 import { API_GROUP, API_VERSION } from './common.js';
 import { databaseServerSpec, databaseServerStatus, REGION_LABEL } from './database-server.js';
 import { storeSpec, storeStatus } from './store.js';
-import { storePlanSpec, storePlanStatus } from './store-plan.js';
 import { storeDatabaseSpec, storeDatabaseStatus } from './store-database.js';
+import { storePlanSpec, storePlanStatus } from './store-plan.js';
 import { storeSchemaSpec, storeSchemaStatus } from './store-schema.js';
 
 type Json = Record<string, unknown>;

@@ -10,8 +10,7 @@ export type QuotaLimit = (typeof QUOTA_LIMITS)[number];
 export const ENFORCEMENTS = ['Warn', 'Suspend'] as const;
 export type Enforcement = (typeof ENFORCEMENTS)[number];
 
-const limit = (what: string) =>
-  z.int().min(0).max(2_000_000_000).optional().describe(`Most ${what}; unset: the plan's built-in limit.`);
+const limit = (what: string) => z.int().min(0).max(2_000_000_000).optional().describe(`Most ${what}; unset: the plan's built-in limit.`);
 
 export const storePlanSpec = strictObject({
   plan: z.enum(PLAN_NAMES).describe('The plan these limits apply to (a Store names it in spec.plan).'),

@@ -58,11 +58,7 @@ export async function up(db: Db): Promise<void> {
     .execute();
 
   // The last collection (the next reads orders from its day on) and the store's quota verdict.
-  await db.schema
-    .alterTable('stores')
-    .addColumn('usage_collected_at', 'timestamptz')
-    .addColumn('quota_state', 'jsonb')
-    .execute();
+  await db.schema.alterTable('stores').addColumn('usage_collected_at', 'timestamptz').addColumn('quota_state', 'jsonb').execute();
 }
 
 export async function down(): Promise<void> {
