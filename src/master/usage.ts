@@ -215,7 +215,7 @@ export async function storeFigures(db: Kysely<MasterDB>, storeIds: readonly stri
 
 /** Saves the store's quota verdict when it changed; answers whether it did. */
 export async function saveQuotaState(db: Kysely<MasterDB>, storeId: string, state: QuotaStateColumn | null): Promise<boolean> {
-  const value = state && state.exceeded.length ? JSON.stringify(state) : null;
+  const value = state?.exceeded.length ? JSON.stringify(state) : null;
   const result = await db
     .updateTable('stores')
     .set({ quota_state: value })

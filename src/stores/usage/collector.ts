@@ -22,7 +22,7 @@ import {
 import type { MasterContext } from '../provision-store.js';
 import { forEachPerServer } from './per-server.js';
 import { type EffectivePlan, effectivePlans, type PlanOverride } from './plan-limits.js';
-import { evaluateQuota, type QuotaVerdict } from './quota.js';
+import { evaluateQuota, type QuotaVerdict, type UsageFigures } from './quota.js';
 import { readSample, serverKey } from './read-sample.js';
 
 export const DEFAULT_SESSIONS_PER_SERVER = 4;
@@ -47,6 +47,8 @@ export interface StoreUsageResult {
   /** Whether the store's database was read (suspended stores and failures are not). */
   sampled: boolean;
   error?: string;
+  /** The figures checked against the plan's limits. */
+  figures: UsageFigures;
   verdict: QuotaVerdict;
   /** Whether the verdict differs from the one recorded before. */
   changed: boolean;
@@ -112,15 +114,13 @@ export async function collectUsage(
   for (const store of stores) {
     const plan = planOf(store.plan);
     const f = figures.get(store.id);
-    const verdict = evaluateQuota(
-      {
-        maxProducts: f?.products ?? 0,
-        maxOrdersPerMonth: f?.ordersThisMonth ?? 0,
-        maxStorageMB: Math.floor((f?.storageBytes ?? 0) / 1_048_576),
-        maxApiRequestsPerDay: f?.apiRequestsToday ?? 0,
-      },
-      plan,
-    );
+    const usage: UsageFigures = {
+      maxProducts: f?.products ?? 0,
+      maxOrdersPerMonth: f?.ordersThisMonth ?? 0,
+      maxStorageMB: Math.floor((f?.storageBytes ?? 0) / 1_048_576),
+      maxApiRequestsPerDay: f?.apiRequestsToday ?? 0,
+    };
+    const verdict = evaluateQuota(usage, plan);
     const state: QuotaStateColumn | null = verdict.exceeded.length
       ? { exceeded: verdict.exceeded, enforcement: verdict.enforcement }
       : null;
@@ -133,6 +133,7 @@ export async function collectUsage(
       plan,
       sampled: sampled.has(store.id),
       ...(error ? { error } : {}),
+      figures: usage,
       verdict,
       changed,
     });
