@@ -244,3 +244,86 @@ export async function saveStorePlan(db: Kysely<MasterDB>, name: string, plan: st
     .executeTakeFirst();
   return Number(result.numInsertedOrUpdatedRows ?? 0) > 0;
 }
+
+/** Replaces the StorePlans recorded in the master DB with those the operator honours (readers use them). */
+export async function replaceStorePlans(
+  db: Kysely<MasterDB>,
+  plans: ReadonlyArray<{ name: string; plan: string; spec: Record<string, unknown> }>,
+): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    const keep = plans.map((p) => p.plan);
+    await trx
+      .deleteFrom('store_plans')
+      .where((eb) => (keep.length ? eb('plan', 'not in', keep) : eb.lit(true)))
+      .execute();
+    for (const p of plans) await saveStorePlan(trx, p.name, p.plan, p.spec);
+  });
+}
+
+export interface UsageRow {
+  id: string;
+  slug: string;
+  plan: string;
+  status: string;
+  products: number;
+  customers: number;
+  orders: number;
+  orderItems: number;
+  storageBytes: number;
+  openConnections: number;
+  collectedAt: Date | null;
+  /** Orders and revenue in the period asked for (today, or this month), and API requests in it. */
+  periodOrders: number;
+  periodRevenue: string;
+  periodApiRequests: number;
+  /** Orders this month and API requests today: what the limits are checked against. */
+  ordersThisMonth: number;
+  apiRequestsToday: number;
+  quotaState: QuotaStateColumn | null;
+}
+
+/** Each store's latest figures and its figures in the period (day: today, month: this month; UTC). */
+export async function usageRows(
+  db: Kysely<MasterDB>,
+  options: { period: 'day' | 'month'; now: Date; store?: string | undefined },
+): Promise<UsageRow[]> {
+  const today = utcDay(options.now);
+  const month = monthStart(options.now);
+  const from = options.period === 'day' ? today : month;
+  const to = options.period === 'day' ? today : monthEnd(month);
+  const byId = options.store && /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(options.store);
+  const filter = options.store ? (byId ? sql`AND s.id = ${options.store}::uuid` : sql`AND s.slug = ${options.store}`) : sql``;
+  const rows = await sql<Record<string, unknown>>`
+    SELECT s.id, s.slug, s.subscription_plan AS plan, s.database_status AS status, s.usage_collected_at, s.quota_state,
+           coalesce(m.product_count, 0) AS products, coalesce(m.customer_count, 0) AS customers, coalesce(m.order_count, 0) AS orders,
+           coalesce(m.order_item_count, 0) AS order_items, coalesce(m.storage_used_bytes, 0)::float8 AS storage,
+           coalesce(m.open_connections, 0) AS connections,
+           coalesce((SELECT sum(a.orders) FROM store_analytics a WHERE a.store_id = s.id AND a.date BETWEEN ${from}::date AND ${to}::date), 0)::int AS period_orders,
+           coalesce((SELECT sum(a.revenue) FROM store_analytics a WHERE a.store_id = s.id AND a.date BETWEEN ${from}::date AND ${to}::date), 0)::text AS period_revenue,
+           (SELECT count(*) FROM api_usage_logs l WHERE l.store_id = s.id AND l.created_at >= ${from}::date AND l.created_at < ${to}::date + 1)::int AS period_api,
+           coalesce((SELECT sum(a.orders) FROM store_analytics a WHERE a.store_id = s.id AND a.date BETWEEN ${month}::date AND ${monthEnd(month)}::date), 0)::int AS orders_month,
+           (SELECT count(*) FROM api_usage_logs l WHERE l.store_id = s.id AND l.created_at >= ${today}::date AND l.created_at < ${today}::date + 1)::int AS api_today
+      FROM stores s
+      LEFT JOIN LATERAL (SELECT * FROM usage_metrics um WHERE um.store_id = s.id ORDER BY um.metric_date DESC LIMIT 1) m ON true
+     WHERE s.database_status <> 'detached' ${filter}
+     ORDER BY s.slug`.execute(db);
+  return rows.rows.map((r) => ({
+    id: String(r.id),
+    slug: String(r.slug),
+    plan: String(r.plan),
+    status: String(r.status),
+    products: Number(r.products),
+    customers: Number(r.customers),
+    orders: Number(r.orders),
+    orderItems: Number(r.order_items),
+    storageBytes: Number(r.storage),
+    openConnections: Number(r.connections),
+    collectedAt: (r.usage_collected_at as Date | null) ?? null,
+    periodOrders: Number(r.period_orders),
+    periodRevenue: String(r.period_revenue),
+    periodApiRequests: Number(r.period_api),
+    ordersThisMonth: Number(r.orders_month),
+    apiRequestsToday: Number(r.api_today),
+    quotaState: (r.quota_state as QuotaStateColumn | null) ?? null,
+  }));
+}

@@ -3,8 +3,9 @@
 // calls for. A Store suspended or released for its quota has its StoreDatabase woken: that reconcile takes
 // the same path as spec.suspend (suspend.ts), or resumes it.
 import type { Store } from '../../api/store.js';
-import type { PerformanceFigure } from '../../master/usage.js';
+import { type PerformanceFigure, replaceStorePlans } from '../../master/usage.js';
 import { type CollectionReport, collectUsage, type StoreUsageResult } from '../../stores/usage/collector.js';
+import type { PlanOverride } from '../../stores/usage/plan-limits.js';
 import { UsageSchedule } from '../../stores/usage/schedule.js';
 import { getCondition } from '../conditions.js';
 import type { ControllerContext } from '../context.js';
@@ -43,6 +44,14 @@ export class UsageLoop {
 
   async runOnce(): Promise<CollectionReport> {
     const overrides = await listPlanOverrides(this.ctx.kube, this.options.storePlanSelector, this.ctx.log);
+    // Mirrored into the master DB, where `storeop usage` and the API read each plan's limits.
+    const effective = new Map<string, PlanOverride>();
+    for (const o of [...overrides].sort((a, b) => a.name.localeCompare(b.name)))
+      if (!effective.has(o.spec.plan)) effective.set(o.spec.plan, o);
+    await replaceStorePlans(
+      this.ctx.master.master.db,
+      [...effective.values()].map((o) => ({ name: o.name, plan: o.spec.plan, spec: o.spec })),
+    );
     const report = await collectUsage(this.ctx.master, {
       overrides,
       log: this.ctx.log,
