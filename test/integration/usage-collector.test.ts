@@ -1,12 +1,19 @@
 // The usage collector on real PostgreSQL and MariaDB stores with known rows: every master table's rows after a
 // collection (exact counts and sums), idempotence within a period, rollups across a day and a month boundary
 // (an injected clock), quota verdicts against the built-in free plan and a StorePlan override, and plan changes.
+import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApi } from '../../src/http/app.js';
+import { TokenVerifier } from '../../src/http/auth.js';
+import { openApiDocument } from '../../src/http/openapi.js';
+import { LocalProvisioner } from '../../src/http/provisioner.js';
+import { createLogger } from '../../src/log.js';
 import type { MasterDatabase } from '../../src/master/database.js';
 import { upsertStore } from '../../src/master/stores.js';
 import { type MasterContext, provisionStore } from '../../src/stores/provision-store.js';
 import { collectUsage } from '../../src/stores/usage/collector.js';
-import { postgresMaster, type TestMaster } from '../support/master.js';
+import { postgresMaster, runCli, type TestMaster } from '../support/master.js';
 import {
   mysqlCreateTarget,
   openMysql,
@@ -220,5 +227,74 @@ describe('usage collection on PostgreSQL and MariaDB stores', () => {
     // The same plan again changes nothing.
     await upsertStore(master.db, { slug: pgShop.slug, name: `Shop ${pgShop.slug}`, plan: 'professional' });
     expect(await tm.sql('select count(*)::int as n from billing_transactions where store_id = $1', [pgShop.id])).toEqual([{ n: 1 }]);
+  });
+
+  it('serves usage over the API and the CLI, and logs the store and the token id of each API request', async () => {
+    const now = new Date();
+    await withStoreDb(myShop.open(), (db) => insertOrder(db, 'NOW-1', '12.34', now.toISOString().replace(/\.\d+Z$/, 'Z'), 1));
+    const collected = await runCli(['usage', 'collect', '--master-database-url', tm.url, '--home', tm.home], {
+      STOREOP_ENCRYPTION_KEYS: tm.keysSpec,
+    });
+    expect(collected.stderr).toBe('');
+    expect(collected).toMatchObject({ code: 0 });
+    expect(collected.stdout).toContain('collected 2 of 2 stores');
+
+    const token = randomBytes(16).toString('hex');
+    const log = createLogger({ level: 'error' });
+    const app = createApi({
+      master: ctx,
+      tokens: new TokenVerifier([`${TokenVerifier.hash(token)} usage-reader`]),
+      provisioner: new LocalProvisioner({ master: ctx, log, home: tm.home }),
+      log,
+    });
+    const call = async (path: string) => app.request(path, { headers: { authorization: `Bearer ${token}`, 'user-agent': 'usage-test' } });
+    const response = await call(`/v1/stores/${myShop.slug}/usage?period=month`);
+    expect(response.status).toBe(200);
+    const usage = (await response.json()) as Record<string, unknown>;
+    expect(usage).toMatchObject({
+      id: myShop.id,
+      slug: myShop.slug,
+      plan: 'starter',
+      period: 'month',
+      usage: { products: 3, customers: 3, orders: 5, orderItems: 7, ordersInPeriod: 1, revenueInPeriod: '12.34', ordersThisMonth: 1 },
+      limits: { maxProducts: 1000, maxOrdersPerMonth: 1000, maxStorageMB: 10240, maxApiRequestsPerDay: 3334 },
+      enforcement: 'Warn',
+      exceeded: [],
+    });
+    const documented = openApiDocument().paths as Record<string, Record<string, unknown>>;
+    expect(Object.keys(documented)).toEqual(expect.arrayContaining(['/v1/stores/{id}/usage', '/v1/usage/summary']));
+    expect((await call(`/v1/stores/${myShop.id}/usage?period=day`).then((r) => r.json())) as object).toMatchObject({
+      period: 'day',
+      usage: { ordersInPeriod: 1, revenueInPeriod: '12.34' },
+    });
+    expect((await call('/v1/stores/no-such-shop/usage')).status).toBe(404);
+    const bad = await call(`/v1/stores/${myShop.slug}/usage?period=week&extra=1`);
+    expect(bad.status).toBe(400);
+    expect(JSON.stringify(await bad.json())).toContain('period');
+    const summary = (await (await call('/v1/usage/summary')).json()) as { period: string; plans: Array<Record<string, unknown>> };
+    expect(summary.period).toBe('month');
+    expect(summary.plans).toEqual([
+      expect.objectContaining({ plan: 'professional', stores: 1, activeStores: 1, storesOverLimit: 0, products: 3, ordersInPeriod: 0 }),
+      expect.objectContaining({ plan: 'starter', stores: 1, products: 3, ordersInPeriod: 1, revenueInPeriod: '12.34' }),
+    ]);
+
+    // The request log names the store a request concerned and the token's id, never the token.
+    let logged: Record<string, unknown>[] = [];
+    for (const deadline = Date.now() + 30_000; logged.length < 2 && Date.now() < deadline; await sleep(100))
+      logged = await tm.sql('select endpoint, store_id, token_name from api_usage_logs where store_id = $1 order by id', [myShop.id]);
+    expect(logged).toEqual([
+      { endpoint: `/v1/stores/${myShop.slug}/usage`, store_id: myShop.id, token_name: 'usage-reader' },
+      { endpoint: `/v1/stores/${myShop.id}/usage`, store_id: myShop.id, token_name: 'usage-reader' },
+    ]);
+    expect(JSON.stringify(await tm.sql('select * from api_usage_logs'))).not.toContain(token);
+
+    const table = await runCli(['usage', '--master-database-url', tm.url, '--period', 'month'], { STOREOP_ENCRYPTION_KEYS: tm.keysSpec });
+    expect(table.code).toBe(0);
+    expect(table.stdout).toMatch(/^SLUG\s+PLAN\s+STATUS\s+PRODUCTS\s+ORDERS\/MONTH/);
+    expect(table.stdout).toMatch(new RegExp(`${myShop.slug}\\s+starter\\s+active\\s+3/1000\\s+1/1000\\s+12\\.34`));
+    const one = await runCli(['usage', pgShop.slug, '-o', 'json', '--master-database-url', tm.url], {
+      STOREOP_ENCRYPTION_KEYS: tm.keysSpec,
+    });
+    expect(JSON.parse(one.stdout)).toMatchObject({ slug: pgShop.slug, plan: 'professional', usage: { products: 3 } });
   });
 });
