@@ -327,3 +327,13 @@ export async function usageRows(
     quotaState: (r.quota_state as QuotaStateColumn | null) ?? null,
   }));
 }
+
+/** Slugs of the stores whose quota verdict suspends them (over a limit of a plan enforcing Suspend). */
+export async function quotaSuspendedSlugs(db: Kysely<MasterDB>): Promise<Set<string>> {
+  const rows = await db
+    .selectFrom('stores')
+    .select('slug')
+    .where(sql<boolean>`quota_state->>'enforcement' = 'Suspend' AND jsonb_array_length(quota_state->'exceeded') > 0`)
+    .execute();
+  return new Set(rows.map((r) => r.slug));
+}
