@@ -2,8 +2,10 @@
 // database server), the master DB records them per period, and each store's figures are checked against its
 // plan's limits. Suspended stores are not read (their login is disabled): their last figures are checked
 // against the current limits, so a raised limit or a changed plan lifts a suspension.
+
+import type { TenantConnection } from '../../engines/target.js';
 import type { Logger } from '../../log.js';
-import { readActiveDatabaseConfig } from '../../master/integrations.js';
+import { readActiveDatabaseConfigs } from '../../master/integrations.js';
 import type { QuotaStateColumn } from '../../master/types.js';
 import {
   type CollectableStore,
@@ -60,7 +62,7 @@ export interface CollectionReport {
   stores: StoreUsageResult[];
 }
 
-type Prepared = { store: CollectableStore; connection: Awaited<ReturnType<typeof readActiveDatabaseConfig>> };
+type Prepared = { store: CollectableStore; connection: TenantConnection };
 
 export async function collectUsage(
   ctx: Pick<MasterContext, 'master' | 'keyring'>,
@@ -74,22 +76,26 @@ export async function collectUsage(
   const errors = new Map<string, string>();
   const sampled = new Set<string>();
 
+  const activeStores = stores.filter((s) => s.status === 'active');
+  const configs = await readActiveDatabaseConfigs(
+    db,
+    ctx.keyring,
+    activeStores.map((s) => s.id),
+  );
   const active: Prepared[] = [];
-  for (const store of stores.filter((s) => s.status === 'active')) {
-    try {
-      active.push({ store, connection: await readActiveDatabaseConfig(db, ctx.keyring, store.id) });
-    } catch (error) {
-      errors.set(store.id, (error as Error).message);
-    }
+  for (const store of activeStores) {
+    const config = configs.get(store.id);
+    if (config instanceof Error) errors.set(store.id, config.message);
+    else if (config) active.push({ store, connection: config.connection });
   }
   await forEachPerServer(
-    active.filter((p) => p.connection),
-    (p) => serverKey(p.connection?.connection as NonNullable<Prepared['connection']>['connection']),
+    active,
+    (p) => serverKey(p.connection),
     options.perServer ?? DEFAULT_SESSIONS_PER_SERVER,
     async ({ store, connection }) => {
       try {
         const sinceDay = store.collectedAt && store.collectedAt < now ? utcDay(store.collectedAt) : monthStart(now);
-        const sample = await readSample((connection as NonNullable<Prepared['connection']>).connection, new Date(`${sinceDay}T00:00:00Z`));
+        const sample = await readSample(connection, new Date(`${sinceDay}T00:00:00Z`));
         const read = new Map(sample.days.filter((d) => d.day <= today).map((d) => [d.day, d]));
         // Today always has a row; days read without figures are zeroed by recordSample (orders deleted since).
         const days = daysBetween(sinceDay, today)

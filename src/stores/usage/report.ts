@@ -126,7 +126,7 @@ export async function usageSummary(db: Kysely<MasterDB>, options: { period: Usag
 
 function toCents(decimal: string): bigint {
   const [whole = '0', fraction = ''] = decimal.replace('-', '').split('.');
-  const cents = BigInt(whole) * 100n + BigInt((fraction + '00').slice(0, 2));
+  const cents = BigInt(whole) * 100n + BigInt(`${fraction}00`.slice(0, 2));
   return decimal.startsWith('-') ? -cents : cents;
 }
 
