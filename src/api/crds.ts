@@ -5,6 +5,7 @@ import { API_GROUP, API_VERSION } from './common.js';
 import { databaseServerSpec, databaseServerStatus, REGION_LABEL } from './database-server.js';
 import { storeSpec, storeStatus } from './store.js';
 import { storeDatabaseSpec, storeDatabaseStatus } from './store-database.js';
+import { storePlanSpec, storePlanStatus } from './store-plan.js';
 import { storeSchemaSpec, storeSchemaStatus } from './store-schema.js';
 
 type Json = Record<string, unknown>;
@@ -184,6 +185,23 @@ export function customResourceDefinitions(): Json[] {
         { name: 'Phase', type: 'string', jsonPath: '.status.phase' },
         { name: 'Updated', type: 'integer', jsonPath: '.status.updated' },
         { name: 'Total', type: 'integer', jsonPath: '.status.total' },
+        ageColumn,
+      ],
+    }),
+    crd({
+      kind: 'StorePlan',
+      scope: 'Cluster',
+      plural: 'storeplans',
+      singular: 'storeplan',
+      shortNames: ['stpl'],
+      spec: storePlanSpec,
+      status: storePlanStatus,
+      description: "A subscription plan's limits (overriding the built-in ones) and what exceeding them does.",
+      columns: [
+        { name: 'Plan', type: 'string', jsonPath: '.spec.plan' },
+        { name: 'Products', type: 'integer', jsonPath: '.spec.limits.maxProducts' },
+        { name: 'Orders/month', type: 'integer', jsonPath: '.spec.limits.maxOrdersPerMonth' },
+        { name: 'Enforcement', type: 'string', jsonPath: '.spec.enforcement' },
         ageColumn,
       ],
     }),

@@ -1,4 +1,4 @@
-// Reads multi-document YAML manifests (Store, StoreDatabase, StoreSchema, DatabaseServer, Secret) and validates them with the same zod
+// Reads multi-document YAML manifests (Store, StoreDatabase, StoreSchema, StorePlan, DatabaseServer, Secret) and validates them with the same zod
 // schemas as the CRDs. Every problem names the file, the document and the field; nothing runs unless all pass.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -7,6 +7,7 @@ import { fieldIssues, GROUP_VERSION, objectName, protoKeyPaths } from '../api/co
 import { type DatabaseServerSpec, databaseServerSpec } from '../api/database-server.js';
 import { type StoreSpec, storeSpec } from '../api/store.js';
 import { type StoreDatabaseSpec, type StoreDatabaseTemplateSpec, storeDatabaseSpec } from '../api/store-database.js';
+import { type StorePlanSpec, storePlanSpec } from '../api/store-plan.js';
 import { type StoreSchemaSpec, storeSchemaSpec } from '../api/store-schema.js';
 import { specProblems } from '../schema/from-spec.js';
 import { secretReferences } from '../stores/resolve-target.js';
@@ -30,6 +31,8 @@ export interface ManifestSet {
   servers: LocatedServer[];
   /** StoreSchema versions (cluster-scoped), cross-checked (schema/from-spec.ts). */
   schemas: Located<StoreSchemaSpec>[];
+  /** StorePlans (cluster-scoped): each plan's limits and enforcement, recorded in the master DB. */
+  plans: Located<StorePlanSpec>[];
   secrets: Map<string, Record<string, string>>;
 }
 
@@ -136,7 +139,7 @@ export function readSources(paths: string[], stdin: () => string): Array<{ origi
 }
 
 export function parseManifests(sources: Array<{ origin: string; text: string }>): ManifestSet {
-  const set: ManifestSet = { stores: [], databases: [], servers: [], schemas: [], secrets: new Map() };
+  const set: ManifestSet = { stores: [], databases: [], servers: [], schemas: [], plans: [], secrets: new Map() };
   const problems: string[] = [];
   const seen = new Map<string, string>();
   for (const { origin, text } of sources) {
@@ -174,7 +177,7 @@ export function parseManifests(sources: Array<{ origin: string; text: string }>)
       const body = raw as { spec?: unknown };
       const resource =
         apiVersion === GROUP_VERSION &&
-        (kind === 'Store' || kind === 'StoreDatabase' || kind === 'DatabaseServer' || kind === 'StoreSchema');
+        (kind === 'Store' || kind === 'StoreDatabase' || kind === 'DatabaseServer' || kind === 'StoreSchema' || kind === 'StorePlan');
       const secret = apiVersion === 'v1' && kind === 'Secret';
       if (resource || secret) {
         const unknown = unknownFields(body, resource ? RESOURCE_FIELDS : SECRET_FIELDS);
@@ -204,6 +207,12 @@ export function parseManifests(sources: Array<{ origin: string; text: string }>)
         const found = parsed.success ? specProblems(parsed.data).map((p) => `${p.path}: ${p.message}`) : issues(parsed.error, 'spec');
         if (parsed.success && found.length === 0) set.schemas.push({ name: meta.name, spec: parsed.data, origin: located });
         else problems.push(...found.map((p) => `${where} (StoreSchema ${meta.name}): ${p}`));
+      } else if (apiVersion === GROUP_VERSION && kind === 'StorePlan') {
+        const parsed = storePlanSpec.safeParse(body.spec);
+        const twin = parsed.success ? set.plans.find((p) => p.spec.plan === parsed.data.plan) : undefined;
+        if (twin) problems.push(`${where} (StorePlan ${meta.name}): spec.plan: ${twin.spec.plan} is also set by StorePlan ${twin.name}`);
+        else if (parsed.success) set.plans.push({ name: meta.name, spec: parsed.data, origin: located });
+        else problems.push(...issues(parsed.error, 'spec').map((p) => `${where} (StorePlan ${meta.name}): ${p}`));
       } else if (apiVersion === 'v1' && kind === 'Secret') {
         const parsed = secretDoc.safeParse(raw);
         if (!parsed.success) {
@@ -217,7 +226,7 @@ export function parseManifests(sources: Array<{ origin: string; text: string }>)
         set.secrets.set(meta.name, values);
       } else {
         problems.push(
-          `${where}: ${apiVersion} ${kind} is not supported (expected ${GROUP_VERSION} Store, StoreDatabase, StoreSchema or DatabaseServer, or v1 Secret)`,
+          `${where}: ${apiVersion} ${kind} is not supported (expected ${GROUP_VERSION} Store, StoreDatabase, StoreSchema, StorePlan or DatabaseServer, or v1 Secret)`,
         );
       }
     });

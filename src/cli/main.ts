@@ -62,6 +62,10 @@ const commands: Record<string, CommandEntry> = {
     load: async () => import('./commands/rollout.js').then((m) => ({ run: m.rolloutCommand, help: m.rolloutHelp })),
     summary: 'show, pause or resume the staged rollout of a StoreSchema version',
   },
+  usage: {
+    load: async () => import('./commands/usage.js').then((m) => ({ run: m.usageCommand, help: m.usageHelp })),
+    summary: "show stores' usage against their plan limits, or collect it now (usage collect)",
+  },
   version: {
     load: async () => ({ run: printVersion, help: 'usage: storeop version (or storeop --version)' }),
     summary: 'print the version of storeop',

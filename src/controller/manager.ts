@@ -37,6 +37,9 @@ import { RolloutReconciler } from './rollout/reconciler.js';
 import { SecretCache, UNLABELLED_SECRETS_SELECTOR } from './secret-cache.js';
 import { StoreDatabaseReconciler } from './store-database/reconciler.js';
 import { StoreReconciler } from './store-reconciler.js';
+import { UsageMetrics } from './usage/metrics.js';
+import { reconcileDurations } from './usage/reconcile-durations.js';
+import { UsageLoop } from './usage/usage-loop.js';
 
 export interface ManagerOptions {
   kubeConfig: KubeConfig;
@@ -60,7 +63,15 @@ export interface ManagerOptions {
   databaseServerSelector?: string | undefined;
   supabaseApiUrl?: string | undefined;
   supabasePollMs?: number | undefined;
+  /** How often the leader collects usage (0: never); default 15 minutes. */
+  usageIntervalMs?: number | undefined;
+  /** Only the StorePlans this label selector matches; default all. */
+  storePlanSelector?: string | undefined;
+  /** Label usage metrics by store too (small fleets). */
+  usageMetricsPerStore?: boolean | undefined;
 }
+
+export const DEFAULT_USAGE_INTERVAL_MS = 15 * 60_000;
 
 /** How long Store changes are gathered before their StoreSchema's rollout runs again. */
 const ROLLOUT_COALESCE_MS = 2_000;
@@ -120,6 +131,7 @@ export class Manager {
   /** StoreSchema rollouts; off when the cluster has no StoreSchema CRD (or storeop may not read it). */
   readonly #schemaLoop: ControllerLoop;
   #rollouts = false;
+  readonly #usage: UsageLoop;
   readonly #elector: LeaderElector | undefined;
   #servers: Server[] = [];
   #stopping: Promise<void> | undefined;
@@ -294,6 +306,18 @@ export class Manager {
     this.#storeLoop = new ControllerLoop('store', new StoreReconciler(context), this.metrics, log);
     this.#databaseLoop = new ControllerLoop('storedatabase', new StoreDatabaseReconciler(context), this.metrics, log);
     this.#serverLoop = new ControllerLoop('databaseserver', new DatabaseServerReconciler(context), this.metrics, log);
+    this.#usage = new UsageLoop(context, {
+      intervalMs: options.usageIntervalMs ?? DEFAULT_USAGE_INTERVAL_MS,
+      storePlanSelector: options.storePlanSelector,
+      metrics: new UsageMetrics(this.metrics.registry, options.usageMetricsPerStore ?? false),
+      wake: (store) => {
+        const ns = store.metadata.namespace;
+        const names = new Set([store.spec?.databaseRef?.name ?? store.metadata.name]);
+        for (const db of this.#databases.byIndex(BY_STORE, ns, store.metadata.name)) names.add(db.metadata.name);
+        for (const name of names) this.#databaseLoop.enqueue(ns, name);
+      },
+      reconcileDurations: () => reconcileDurations(this.metrics),
+    });
     const rollouts = new RolloutReconciler(context, (ns, name) => this.#databaseLoop.enqueue(ns, name));
     this.#schemaLoop = new ControllerLoop('storeschema', rollouts, this.metrics, log);
     if (options.leaderElect) {
@@ -394,6 +418,8 @@ export class Manager {
     this.#serverLoop.start(Math.min(2, this.#options.maxConcurrentReconciles));
     // One worker: a rollout is one key per StoreSchema, and its work is done by the StoreDatabase workers.
     if (this.#rollouts) this.#schemaLoop.start(1);
+    // Usage collection runs on the leader only (this point is reached holding the lease).
+    this.#usage.start();
     log.info({ workers: this.#options.maxConcurrentReconciles, namespace: this.#options.namespace ?? '(all)' }, 'controllers started');
   }
 
@@ -436,7 +462,13 @@ export class Manager {
     this.#stopping ??= (async () => {
       const { log, gracePeriodMs } = this.#options;
       log.info({ gracePeriodMs }, 'shutting down');
-      const drained = Promise.all([this.#storeLoop.stop(), this.#databaseLoop.stop(), this.#serverLoop.stop(), this.#schemaLoop.stop()]);
+      const drained = Promise.all([
+        this.#storeLoop.stop(),
+        this.#databaseLoop.stop(),
+        this.#serverLoop.stop(),
+        this.#schemaLoop.stop(),
+        this.#usage.stop(),
+      ]);
       const timedOut = await Promise.race([
         drained.then(() => false),
         new Promise<boolean>((r) => setTimeout(() => r(true), gracePeriodMs).unref()),

@@ -18,6 +18,7 @@ import type { Provisioner } from './provisioner.js';
 import { RateLimiter, TooManyRequests } from './rate-limit.js';
 import { readBodyWithin } from './read-body.js';
 import { deleteRequest, provisionRequest } from './schemas.js';
+import { addUsageRoutes } from './usage-routes.js';
 
 export interface ApiOptions {
   master: MasterContext;
@@ -31,7 +32,7 @@ export interface ApiOptions {
 
 export const DEFAULT_RATE_LIMIT_PER_MINUTE = 600;
 
-type Env = { Bindings: HttpBindings; Variables: { tokenName?: string } };
+type Env = { Bindings: HttpBindings; Variables: { tokenName?: string; storeId?: string } };
 const problem = (
   c: Context,
   status: 400 | 401 | 404 | 409 | 413 | 429 | 500 | 501,
@@ -84,6 +85,7 @@ export function createApi(options: ApiOptions): Hono<Env> {
         user_agent: c.req.header('user-agent')?.slice(0, 512) ?? null,
         error_message: c.res.status >= 400 ? `HTTP ${c.res.status}` : null,
         token_name: c.get('tokenName') ?? null,
+        store_id: c.get('storeId') ?? null,
       })
       .execute()
       .catch((error: unknown) => options.log.warn({ err: (error as Error).message }, 'could not log API usage'));
@@ -127,6 +129,7 @@ export function createApi(options: ApiOptions): Hono<Env> {
     if (!parsed.success) return problem(c, 400, 'invalid request body', fieldIssues(parsed.error));
     try {
       const accepted = await options.provisioner.submit(parsed.data);
+      c.set('storeId', accepted.storeId);
       await recordAudit(db, {
         storeId: accepted.storeId,
         actor: apiActor(c.get('tokenName') as string),
@@ -165,10 +168,15 @@ export function createApi(options: ApiOptions): Hono<Env> {
   app.get('/v1/stores/:id', async (c) => {
     const store = await findStore(db, c.req.param('id'));
     if (!store) return problem(c, 404, 'no such store');
+    c.set('storeId', store.id);
     return c.json(storeView(store));
   });
 
+  addUsageRoutes(app, db, problem as never);
+
   app.delete('/v1/stores/:id', async (c) => {
+    const target = await findStore(db, c.req.param('id'));
+    if (target) c.set('storeId', target.id);
     const remove = options.provisioner.remove?.bind(options.provisioner);
     if (!remove) return problem(c, 501, 'in cluster mode, delete the Store object: the controller honours its deletionPolicy');
     const body = await readBodyWithin(c.req.raw.body, undefined, limit);

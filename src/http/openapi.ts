@@ -1,6 +1,7 @@
 // GET /v1/openapi.json, generated from the zod schemas the handlers validate with.
 import { z } from 'zod';
 import { deleted, deleteRequest, jobStatus, problem, provisionAccepted, provisionRequest, storeView } from './schemas.js';
+import { usageOpenApiPaths } from './usage-routes.js';
 
 const json = (schema: z.ZodType) => ({ 'application/json': { schema: z.toJSONSchema(schema, { target: 'openapi-3.0', io: 'input' }) } });
 const errors = {
@@ -68,6 +69,7 @@ export function openApiDocument(): Record<string, unknown> {
           },
         },
       },
+      ...usageOpenApiPaths(errors, json(problem)),
     },
   };
 }

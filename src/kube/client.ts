@@ -14,6 +14,7 @@ import { API_GROUP, API_VERSION, GROUP_VERSION, type ObjectMeta, ownValue } from
 import type { DatabaseServer, DatabaseServerStatus } from '../api/database-server.js';
 import type { Store, StoreStatus } from '../api/store.js';
 import type { StoreDatabase, StoreDatabaseSpec, StoreDatabaseStatus } from '../api/store-database.js';
+import type { StorePlan } from '../api/store-plan.js';
 import type { StoreSchema, StoreSchemaStatus } from '../api/store-schema.js';
 
 export const FIELD_MANAGER = 'storeop';
@@ -178,6 +179,16 @@ export class KubeClient {
     } catch (error) {
       if (!isNotFound(error)) throw error;
     }
+  }
+
+  /** StorePlans (cluster-scoped), those a label selector matches when one is given. */
+  async listStorePlans(labelSelector?: string): Promise<KubernetesListObject<StorePlan>> {
+    return (await this.custom.listClusterCustomObject({
+      group: API_GROUP,
+      version: API_VERSION,
+      plural: 'storeplans',
+      ...(labelSelector ? { labelSelector } : {}),
+    })) as KubernetesListObject<StorePlan>;
   }
 
   storeSchemasPath(): string {

@@ -15,6 +15,7 @@ import * as storeIdentity from './migrations/0004-store-identity.js';
 import * as schemaVersions from './migrations/0005-schema-versions.js';
 import * as schemaRollouts from './migrations/0006-schema-rollouts.js';
 import * as databaseServers from './migrations/0007-database-servers.js';
+import * as usage from './migrations/0008-usage.js';
 import type { MasterDB } from './types.js';
 
 export interface MasterDatabase {
@@ -98,6 +99,7 @@ const MIGRATIONS = {
   '0005-schema-versions': schemaVersions,
   '0006-schema-rollouts': schemaRollouts,
   '0007-database-servers': databaseServers,
+  '0008-usage': usage,
 };
 
 export async function migrateMaster(master: MasterDatabase): Promise<string[]> {

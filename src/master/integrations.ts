@@ -138,6 +138,39 @@ export async function readActiveDatabaseConfig(
   };
 }
 
+/**
+ * The active configs of many stores in one query (the usage collector reads a fleet's): decrypted one by one,
+ * so a config that cannot be decrypted is that store's error, not the others'.
+ */
+export async function readActiveDatabaseConfigs(
+  db: Kysely<MasterDB>,
+  keyring: Keyring,
+  storeIds: readonly string[],
+): Promise<Map<string, ActiveDatabaseConfig | Error>> {
+  if (storeIds.length === 0) return new Map();
+  const rows = await db
+    .selectFrom('integration_configs')
+    .selectAll()
+    .where('store_id', 'in', [...storeIds])
+    .where('is_active', '=', true)
+    .execute();
+  const configs = new Map<string, ActiveDatabaseConfig | Error>();
+  for (const row of rows) {
+    try {
+      configs.set(row.store_id, {
+        id: row.id,
+        storeId: row.store_id,
+        type: row.integration_type,
+        connection: fromStored(keyring, row.store_id, row.id, row.config_data),
+        version: `${row.id}@${row.updated_at.toISOString()}`,
+      });
+    } catch (error) {
+      configs.set(row.store_id, error as Error);
+    }
+  }
+  return configs;
+}
+
 /** The version of the store's active config without decrypting it: cheap enough to check on every use. */
 export async function activeConfigVersion(db: Kysely<MasterDB>, storeId: string): Promise<string | undefined> {
   const row = await db

@@ -164,7 +164,7 @@ async function ensureSubscription(db: Kysely<MasterDB>, storeId: string, plan: P
       .execute();
   const terms = PLANS[plan];
   const now = new Date();
-  await db
+  const created = await db
     .insertInto('subscriptions')
     .values({
       store_id: storeId,
@@ -181,7 +181,22 @@ async function ensureSubscription(db: Kysely<MasterDB>, storeId: string, plan: P
       current_period_start: now,
       current_period_end: new Date(now.getTime() + 30 * 86_400_000),
     })
-    .execute();
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  // A plan change is recorded for billing as a zero-amount transaction: charging money is not storeop's job.
+  if (current)
+    await db
+      .insertInto('billing_transactions')
+      .values({
+        store_id: storeId,
+        subscription_id: created.id,
+        amount: '0.00',
+        status: 'recorded',
+        payment_method: 'plan-change',
+        description: `plan change: ${current.plan_name} -> ${plan}`,
+        processed_at: now,
+      })
+      .execute();
   if (!fresh)
     await db
       .updateTable('stores')

@@ -56,8 +56,18 @@ export interface StoresTable {
   /** The StoreSchema the store database has, and its version (src/master/rollouts.ts). */
   schema_name: string | null;
   schema_version: string | null;
+  /** When usage was last collected (src/stores/usage/). */
+  usage_collected_at: NullableTimestamp;
+  /** The store's quota verdict: limits exceeded and the plan's enforcement (src/stores/usage/quota.ts). */
+  quota_state: JSONColumnType<QuotaStateColumn | null, string | null, string | null>;
   created_at: Timestamp;
   updated_at: Timestamp;
+}
+
+/** What stores.quota_state holds. */
+export interface QuotaStateColumn {
+  exceeded: Array<{ limit: string; figure: number; max: number }>;
+  enforcement: 'Warn' | 'Suspend';
 }
 
 export interface SubscriptionsTable {
@@ -104,6 +114,10 @@ export interface UsageMetricsTable {
   order_count: Generated<number>;
   storage_used_bytes: Int8;
   api_calls: Generated<number>;
+  customer_count: Generated<number>;
+  order_item_count: Generated<number>;
+  open_connections: Generated<number>;
+  collected_at: Timestamp;
   created_at: Timestamp;
 }
 
@@ -177,7 +191,10 @@ export interface StoreAnalyticsTable {
   revenue: Decimal;
   conversion_rate: Decimal;
   average_order_value: Decimal;
+  new_customers: Generated<number>;
+  products: Generated<number>;
   created_at: Timestamp;
+  updated_at: Timestamp;
 }
 
 export interface RevenueReportsTable {
@@ -194,6 +211,9 @@ export interface RevenueReportsTable {
   active_stores: Generated<number>;
   new_stores: Generated<number>;
   churned_stores: Generated<number>;
+  /** A store's own report; null: the platform's. */
+  store_id: string | null;
+  order_count: Generated<number>;
   generated_at: Timestamp;
 }
 
@@ -206,7 +226,17 @@ export interface UsageStatisticsTable {
   total_orders: Int8;
   total_storage_bytes: Int8;
   total_api_calls: Int8;
+  /** The plan the row sums up ("all" for rows written before plans were counted apart). */
+  plan: Generated<string>;
   created_at: Timestamp;
+}
+
+/** A StorePlan declared by `storeop apply`: limits and enforcement overriding a plan's built-in ones. */
+export interface StorePlansTable {
+  plan: string;
+  name: string;
+  spec: JSONColumnType<Record<string, unknown>, string, string>;
+  updated_at: Timestamp;
 }
 
 export interface PerformanceMetricsTable {
@@ -309,6 +339,7 @@ export interface MasterDB {
   store_schema_versions: StoreSchemaVersionsTable;
   schema_rollouts: SchemaRolloutsTable;
   schema_rollout_stores: SchemaRolloutStoresTable;
+  store_plans: StorePlansTable;
 }
 
 export const MASTER_TABLES = [
@@ -329,4 +360,5 @@ export const MASTER_TABLES = [
   'store_schema_versions',
   'schema_rollouts',
   'schema_rollout_stores',
+  'store_plans',
 ] as const satisfies readonly (keyof MasterDB)[];

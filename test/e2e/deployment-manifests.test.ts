@@ -87,7 +87,7 @@ describe('Helm chart charts/storeop', () => {
     expect(applied).toHaveLength(objects(rendered).length);
   });
 
-  it('with watchNamespace, grants the operator its rights in that namespace only: a Role there; cluster-wide only the cluster-scoped DatabaseServers and StoreSchemas, nothing on Secrets', async () => {
+  it('with watchNamespace, grants the operator its rights in that namespace only: a Role there; cluster-wide only the cluster-scoped DatabaseServers, StoreSchemas and StorePlans, nothing on Secrets', async () => {
     const release = `storeop-${namespace}`;
     const rendered = renderChart(chartDir, { name: release, namespace }, { watchNamespace: namespace });
     const list = objects(rendered);
@@ -102,6 +102,7 @@ describe('Helm chart charts/storeop', () => {
       'databaseservers/status',
       'storeschemas',
       'storeschemas/status',
+      'storeplans',
     ]);
     const manager = list.find((o) => o.kind === 'Role' && o.metadata.name === `${release}-manager`);
     expect(manager?.metadata.namespace).toBe(namespace);
@@ -109,7 +110,7 @@ describe('Helm chart charts/storeop', () => {
     const base = objects(readFileSync(join(repoRoot, 'manifests/base/rbac.yaml'), 'utf8'));
     const baseRules = only(base, 'ClusterRole').rules ?? [];
     const isClusterScoped = (r: { resources: string[] }) =>
-      r.resources.every((name) => name.startsWith('storeschemas') || name.startsWith('databaseservers'));
+      r.resources.every((name) => ['storeschemas', 'databaseservers', 'storeplans'].some((kind) => name.startsWith(kind)));
     expect(manager?.rules).toEqual(baseRules.filter((r) => !isClusterScoped(r)));
     expect([...clusterRules].sort(byResources)).toEqual(baseRules.filter(isClusterScoped).sort(byResources));
     expect(manager?.rules?.some((r) => r.resources.includes('secrets'))).toBe(true);

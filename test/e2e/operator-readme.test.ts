@@ -46,9 +46,10 @@ describe('README: the operator against a cluster', () => {
     expect(table).toMatch(/store\.storeop\.dev\/pg-shop\s+.*Ready/);
     expect(table).toMatch(/storedatabase\.storeop\.dev\/pg-shop\s+.*Ready/);
     const { stdout: category } = await kubectl(['-n', namespace, 'get', 'storeop', '-o', 'name']);
-    // The category also lists the cluster-scoped kinds (storeop-default, and other test files' servers and schemas).
+    // The category also lists the cluster-scoped kinds (storeop-default, and other test files' servers, schemas and plans).
     const names = category.split('\n').filter(Boolean);
-    const clusterScoped = (name: string) => name.startsWith('storeschema.storeop.dev/') || name.startsWith('databaseserver.storeop.dev/');
+    const clusterScoped = (name: string) =>
+      ['storeschema', 'databaseserver', 'storeplan'].some((kind) => name.startsWith(`${kind}.storeop.dev/`));
     expect(names.filter((n) => !clusterScoped(n)).sort()).toEqual(['store.storeop.dev/pg-shop', 'storedatabase.storeop.dev/pg-shop']);
     expect(names).toContain('storeschema.storeop.dev/storeop-default');
 

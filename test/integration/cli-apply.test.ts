@@ -500,7 +500,7 @@ spec: { displayName: Placed, region: ${region}, database: { engine: postgresql, 
   );
 
   it(
-    '-f DIR applies every YAML file of the folder: the examples at once (seven stores and a StoreSchema), with --concurrency 2',
+    '-f DIR applies every YAML file of the folder: the examples at once (seven stores, a StoreSchema and a StorePlan), with --concurrency 2',
     async () => {
       await createLegacyDatabase();
       const dir = freshDir();
@@ -515,6 +515,7 @@ spec: { displayName: Placed, region: ${region}, database: { engine: postgresql, 
           .sort(),
       ).toEqual(expected.map((s) => `${s} Ready`));
       expect(run.stdout).toContain('7 store(s) ready');
+      expect(run.stdout).toContain('StorePlan free (plan free, enforcement Warn) recorded');
       const list = await expectSuccess(storeop(['get', 'stores', '-o', 'json'], { cwd: dir }));
       expect((JSON.parse(list.stdout) as { slug: string; phase: string }[]).map((s) => `${s.slug} ${s.phase}`)).toEqual(
         expected.map((s) => `${s} Ready`),
@@ -611,6 +612,11 @@ spec:
 `,
     error:
       /^broken\.yaml: document 1 \(StoreDatabase SLUG-db\): spec\.server\.adminSecretRef\.name: Secret absent-admin is not in the manifests$/,
+  },
+  {
+    name: 'a StorePlan with an unknown enforcement',
+    yaml: `${pgStore('SLUG')}---\napiVersion: storeop.dev/v1alpha1\nkind: StorePlan\nmetadata: { name: SLUG-plan }\nspec: { plan: free, enforcement: Delete }\n`,
+    error: /^broken\.yaml: document 2 \(StorePlan SLUG-plan\): spec\.enforcement: .*expected one of "Warn"\|"Suspend"$/,
   },
   {
     name: 'a YAML syntax error',

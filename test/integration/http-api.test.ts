@@ -372,7 +372,14 @@ describe('storeop api on a PostgreSQL master, tokens from a hashes file', () => 
     expect(response.headers.get('content-type')).toMatch(/^application\/json/);
     const document = (await response.json()) as OpenApi;
     expect(openApiProblems(document)).toEqual([]);
-    expect(Object.keys(document.paths).sort()).toEqual(['/v1/provision', '/v1/provision/{jobId}/status', '/v1/stores', '/v1/stores/{id}']);
+    expect(Object.keys(document.paths).sort()).toEqual([
+      '/v1/provision',
+      '/v1/provision/{jobId}/status',
+      '/v1/stores',
+      '/v1/stores/{id}',
+      '/v1/stores/{id}/usage',
+      '/v1/usage/summary',
+    ]);
     expect(Object.keys(document.paths['/v1/provision'] ?? {})).toEqual(['post']);
     expect(Object.keys(document.paths['/v1/provision']?.post?.responses ?? {})).toEqual(
       expect.arrayContaining(['202', '400', '401', '409', '413']),

@@ -107,6 +107,10 @@ export async function startOperator(options: {
     ...(options.namespace && !options.args?.includes('--database-server-selector')
       ? ['--database-server-selector', `storeop.dev/test=${options.namespace}`]
       : []),
+    // StorePlans are cluster-scoped too: each operator honours only those its own test labels.
+    ...(options.namespace && !options.args?.includes('--store-plan-selector')
+      ? ['--store-plan-selector', `storeop.dev/test=${options.namespace}`]
+      : []),
     ...(options.args ?? []),
   ];
   const child = spawn(nodeBinary, args, {

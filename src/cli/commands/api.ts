@@ -10,6 +10,9 @@ import { createLogger, LOG_LEVELS } from '../../log.js';
 import { openMaster, storeopHome } from '../../master/database.js';
 import { failAbandonedJobs, runnerAlive } from '../../master/jobs.js';
 import { loadKeyring } from '../../master/keyring.js';
+import { collectUsage } from '../../stores/usage/collector.js';
+import { recordedOverrides } from '../../stores/usage/report.js';
+import { UsageSchedule } from '../../stores/usage/schedule.js';
 import { parseFlags, UsageError } from '../args.js';
 import { durationSchema } from '../duration.js';
 
@@ -17,9 +20,13 @@ export const apiHelp = `usage: storeop api [--bind-address HOST:PORT] [--master-
                    [--max-concurrent-jobs N] [--max-queued-jobs N] [--rate-limit N] [--log-level LEVEL]
                    [--egress-allow CIDR,...] [--egress-deny CIDR,...]
                    [--supabase-api-url URL] [--supabase-poll-interval DURATION] [--supabase-timeout DURATION]
+                   [--usage-interval DURATION]
 
 Serves the provisioning API: POST /v1/provision, GET /v1/provision/{jobId}/status, GET /v1/stores,
-GET /v1/stores/{id}, GET /v1/openapi.json, and the web console at / (sign in with an API token). Clients send "Authorization: Bearer TOKEN"; the server
+GET /v1/stores/{id}, GET /v1/stores/{id}/usage, GET /v1/usage/summary, GET /v1/openapi.json, and the web
+console at / (sign in with an API token). Every
+--usage-interval (default 15m, jittered; 0s: never) it collects the stores' usage and checks their plan
+limits, as storeop usage collect does. Clients send "Authorization: Bearer TOKEN"; the server
 knows only SHA-256 hashes of the tokens (STOREOP_API_TOKEN_HASHES, comma-separated, or a file with
 one per line), each optionally followed by a name for logs and audit rows ("HASH ci-deployer").
 Make one with: printf %s "$TOKEN" | sha256sum. A Supabase store's job waits for its project to come up
@@ -52,6 +59,7 @@ const flags = z.object({
   'supabase-timeout': durationSchema.default(15 * 60_000),
   'egress-allow': cidrList.optional(),
   'egress-deny': cidrList.optional(),
+  'usage-interval': durationSchema.default(15 * 60_000),
 });
 
 const spec = {
@@ -68,6 +76,7 @@ const spec = {
   'supabase-timeout': { type: 'string' },
   'egress-allow': { type: 'string' },
   'egress-deny': { type: 'string' },
+  'usage-interval': { type: 'string' },
 } as const;
 
 /** A CIDR list from its flag, else its environment variable; a bad entry names where it came from. */
@@ -110,6 +119,14 @@ export async function apiCommand(argv: string[]): Promise<number> {
     egress,
   });
   const app = createApi({ master: ctx, tokens, provisioner, log, rateLimitPerMinute: f['rate-limit'] });
+  const usage = new UsageSchedule(
+    f['usage-interval'],
+    async () => {
+      await collectUsage(ctx, { overrides: await recordedOverrides(master.db), log });
+    },
+    log,
+  );
+  usage.start();
   const at = f['bind-address'].lastIndexOf(':');
   const host = f['bind-address'].slice(0, at) || '0.0.0.0';
   const port = Number(f['bind-address'].slice(at + 1));
@@ -123,6 +140,7 @@ export async function apiCommand(argv: string[]): Promise<number> {
   });
   log.info('shutting down: finishing accepted jobs');
   server.close();
+  await usage.stop();
   await provisioner.drain();
   await master.close();
   return 0;

@@ -24,6 +24,7 @@ import { type MasterDatabase, masterUrl, openMaster, storeopHome } from '../../m
 import { loadKeyring } from '../../master/keyring.js';
 import { recordSchemaApplied, recordStoreLabels, startRollout } from '../../master/rollouts.js';
 import { findStore, recordServer, storesPerServer, upsertStore } from '../../master/stores.js';
+import { quotaSuspendedSlugs, saveStorePlan } from '../../master/usage.js';
 import { planProvisioning, planStatements } from '../../provisioning/dry-run.js';
 import { schemaFromSpec } from '../../schema/from-spec.js';
 import { describeConflicts } from '../../schema/plan.js';
@@ -290,8 +291,8 @@ export async function applyCommand(argv: string[]): Promise<number> {
   const home = storeopHome(f.home);
   const set = parseManifests(readSources(f.filename, () => readFileSync(0, 'utf8')));
   const units = storeUnits(set);
-  if (units.length === 0 && set.schemas.length === 0) {
-    process.stderr.write('storeop apply: no Store or StoreSchema in the manifests\n');
+  if (units.length === 0 && set.schemas.length === 0 && set.plans.length === 0) {
+    process.stderr.write('storeop apply: no Store, StoreSchema or StorePlan in the manifests\n');
     return 1;
   }
   const defaults: StagedDefaults = { supabaseApiUrl: f['supabase-api-url'] };
@@ -346,11 +347,20 @@ export async function applyCommand(argv: string[]): Promise<number> {
       await startRollout(master.db, review.schema.name, review.schema.spec.version);
       out.write(`${describeReview(review)}\n`);
     }
+    for (const plan of set.plans) {
+      const changed = await saveStorePlan(master.db, plan.name, plan.spec.plan, plan.spec);
+      out.write(
+        `StorePlan ${plan.name} (plan ${plan.spec.plan}, enforcement ${plan.spec.enforcement}) ${changed ? 'recorded' : 'unchanged'}\n`,
+      );
+    }
+    // A store its plan suspends for a quota (storeop usage collect) is suspended as spec.suspend would.
+    const quotaSuspended = await quotaSuspendedSlugs(master.db);
     const keyring = loadKeyring({ home, embedded: master.engine === 'pglite' });
     const ctx = { master, keyring, actor: 'storeop-apply' };
     setAdminConnectionLimit(f.concurrency); // admin sessions per database server: one per store applied at once, +2
     outcomes = await mapLimit(units, f.concurrency, async (unit): Promise<Outcome> => {
-      const intent = intents.get(unit.name) as StoreIntent;
+      const declared = intents.get(unit.name) as StoreIntent;
+      const intent = quotaSuspended.has(declared.slug) ? { ...declared, suspend: true } : declared;
       const target = knownTarget(intent);
       const engine = target?.engine ?? unit.database.engine;
       const where = target ? describeTarget(targetSummary(target)) : `${engine} project`;
@@ -426,7 +436,7 @@ export async function applyCommand(argv: string[]): Promise<number> {
   }
   for (const { name, version, decision } of rollouts) out.write(`${describeRollout(name, version, decision)}\n`);
   const rolloutFailed = rollouts.some(({ decision }) => decision.phase === 'Failed' || decision.reason === 'FailureBudgetExceeded');
-  if (units.length === 0) return rolloutFailed ? 1 : 0; // StoreSchemas only: admitted and rolled out, nothing to provision
+  if (units.length === 0) return rolloutFailed ? 1 : 0; // StoreSchemas and StorePlans only: recorded (schemas rolled out), nothing to provision
   out.write(
     `${formatTable(
       ['STORE', 'ENGINE', 'DATABASE', 'PHASE', 'TABLES', 'DURATION'],

@@ -2,7 +2,7 @@
 import { resolve } from 'node:path';
 import { type KubeConfig, VersionApi } from '@kubernetes/client-node';
 import { z } from 'zod';
-import { Manager } from '../../controller/manager.js';
+import { DEFAULT_USAGE_INTERVAL_MS, Manager } from '../../controller/manager.js';
 import { setAdminConnectionLimit } from '../../engines/admin-limit.js';
 import { StoreopError } from '../../errors.js';
 import { describeApiError, isNotFound, KubeClient } from '../../kube/client.js';
@@ -41,7 +41,11 @@ Runs the operator: watches Store, StoreDatabase and DatabaseServer resources and
   --supabase-api-url URL             Supabase Management API (default https://api.supabase.com)
   --supabase-poll-interval DURATION  how often to re-check a Supabase project that is coming up (default 10s)
   --pglite-home DIR                  folder (a volume) for embedded pglite stores, in DIR/stores/SLUG (else
-                                     $STOREOP_PGLITE_HOME); without it pglite StoreDatabases are refused`;
+                                     $STOREOP_PGLITE_HOME); without it pglite StoreDatabases are refused
+  --usage-interval DURATION          collect stores' usage and check their plan limits this often, as the
+                                     leader (default 15m, jittered; 0s: never)
+  --store-plan-selector SEL          honour only the StorePlans this label selector matches (default: all)
+  --usage-metrics-per-store          also label usage metrics by store (for small fleets)`;
 
 const address = z.string().regex(/^[^:]*:\d{1,5}$/, 'must look like HOST:PORT or :PORT');
 
@@ -76,6 +80,14 @@ const flags = z.object({
   'supabase-api-url': z.url().optional(),
   'supabase-poll-interval': durationSchema.default(10_000),
   'pglite-home': z.string().min(1).optional(),
+  'usage-interval': durationSchema.default(DEFAULT_USAGE_INTERVAL_MS),
+  'store-plan-selector': z
+    .string()
+    .min(1)
+    .max(1024)
+    .regex(/^[A-Za-z0-9_./\-=!,() ]+$/, 'must be a label selector such as storeop.dev/tier=standard')
+    .optional(),
+  'usage-metrics-per-store': z.boolean().default(false),
 });
 
 const spec = {
@@ -101,6 +113,9 @@ const spec = {
   'supabase-api-url': { type: 'string' },
   'supabase-poll-interval': { type: 'string' },
   'pglite-home': { type: 'string' },
+  'usage-interval': { type: 'string' },
+  'store-plan-selector': { type: 'string' },
+  'usage-metrics-per-store': { type: 'boolean' },
 } as const;
 
 /** --operator-namespace, else $POD_NAMESPACE (checked like the flag), else default. */
@@ -166,6 +181,9 @@ export async function runCommand(argv: string[]): Promise<number> {
     databaseServerSelector: f['database-server-selector'],
     supabaseApiUrl: f['supabase-api-url'],
     supabasePollMs: f['supabase-poll-interval'],
+    usageIntervalMs: f['usage-interval'],
+    storePlanSelector: f['store-plan-selector'],
+    usageMetricsPerStore: f['usage-metrics-per-store'],
   });
   const stop = () => void manager.stop(0);
   process.once('SIGTERM', stop);

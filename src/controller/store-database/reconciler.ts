@@ -11,6 +11,7 @@ import type { Logger } from '../../log.js';
 import { intentForTarget, type StoreDescription } from '../../stores/intent.js';
 import { getCondition } from '../conditions.js';
 import { CACHE_LAG_RETRY_MS, type ControllerContext, jitter, type ReconcileResult } from '../context.js';
+import { suspendedForQuota } from '../usage/quota-condition.js';
 import { findSecretConflict, passwordFromConnectionSecret, reportSecretConflict, writeConnectionSecret } from './connection-secret.js';
 import { rotateCredentials, rotationDue, settleCredentials, untilPeriodicRotation } from './credentials.js';
 import { describeStoreDatabase } from './describe.js';
@@ -63,6 +64,8 @@ export class StoreDatabaseReconciler {
     } catch (error) {
       return fail(ctx, sdb, error);
     }
+    // Over a quota whose plan enforces Suspend: suspended exactly as spec.suspend would (data untouched).
+    if (suspendedForQuota(store)) description = { ...description, suspend: true };
 
     // Immutable fields stay as provisioned; an attempt is recorded before it may create anything.
     const slug = description.slug;
