@@ -114,8 +114,7 @@ export class ResilientInformer<T extends KubernetesObject> {
    */
   #prepare<O extends KubernetesObject>(object: O): O {
     const { name, namespace } = object.metadata ?? {};
-    const previous = name === undefined ? undefined : this.#listWatch?.get(name, namespace);
-    return shareStrings(trimForCache(object), previous);
+    return prepareForCache(object, name === undefined ? undefined : this.#listWatch?.get(name, namespace));
   }
 
   #activity(): void {
@@ -174,6 +173,11 @@ export function trimForCache<T extends KubernetesObject>(object: T): T {
     metadata.annotations = rest;
   }
   return object;
+}
+
+/** What the cache keeps of an arriving object: trimmed, its strings shared with `previous` (the version it replaces) and the pool. */
+export function prepareForCache<O extends KubernetesObject>(object: O, previous?: KubernetesObject): O {
+  return shareStrings(trimForCache(object), previous);
 }
 
 /** A Watch whose objects are prepared for the cache (trimmed, strings shared) before the ListWatch stores them. */
