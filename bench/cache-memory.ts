@@ -6,12 +6,14 @@
 // src/controller and, in the same run, for a baseline commit's (extracted with `git archive`).
 //
 //   npm run bench:cache-memory -- [--objects 10000] [--baseline main] [--rounds 2]
+//   node --expose-gc --import tsx bench/cache-memory.ts --side src --objects 2000 --snapshot FILE.heapsnapshot   (one side, with a heap snapshot)
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { writeHeapSnapshot } from 'node:v8';
 import { z } from 'zod';
 
 const repoRoot = join(import.meta.dirname, '..');
@@ -22,6 +24,7 @@ const flags = z
     baseline: z.string().regex(/^[\w./-]+$/, 'a git revision'),
     rounds: z.coerce.number().int().min(1).max(10),
     side: z.string().optional(),
+    snapshot: z.string().endsWith('.heapsnapshot', 'a .heapsnapshot file').optional(),
   })
   .strict();
 
@@ -75,7 +78,9 @@ function storeVersions(i: number): string[] {
     kind: 'Store',
     spec: { displayName: `Memory ${i}`, databaseRef: { name: `mem-nodb-${pad(i)}` } },
   };
-  const withFinalizer = { ...metadata, resourceVersion: String(100_001 + i * 3), finalizers: ['storeop.dev/cleanup'] };
+  const { managedFields, ...fields } = metadata;
+  // kube-apiserver's field order: managedFields last (deleting the last property keeps an object's shape fast).
+  const withFinalizer = { ...fields, resourceVersion: String(100_001 + i * 3), finalizers: ['storeop.dev/cleanup'], managedFields };
   const status = {
     phase: 'Pending',
     slug: `mem-s-${pad(i)}`,
@@ -124,7 +129,8 @@ function databaseVersions(i: number): string[] {
       deletionPolicy: 'Retain',
     },
   };
-  const withFinalizer = { ...metadata, resourceVersion: String(500_001 + i * 3), finalizers: ['storeop.dev/cleanup'] };
+  const { managedFields, ...fields } = metadata;
+  const withFinalizer = { ...fields, resourceVersion: String(500_001 + i * 3), finalizers: ['storeop.dev/cleanup'], managedFields };
   const status = {
     phase: 'Pending',
     conditions: [
@@ -146,7 +152,7 @@ function databaseVersions(i: number): string[] {
 }
 
 /** One side, in a child process of its own: the heap its caches retain, per object, after a full GC. */
-async function measure(src: string, objects: number): Promise<void> {
+async function measure(src: string, objects: number, snapshot?: string): Promise<void> {
   const side = await loadSide(src);
   const gc = globalThis.gc as () => void;
   type Meta = {
@@ -194,6 +200,8 @@ async function measure(src: string, objects: number): Promise<void> {
   gc();
   const retained = process.memoryUsage().heapUsed - before;
   console.log(JSON.stringify({ retainedMb: retained / 1024 / 1024, bytesPerObject: retained / (2 * objects), cached: cache.size }));
+  // Where those bytes are (summarise with bench/heap-summary.ts); the caches are still referenced here.
+  if (snapshot) writeHeapSnapshot(snapshot);
   queues.store.shutdown();
   queues.database.shutdown();
 }
@@ -215,6 +223,7 @@ async function main(): Promise<void> {
       baseline: { type: 'string', default: 'main' },
       rounds: { type: 'string', default: '2' },
       side: { type: 'string' },
+      snapshot: { type: 'string' },
     },
   });
   const parsed = flags.safeParse(values);
@@ -222,8 +231,8 @@ async function main(): Promise<void> {
     console.error(parsed.error.issues.map((i) => `--${i.path.join('.')}: ${i.message}`).join('\n'));
     process.exit(2);
   }
-  const { objects, baseline, rounds, side } = parsed.data;
-  if (side) return measure(side, objects);
+  const { objects, baseline, rounds, side, snapshot } = parsed.data;
+  if (side) return measure(side, objects, snapshot);
 
   // The baseline's sources, inside the repository (dist/ is ignored) so that they resolve its node_modules.
   const baselineRoot = join(repoRoot, 'dist', `cache-memory-baseline-${process.pid}`);
