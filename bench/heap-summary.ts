@@ -1,6 +1,7 @@
 // Summarises a V8 .heapsnapshot (e.g. from `npm run bench:fleet -- --heap-snapshots DIR`): self size by
-// constructor, and the objects that retain the most (dominator tree) with their chain of dominators, so
-// "where does the memory go" is answered from the snapshot rather than guessed.
+// constructor, the objects that retain the most (dominator tree) with their chain of dominators, and the
+// strings held in more than one copy (what interning could still save), so "where does the memory go" is
+// answered from the snapshot rather than guessed.
 //
 //   node --max-old-space-size=8192 --import tsx bench/heap-summary.ts FILE.heapsnapshot [--top 25]
 import { readFileSync } from 'node:fs';
@@ -153,6 +154,7 @@ function summarise(heap: Snapshot, top: number): void {
   }
 
   const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+  const kb = (bytes: number) => `${(bytes / 1024).toFixed(0)} KB`;
   let total = 0;
   const byClass = new Map<string, { count: number; self: number }>();
   for (let i = 0; i < count; i++) {
@@ -186,6 +188,25 @@ function summarise(heap: Snapshot, top: number): void {
     for (let n = node; n !== 0 && chain.length < 8; n = idom[n] as number) chain.unshift(`${label(n)}${edgeLabel(n)}`);
     console.log(`  ${mb(retained[node] as number).padStart(10)}  ${chain.join(' > ')}`);
   }
+
+  // Strings held more than once: what interning could still save (the bytes beyond the first copy).
+  const stringTypes = new Set(['string', 'concatenated string', 'sliced string'].map((t) => nodeTypes.indexOf(t)));
+  const copies = new Map<string, { count: number; bytes: number }>();
+  for (let i = 0; i < count; i++) {
+    if (order[i] === -1 || !stringTypes.has(nodes[i * nf + nType] as number)) continue;
+    const value = strings[nodes[i * nf + nName] as number] ?? '';
+    const entry = copies.get(value) ?? { count: 0, bytes: 0 };
+    entry.count++;
+    entry.bytes += selfSize(i);
+    copies.set(value, entry);
+  }
+  const repeated = [...copies].filter(([, v]) => v.count > 1);
+  const extra = repeated.reduce((sum, [, v]) => sum + v.bytes - v.bytes / v.count, 0);
+  console.log(`\nstrings held more than once: ${repeated.length} values, ${mb(extra)} beyond one copy each (top ${top}):`);
+  for (const [value, v] of repeated
+    .sort((a, b) => b[1].bytes - b[1].bytes / b[1].count - (a[1].bytes - a[1].bytes / a[1].count))
+    .slice(0, top))
+    console.log(`  ${kb(v.bytes - v.bytes / v.count).padStart(10)}  ${String(v.count).padStart(9)}  ${JSON.stringify(value.slice(0, 70))}`);
 }
 
 main();

@@ -203,7 +203,7 @@ export async function startOperator(options: {
   return {
     pid,
     workers: options.workers ?? DEFAULT_WORKERS,
-    metrics: async () => parseMetrics(await (await fetch(metricsUrl)).text()),
+    metrics: async () => parseMetrics(await readMetrics(metricsUrl, () => child.exitCode === null && child.signalCode === null)),
     cpu: () => cpuSeconds(pid),
     rss: () => rssMb(pid),
     rssBreakdown: () => rssBreakdown(pid),
@@ -214,6 +214,21 @@ export async function startOperator(options: {
     logTail: (lines = 20) => output.trimEnd().split('\n').slice(-lines).join('\n'),
     stop,
   };
+}
+
+/**
+ * The operator's /metrics. A failed fetch of a live operator is retried: on a machine at load 40 the bench's
+ * own event loop can stall past undici's 10 s connect timeout, which is not the operator's failure.
+ */
+async function readMetrics(url: string, alive: () => boolean): Promise<string> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await (await fetch(url)).text();
+    } catch (error) {
+      if (!alive() || attempt >= 5) throw error;
+      await sleep(1000);
+    }
+  }
 }
 
 const answers = (url: string): Promise<boolean> =>

@@ -25,12 +25,12 @@ export class ControllerLoop {
 
   /** `namespace` is '' for a cluster-scoped object. */
   enqueue(namespace: string | undefined, name: string | undefined): void {
-    if (namespace !== undefined && name) this.queue.add(`${namespace}/${name}`);
+    if (namespace !== undefined && name) this.queue.add(queueKey(namespace, name));
   }
 
   /** A cluster-scoped object (a StoreSchema): reconciled as namespace "", at once or within `afterMs`. */
   enqueueClusterScoped(name: string | undefined, afterMs = 0): void {
-    if (name) this.queue.addAfter(`/${name}`, afterMs);
+    if (name) this.queue.addAfter(queueKey('', name), afterMs);
   }
 
   start(workers: number): void {
@@ -85,4 +85,13 @@ export class ControllerLoop {
       }
     }
   }
+}
+
+/**
+ * The queue's key of an object, `namespace/name`, as one flat string: thousands wait in the queue at once
+ * (Pending objects, periodic checks), and a template literal makes a cons string over its parts that V8
+ * flattens into a second string when the key is split (about 60 bytes more per key).
+ */
+export function queueKey(namespace: string, name: string): string {
+  return [namespace, name].join('/');
 }

@@ -4,6 +4,7 @@
 import { type KubeConfig, type KubernetesListObject, type KubernetesObject, ListWatch, Watch } from '@kubernetes/client-node';
 import type { Logger } from '../log.js';
 import { CacheIndex, type IndexFunction } from './cache-index.js';
+import { shareStrings } from './intern.js';
 
 export interface InformerOptions<T extends KubernetesObject> {
   name: string;
@@ -41,12 +42,18 @@ export class ResilientInformer<T extends KubernetesObject> {
     const path = `${options.path}?allowWatchBookmarks=true&timeoutSeconds=${this.#timeoutSeconds}`;
     const list = async () => {
       const result = await options.list();
-      for (const item of result.items) trimForCache(item);
+      for (const item of result.items) this.#prepare(item);
       this.#synced = true;
       this.#activity();
       return result;
     };
-    this.#listWatch = new ListWatch<T>(path, new TrimmingWatch(options.kubeConfig), list, false, options.labelSelector);
+    this.#listWatch = new ListWatch<T>(
+      path,
+      new PreparingWatch(options.kubeConfig, (o) => this.#prepare(o)),
+      list,
+      false,
+      options.labelSelector,
+    );
     for (const event of ['add', 'update', 'delete'] as const) {
       this.#listWatch.on(event, (object: T) => {
         this.#activity();
@@ -99,6 +106,15 @@ export class ResilientInformer<T extends KubernetesObject> {
     const found = this.#indexes.get(index);
     if (!found) throw new Error(`informer ${this.options.name} has no index ${index}`);
     return found.names(namespace, value).flatMap((name) => this.#listWatch.get(name, namespace) ?? []);
+  }
+
+  /**
+   * What the cache keeps of an object that arrives (listed or watched): trimmed, its strings shared with the
+   * version it replaces and with other objects (intern.ts).
+   */
+  #prepare<O extends KubernetesObject>(object: O): O {
+    const { name, namespace } = object.metadata ?? {};
+    return prepareForCache(object, name === undefined ? undefined : this.#listWatch?.get(name, namespace));
   }
 
   #activity(): void {
@@ -159,8 +175,20 @@ export function trimForCache<T extends KubernetesObject>(object: T): T {
   return object;
 }
 
-/** A Watch whose objects are trimmed for the cache before the ListWatch stores them. */
-class TrimmingWatch extends Watch {
+/** What the cache keeps of an arriving object: trimmed, its strings shared with `previous` (the version it replaces) and the pool. */
+export function prepareForCache<O extends KubernetesObject>(object: O, previous?: KubernetesObject): O {
+  return shareStrings(trimForCache(object), previous);
+}
+
+/** A Watch whose objects are prepared for the cache (trimmed, strings shared) before the ListWatch stores them. */
+class PreparingWatch extends Watch {
+  constructor(
+    kubeConfig: KubeConfig,
+    private readonly prepare: (object: KubernetesObject) => KubernetesObject,
+  ) {
+    super(kubeConfig);
+  }
+
   override watch(
     path: string,
     queryParams: Record<string, string | number | boolean | undefined>,
@@ -170,7 +198,8 @@ class TrimmingWatch extends Watch {
     return super.watch(
       path,
       queryParams,
-      (phase, object: KubernetesObject, watchObject) => callback(phase, trimForCache(object), watchObject),
+      // A deleted object is dropped from the cache: nothing to prepare.
+      (phase, object: KubernetesObject, watchObject) => callback(phase, phase === 'DELETED' ? object : this.prepare(object), watchObject),
       done,
     );
   }

@@ -24,7 +24,7 @@ export class WorkQueue {
   /** Delayed adds: key → when it is due. One timer serves them all (see #arm). */
   readonly #due = new Map<string, number>();
   /** The delayed adds as a min-heap on due time; an entry whose time no longer matches #due is stale. */
-  #heap: Array<{ at: number; key: string }> = [];
+  #heap = new DueHeap();
   #timer: NodeJS.Timeout | undefined;
   #timerAt = Number.POSITIVE_INFINITY;
   #waiters: Array<(key: string | undefined) => void> = [];
@@ -63,18 +63,18 @@ export class WorkQueue {
     if (pending !== undefined && pending <= at) return;
     this.#due.set(key, at);
     // Earlier times replace later ones in #due and leave stale heap entries: rebuild when they dominate.
-    if (this.#heap.length > 64 && this.#heap.length > 2 * this.#due.size) this.#rebuildHeap();
-    heapPush(this.#heap, { at, key });
+    if (this.#heap.size > 64 && this.#heap.size > 2 * this.#due.size) this.#rebuildHeap();
+    this.#heap.push(at, key);
     this.#arm();
   }
 
   /** Keeps the one timer set for the earliest delayed add. */
   #arm(): void {
-    const next = this.#heap[0];
-    if (!next || next.at >= this.#timerAt) return;
+    const at = this.#heap.firstAt;
+    if (at === undefined || at >= this.#timerAt) return;
     if (this.#timer) clearTimeout(this.#timer);
-    this.#timerAt = next.at;
-    this.#timer = setTimeout(() => this.#fire(), Math.max(0, next.at - Date.now()));
+    this.#timerAt = at;
+    this.#timer = setTimeout(() => this.#fire(), Math.max(0, at - Date.now()));
     this.#timer.unref();
   }
 
@@ -82,19 +82,18 @@ export class WorkQueue {
     this.#timer = undefined;
     this.#timerAt = Number.POSITIVE_INFINITY;
     const now = Date.now();
-    for (let next = this.#heap[0]; next && next.at <= now; next = this.#heap[0]) {
-      heapPop(this.#heap);
-      if (this.#due.get(next.key) !== next.at) continue; // stale: replaced by an earlier add, or already added
-      this.#due.delete(next.key);
-      this.add(next.key);
+    for (let at = this.#heap.firstAt; at !== undefined && at <= now; at = this.#heap.firstAt) {
+      const key = this.#heap.pop() as string;
+      if (this.#due.get(key) !== at) continue; // stale: replaced by an earlier add, or already added
+      this.#due.delete(key);
+      this.add(key);
     }
     if (!this.#shuttingDown) this.#arm();
   }
 
   #rebuildHeap(): void {
-    const entries = [...this.#due].map(([key, at]) => ({ at, key }));
-    this.#heap = [];
-    for (const entry of entries) heapPush(this.#heap, entry);
+    this.#heap = new DueHeap();
+    for (const [key, at] of this.#due) this.#heap.push(at, key);
   }
 
   /** Adds the key after its per-key exponential backoff. */
@@ -149,37 +148,67 @@ export class WorkQueue {
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#due.clear();
-    this.#heap = [];
+    this.#heap = new DueHeap();
     for (const waiter of this.#waiters) waiter(undefined);
     this.#waiters = [];
   }
 }
 
-type HeapEntry = { at: number; key: string };
+/**
+ * A min-heap of (due time, key) as two parallel arrays: the times unboxed in a double array and the keys,
+ * where an object per entry cost about 60 bytes more (its header, and a boxed number for the time).
+ */
+class DueHeap {
+  readonly #at: number[] = [];
+  readonly #keys: string[] = [];
 
-function heapPush(heap: HeapEntry[], entry: HeapEntry): void {
-  heap.push(entry);
-  for (let i = heap.length - 1; i > 0; ) {
-    const parent = (i - 1) >> 1;
-    if ((heap[parent] as HeapEntry).at <= entry.at) break;
-    heap[i] = heap[parent] as HeapEntry;
-    heap[parent] = entry;
-    i = parent;
+  get size(): number {
+    return this.#at.length;
   }
-}
 
-function heapPop(heap: HeapEntry[]): void {
-  const last = heap.pop();
-  if (!last || heap.length === 0) return;
-  heap[0] = last;
-  for (let i = 0; ; ) {
-    const left = 2 * i + 1;
-    const right = left + 1;
-    let smallest = i;
-    if (left < heap.length && (heap[left] as HeapEntry).at < (heap[smallest] as HeapEntry).at) smallest = left;
-    if (right < heap.length && (heap[right] as HeapEntry).at < (heap[smallest] as HeapEntry).at) smallest = right;
-    if (smallest === i) return;
-    [heap[i], heap[smallest]] = [heap[smallest] as HeapEntry, heap[i] as HeapEntry];
-    i = smallest;
+  /** The earliest due time, if any. */
+  get firstAt(): number | undefined {
+    return this.#at[0];
+  }
+
+  push(at: number, key: string): void {
+    let i = this.#at.length;
+    this.#at.push(at);
+    this.#keys.push(key);
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if ((this.#at[parent] as number) <= at) break;
+      this.#move(parent, i);
+      i = parent;
+    }
+    this.#at[i] = at;
+    this.#keys[i] = key;
+  }
+
+  /** Removes the earliest entry and returns its key. */
+  pop(): string | undefined {
+    const first = this.#keys[0];
+    const at = this.#at.pop();
+    const key = this.#keys.pop();
+    const size = this.#at.length;
+    if (size === 0 || at === undefined || key === undefined) return first;
+    let i = 0;
+    for (;;) {
+      const left = 2 * i + 1;
+      if (left >= size) break;
+      const right = left + 1;
+      const child = right < size && (this.#at[right] as number) < (this.#at[left] as number) ? right : left;
+      if ((this.#at[child] as number) >= at) break;
+      this.#move(child, i);
+      i = child;
+    }
+    this.#at[i] = at;
+    this.#keys[i] = key;
+    return first;
+  }
+
+  #move(from: number, to: number): void {
+    this.#at[to] = this.#at[from] as number;
+    this.#keys[to] = this.#keys[from] as string;
   }
 }
