@@ -17,10 +17,12 @@ import { adoptWritten } from './written.js';
 export const NOT_FOUND_RETRY_MS = 30_000;
 
 /**
- * The first progress write comes this long into a job (a fast job writes none), each later one after twice
- * the previous wait: a long job reports every few seconds at first, and its status writes stay few.
+ * The first progress write comes this long into a job (a fast job writes none); the next one a minute after
+ * it, each later one after twice the previous wait. A job of up to about a minute (a slow machine's) writes
+ * Provisioning, one progress and Ready; a long one (a Supabase project) still reports now and then.
  */
 const FIRST_PROGRESS_MS = 5_000;
+const SECOND_PROGRESS_MS = 60_000;
 
 /**
  * Patches status when it changes anything (a resync that changes nothing writes nothing), and keeps the
@@ -140,7 +142,7 @@ export function reportProvisioningLater(
  */
 export function progressMirror(ctx: ControllerContext, sdb: StoreDatabase): (p: Progress) => void {
   let next = Date.now() + FIRST_PROGRESS_MS;
-  let wait = FIRST_PROGRESS_MS;
+  let wait = SECOND_PROGRESS_MS / 2;
   let inFlight: Promise<void> | undefined;
   return (p) => {
     const now = Date.now();
