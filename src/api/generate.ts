@@ -1,9 +1,13 @@
-// `npm run generate`: writes crds/*.yaml and the Helm chart's copy from the zod schemas (a test fails
-// when either drifts).
+// `npm run generate`: writes crds/*.yaml, their copies in the Helm chart and the kustomize base, and
+// docs/crds.md from the zod schemas (a test fails when any drifts).
 import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
+import { crdReference } from './crd-docs.js';
 import { customResourceDefinitions } from './crds.js';
+
+/** The CRD field reference, generated with the CRDs. */
+export const CRD_REFERENCE = 'docs/crds.md';
 
 /** Where the CRDs are kept: for kubectl, inside the Helm chart (templates/crds.yaml renders them behind crds.create), and in the kustomize base. */
 export const CRD_DIRS = ['crds', 'charts/storeop/files/crds', 'manifests/base/crds'];
@@ -26,4 +30,6 @@ if (process.argv[1] && resolve(process.argv[1]) === resolve(import.meta.filename
       process.stdout.write(`wrote ${dir}/${file}\n`);
     }
   }
+  writeFileSync(join(root, CRD_REFERENCE), crdReference());
+  process.stdout.write(`wrote ${CRD_REFERENCE}\n`);
 }

@@ -46,7 +46,10 @@ describe('kstatus conditions', () => {
   });
 
   it('completes only patches of phase or conditions, from what status already says', () => {
-    const current = { phase: 'Provisioning', conditions: [ready('False', 'Provisioning')] };
+    const current: { phase?: string; conditions?: Condition[]; message?: string } = {
+      phase: 'Provisioning',
+      conditions: [ready('False', 'Provisioning')],
+    };
     expect(withKstatus(current, { message: 'progress' }, 1)).toEqual({ message: 'progress' });
     const deleting = withKstatus({ phase: 'Ready', conditions: [ready('True', 'Provisioned')] }, { phase: 'Deleting' }, 2);
     expect(types(deleting.conditions ?? [])).toEqual(['Ready=True:Provisioned', 'Reconciling=True:Deleting']);

@@ -1,10 +1,12 @@
 // storeop api: the provisioning HTTP API on its own (no cluster): runs jobs in this process.
+import { sql } from 'kysely';
 import { z } from 'zod';
 import { setAdminConnectionLimit } from '../../engines/admin-limit.js';
 import { cidrList, EgressPolicy } from '../../engines/egress.js';
 import { createApi, DEFAULT_RATE_LIMIT_PER_MINUTE } from '../../http/app.js';
 import { TokenVerifier } from '../../http/auth.js';
 import { listen } from '../../http/listen.js';
+import { apiProbes } from '../../http/probes.js';
 import { LocalProvisioner } from '../../http/provisioner.js';
 import { createLogger, LOG_LEVELS } from '../../log.js';
 import { openMaster, storeopHome } from '../../master/database.js';
@@ -19,7 +21,8 @@ export const apiHelp = `usage: storeop api [--bind-address HOST:PORT] [--master-
                    [--supabase-api-url URL] [--supabase-poll-interval DURATION] [--supabase-timeout DURATION]
 
 Serves the provisioning API: POST /v1/provision, GET /v1/provision/{jobId}/status, GET /v1/stores,
-GET /v1/stores/{id}, GET /v1/openapi.json. Clients send "Authorization: Bearer TOKEN"; the server
+GET /v1/stores/{id}, GET /v1/openapi.json, and /healthz, /readyz (the master DB answers) and /metrics
+without a token. Errors are RFC 9457 application/problem+json with a stable type and code. Clients send "Authorization: Bearer TOKEN"; the server
 knows only SHA-256 hashes of the tokens (STOREOP_API_TOKEN_HASHES, comma-separated, or a file with
 one per line), each optionally followed by a name for logs and audit rows ("HASH ci-deployer").
 Make one with: printf %s "$TOKEN" | sha256sum. A Supabase store's job waits for its project to come up
@@ -109,7 +112,11 @@ export async function apiCommand(argv: string[]): Promise<number> {
     },
     egress,
   });
-  const app = createApi({ master: ctx, tokens, provisioner, log, rateLimitPerMinute: f['rate-limit'] });
+  const probes = apiProbes(async () => {
+    await sql`select 1`.execute(master.db);
+    return true;
+  });
+  const app = createApi({ master: ctx, tokens, provisioner, log, rateLimitPerMinute: f['rate-limit'], probes });
   const at = f['bind-address'].lastIndexOf(':');
   const host = f['bind-address'].slice(0, at) || '0.0.0.0';
   const port = Number(f['bind-address'].slice(at + 1));
