@@ -1,5 +1,7 @@
 #!/usr/bin/env node
 // storeop's command line: one line per error, never a stack trace (set STOREOP_DEBUG=1 for one).
+// First, before any other module runs: refuse an old Node.js with one line.
+import './node-version.js';
 import { ownValue } from '../api/common.js';
 import { ManifestError } from '../apply/manifests.js';
 import { isStoreopError } from '../errors.js';

@@ -25,6 +25,7 @@ import {
   type ReconcileResult,
   TerminalError,
 } from './context.js';
+import { withKstatus } from './kstatus.js';
 import { newerVersion } from './object-cache.js';
 import { applyConditions, statusDiffers } from './status.js';
 import { describeStoreDatabase } from './store-database/describe.js';
@@ -176,7 +177,14 @@ export class StoreReconciler {
           await this.ctx.events.record(store, 'Normal', 'Deleting', `deleting StoreDatabase ${name} first`);
       }
       if (store.status?.phase !== 'Deleting')
-        this.#adopt(store, await this.ctx.kube.patchStatus<Store>('Store', store.metadata, { phase: 'Deleting' }));
+        this.#adopt(
+          store,
+          await this.ctx.kube.patchStatus<Store>(
+            'Store',
+            store.metadata,
+            withKstatus(store.status, { phase: 'Deleting' }, store.metadata.generation),
+          ),
+        );
       return this.#safetyRequeue();
     }
     const slug = store.status?.slug;
@@ -229,11 +237,15 @@ export class StoreReconciler {
   }
 
   async #status(store: Store, status: Partial<StoreStatus>, conditions: Parameters<typeof applyConditions>[1]): Promise<void> {
-    const next: Partial<StoreStatus> = {
-      ...status,
-      observedGeneration: store.metadata.generation,
-      conditions: applyConditions(store.status?.conditions, conditions, store.metadata.generation),
-    };
+    const next = withKstatus(
+      store.status,
+      {
+        ...status,
+        observedGeneration: store.metadata.generation,
+        conditions: applyConditions(store.status?.conditions, conditions, store.metadata.generation),
+      },
+      store.metadata.generation,
+    );
     if (!statusDiffers(store.status, next)) return;
     try {
       this.#adopt(store, await this.ctx.kube.patchStatus<Store>('Store', store.metadata, next));

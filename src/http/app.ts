@@ -8,16 +8,18 @@ import { isStoreopError, StoreopError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { apiActor, recordAudit } from '../master/audit.js';
 import { getJob } from '../master/jobs.js';
-import { findStore, listStores, type StoreRow } from '../master/stores.js';
+import { findStore, listStoresPage, type StoreRow } from '../master/stores.js';
 import type { MasterContext } from '../stores/provision-store.js';
 import type { TokenVerifier } from './auth.js';
 import { createConsole } from './console/console.js';
 import { publicJobError } from './job-errors.js';
 import { openApiDocument } from './openapi.js';
+import { type ApiProbes, mountProbes } from './probes.js';
+import { allowedMethods, problem } from './problem.js';
 import type { Provisioner } from './provisioner.js';
 import { RateLimiter, TooManyRequests } from './rate-limit.js';
 import { readBodyWithin } from './read-body.js';
-import { deleteRequest, provisionRequest } from './schemas.js';
+import { deleteRequest, provisionRequest, storesQuery } from './schemas.js';
 import { addUsageRoutes } from './usage-routes.js';
 
 export interface ApiOptions {
@@ -28,18 +30,13 @@ export interface ApiOptions {
   bodyLimitBytes?: number;
   /** Requests a minute per API token (and per address for requests without a valid token). */
   rateLimitPerMinute?: number;
+  /** /healthz, /readyz and /metrics (the standalone API; the operator serves them on ports of its own). */
+  probes?: ApiProbes;
 }
 
 export const DEFAULT_RATE_LIMIT_PER_MINUTE = 600;
 
 type Env = { Bindings: HttpBindings; Variables: { tokenName?: string; storeId?: string } };
-const problem = (
-  c: Context,
-  status: 400 | 401 | 404 | 409 | 413 | 429 | 500 | 501,
-  error: string,
-  issues?: Array<{ path: string; message: string }>,
-) => c.json({ error, ...(issues ? { issues } : {}) }, status);
-
 function storeView(s: StoreRow) {
   return {
     id: s.id,
@@ -73,6 +70,7 @@ export function createApi(options: ApiOptions): Hono<Env> {
   app.use('*', async (c, next) => {
     const started = performance.now();
     await next();
+    options.probes?.requests.inc({ method: c.req.method, code: String(c.res.status) });
     const ip = c.env?.incoming?.socket?.remoteAddress ?? null;
     void db
       .insertInto('api_usage_logs')
@@ -91,6 +89,7 @@ export function createApi(options: ApiOptions): Hono<Env> {
       .catch((error: unknown) => options.log.warn({ err: (error as Error).message }, 'could not log API usage'));
   });
 
+  if (options.probes) mountProbes(app, options.probes);
   app.get('/v1/openapi.json', (c) => c.json(openApiDocument()));
 
   app.use('/v1/*', async (c, next) => {
@@ -138,6 +137,7 @@ export function createApi(options: ApiOptions): Hono<Env> {
         targetId: parsed.data.store.slug,
         details: { jobId: accepted.jobId },
       }).catch((error: unknown) => options.log.warn({ err: (error as Error).message, jobId: accepted.jobId }, 'could not audit a request'));
+      c.header('Location', `/v1/provision/${encodeURIComponent(accepted.jobId)}/status`);
       return c.json({ jobId: accepted.jobId, storeId: accepted.storeId, status: 'provisioning' as const }, 202);
     } catch (error) {
       if (error instanceof TooManyRequests) return tooMany(c, error.message, error.retryAfterSeconds);
@@ -163,7 +163,18 @@ export function createApi(options: ApiOptions): Hono<Env> {
     });
   });
 
-  app.get('/v1/stores', async (c) => c.json({ stores: (await listStores(db)).map(storeView) }));
+  app.get('/v1/stores', async (c) => {
+    const query = storesQuery.safeParse(c.req.query());
+    if (!query.success) return problem(c, 400, 'invalid query', fieldIssues(query.error));
+    const { limit, cursor } = query.data;
+    // The cursor is the last slug of the previous page, base64url: opaque to clients, bound by a parameter.
+    const after = cursor === undefined ? undefined : Buffer.from(cursor, 'base64url').toString('utf8');
+    const rows = await listStoresPage(db, { after, limit: limit + 1 });
+    const page = rows.slice(0, limit);
+    const last = page.at(-1);
+    const nextCursor = rows.length > limit && last ? Buffer.from(last.slug, 'utf8').toString('base64url') : undefined;
+    return c.json({ stores: page.map(storeView), ...(nextCursor ? { nextCursor } : {}) });
+  });
 
   app.get('/v1/stores/:id', async (c) => {
     const store = await findStore(db, c.req.param('id'));
@@ -205,7 +216,12 @@ export function createApi(options: ApiOptions): Hono<Env> {
 
   app.route('/', createConsole(options)); // the web console: / and its pages; the JSON API stays under /v1
 
-  app.notFound((c) => problem(c, 404, 'no such endpoint'));
+  app.notFound((c) => {
+    const allow = allowedMethods(app.routes, c.req.path);
+    if (!allow.length) return problem(c, 404, 'no such endpoint');
+    c.header('Allow', allow.join(', '));
+    return problem(c, 405, `${c.req.method} is not allowed on ${c.req.path}; allowed: ${allow.join(', ')}`);
+  });
   app.onError((error, c) => {
     options.log.error(
       { err: error instanceof StoreopError ? error.message : (error as Error).message, path: c.req.path },

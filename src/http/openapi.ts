@@ -1,12 +1,16 @@
 // GET /v1/openapi.json, generated from the zod schemas the handlers validate with.
 import { z } from 'zod';
-import { deleted, deleteRequest, jobStatus, problem, provisionAccepted, provisionRequest, storeView } from './schemas.js';
+import { deleted, deleteRequest, jobStatus, problem, provisionAccepted, provisionRequest, storesPage, storeView } from './schemas.js';
 import { usageOpenApiPaths } from './usage-routes.js';
 
 const json = (schema: z.ZodType) => ({ 'application/json': { schema: z.toJSONSchema(schema, { target: 'openapi-3.0', io: 'input' }) } });
+const problemJson = (schema: z.ZodType) => ({
+  'application/problem+json': { schema: z.toJSONSchema(schema, { target: 'openapi-3.0', io: 'input' }) },
+});
 const errors = {
-  '400': { description: 'Invalid request', content: json(problem) },
-  '401': { description: 'Missing or invalid bearer token', content: json(problem) },
+  '400': { description: 'Invalid request', content: problemJson(problem) },
+  '401': { description: 'Missing or invalid bearer token', content: problemJson(problem) },
+  '405': { description: 'Method not allowed on this path (Allow lists the methods)', content: problemJson(problem) },
 };
 
 export function openApiDocument(): Record<string, unknown> {
@@ -21,10 +25,14 @@ export function openApiDocument(): Record<string, unknown> {
           summary: "Provision a store's database (creates or updates the store; one job at a time per store)",
           requestBody: { required: true, content: json(provisionRequest) },
           responses: {
-            '202': { description: 'Job accepted', content: json(provisionAccepted) },
+            '202': {
+              description: 'Job accepted; Location names its status',
+              headers: { Location: { schema: { type: 'string' }, description: '/v1/provision/{jobId}/status' } },
+              content: json(provisionAccepted),
+            },
             ...errors,
-            '409': { description: 'The slug belongs to another store', content: json(problem) },
-            '413': { description: 'Body too large', content: json(problem) },
+            '409': { description: 'The slug belongs to another store', content: problemJson(problem) },
+            '413': { description: 'Body too large', content: problemJson(problem) },
           },
         },
       },
@@ -35,14 +43,18 @@ export function openApiDocument(): Record<string, unknown> {
           responses: {
             '200': { description: 'Job status', content: json(jobStatus) },
             ...errors,
-            '404': { description: 'Unknown job', content: json(problem) },
+            '404': { description: 'Unknown job', content: problemJson(problem) },
           },
         },
       },
       '/v1/stores': {
         get: {
-          summary: 'All stores',
-          responses: { '200': { description: 'Stores', content: json(z.object({ stores: z.array(storeView) })) }, ...errors },
+          summary: 'Stores, a page at a time in slug order',
+          parameters: [
+            { name: 'limit', in: 'query', required: false, schema: { type: 'integer', minimum: 1, maximum: 500, default: 100 } },
+            { name: 'cursor', in: 'query', required: false, schema: { type: 'string' }, description: 'nextCursor of the previous page' },
+          ],
+          responses: { '200': { description: 'Stores', content: json(storesPage) }, ...errors },
         },
       },
       '/v1/stores/{id}': {
@@ -52,7 +64,7 @@ export function openApiDocument(): Record<string, unknown> {
           responses: {
             '200': { description: 'Store', content: json(storeView) },
             ...errors,
-            '404': { description: 'Unknown store', content: json(problem) },
+            '404': { description: 'Unknown store', content: problemJson(problem) },
           },
         },
         delete: {
@@ -63,9 +75,9 @@ export function openApiDocument(): Record<string, unknown> {
           responses: {
             '200': { description: 'Deleted', content: json(deleted) },
             ...errors,
-            '404': { description: 'Unknown store', content: json(problem) },
-            '409': { description: 'The store belongs to another source', content: json(problem) },
-            '501': { description: 'Cluster mode: delete the Store object instead', content: json(problem) },
+            '404': { description: 'Unknown store', content: problemJson(problem) },
+            '409': { description: 'The store belongs to another source', content: problemJson(problem) },
+            '501': { description: 'Cluster mode: delete the Store object instead', content: problemJson(problem) },
           },
         },
       },

@@ -61,4 +61,27 @@ export const storeView = z.object({
   updatedAt: z.string(),
 });
 
-export const problem = z.object({ error: z.string(), issues: z.array(z.object({ path: z.string(), message: z.string() })).optional() });
+/** RFC 9457 problem details (application/problem+json); `type` and `code` are stable, `error` repeats `detail`. */
+export const problem = z.object({
+  type: z.string(),
+  title: z.string(),
+  status: z.int(),
+  detail: z.string(),
+  instance: z.string(),
+  code: z.string(),
+  error: z.string(),
+  issues: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+});
+
+export const STORES_PAGE_LIMIT = { default: 100, max: 500 };
+
+/** GET /v1/stores?limit=N&cursor=C: pages in slug order; nextCursor is there when more follow. */
+export const storesQuery = strictObject({
+  limit: z.coerce.number().int().min(1).max(STORES_PAGE_LIMIT.max).default(STORES_PAGE_LIMIT.default),
+  cursor: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,400}$/, 'must be the nextCursor of an earlier page')
+    .optional(),
+});
+
+export const storesPage = z.object({ stores: z.array(storeView), nextCursor: z.string().optional() });

@@ -245,6 +245,13 @@ export async function listStores(db: Kysely<MasterDB>): Promise<StoreRow[]> {
   return db.selectFrom('stores').selectAll().orderBy('slug').execute();
 }
 
+/** At most `limit` stores in slug order, those after the slug `after` when given (keyset pagination). */
+export async function listStoresPage(db: Kysely<MasterDB>, page: { after?: string | undefined; limit: number }): Promise<StoreRow[]> {
+  let query = db.selectFrom('stores').selectAll();
+  if (page.after !== undefined) query = query.where('slug', '>', page.after);
+  return query.orderBy('slug').limit(page.limit).execute();
+}
+
 export async function setStorageFacts(db: Kysely<MasterDB>, storeId: string, facts: { type: string; status: string }): Promise<void> {
   await db
     .updateTable('stores')

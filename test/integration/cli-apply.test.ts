@@ -517,9 +517,13 @@ spec: { displayName: Placed, region: ${region}, database: { engine: postgresql, 
       expect(run.stdout).toContain('7 store(s) ready');
       expect(run.stdout).toContain('StorePlan free (plan free, enforcement Warn) recorded');
       const list = await expectSuccess(storeop(['get', 'stores', '-o', 'json'], { cwd: dir }));
-      expect((JSON.parse(list.stdout) as { slug: string; phase: string }[]).map((s) => `${s.slug} ${s.phase}`)).toEqual(
-        expected.map((s) => `${s} Ready`),
-      );
+      const listed = JSON.parse(list.stdout) as { kind: string; items: { metadata: { name: string }; status: { phase: string } }[] };
+      expect(listed.kind).toBe('List');
+      expect(listed.items.map((s) => `${s.metadata.name} ${s.status.phase}`)).toEqual(expected.map((s) => `${s} Ready`));
+      const names = await expectSuccess(storeop(['get', 'stores', '-o', 'name'], { cwd: dir }));
+      expect(names.stdout).toBe(expected.map((s) => `store/${s}\n`).join(''));
+      const wide = parseTable((await expectSuccess(storeop(['get', 'stores', '-o', 'wide'], { cwd: dir }))).stdout);
+      expect(wide.map((r) => `${r.STORE} ${r.PHASE} ${r.ID ? 'id' : ''}`)).toEqual(expected.map((s) => `${s} Ready id`));
       await withStoreDb(openPostgres('store_pg_shop'), async (db) => expect(await tablesOf(db)).toContain('products'));
       await withStoreDb(openMysql('store_maria_shop'), async (db) => expect(await tablesOf(db)).toContain('products'));
       await withStoreDb(openPostgres(LEGACY_DATABASE), async (db) => expect(await tablesOf(db)).toContain('products'));
@@ -782,7 +786,10 @@ describe('master DB and home as the README configures them', () => {
     const master = join(dir, '.storeop/master');
     const table = await expectSuccess(storeop(['get', 'stores'], { cwd: dir }));
     expect(table.stdout).toBe(`no stores (no master database at ${master} yet; storeop apply creates it)\n`);
-    expect(JSON.parse((await expectSuccess(storeop(['get', 'stores', '-o', 'json'], { cwd: dir }))).stdout)).toEqual([]);
+    expect(JSON.parse((await expectSuccess(storeop(['get', 'stores', '-o', 'json'], { cwd: dir }))).stdout)).toMatchObject({
+      kind: 'List',
+      items: [],
+    });
     const one = await storeop(['get', 'store', 'demo-shop'], { cwd: dir });
     expect(one.code).toBe(1);
     expect(one.stderr).toBe(`storeop get: store demo-shop not found: there is no master database at ${master} yet\n`);

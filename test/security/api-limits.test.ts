@@ -70,7 +70,7 @@ describe('a per-token rate limit', () => {
     expect(Number.isInteger(retryAfter)).toBe(true);
     expect(retryAfter).toBeGreaterThanOrEqual(1);
     expect(retryAfter).toBeLessThanOrEqual(20);
-    expect(await limited.json()).toEqual({ error: 'rate limit exceeded (3 requests a minute)' });
+    expect(await limited.json()).toMatchObject({ error: 'rate limit exceeded (3 requests a minute)' });
     // Another token has its own budget.
     expect((await get(OTHER_TOKEN)).status).toBe(200);
   });
@@ -162,7 +162,7 @@ describe('a bounded job queue', () => {
       const c = await post(refused);
       expect(c.status).toBe(429);
       expect(c.headers.get('retry-after')).toBe('10');
-      expect(await c.json()).toEqual({ error: 'the job queue is full (1 jobs waiting)' });
+      expect(await c.json()).toMatchObject({ error: 'the job queue is full (1 jobs waiting)' });
       expect(await sql('select slug from stores where slug = $1', [refused])).toEqual([]);
     } finally {
       await lock.close();

@@ -3,7 +3,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { CRD_DIRS, crdFiles } from '../../src/api/generate.js';
+import { crdReference } from '../../src/api/crd-docs.js';
+import { CRD_DIRS, CRD_REFERENCE, crdFiles } from '../../src/api/generate.js';
 import { repoRoot } from '../support/paths.js';
 
 describe('generated CRDs', () => {
@@ -15,6 +16,13 @@ describe('generated CRDs', () => {
     for (const [file, content] of Object.entries(expected)) {
       expect(readFileSync(join(dir, file), 'utf8'), `${folder}/${file} is out of date`).toBe(content);
     }
+  });
+
+  it('match the field reference in docs/crds.md (run `npm run generate` after changing src/api)', () => {
+    const reference = readFileSync(join(repoRoot, CRD_REFERENCE), 'utf8');
+    expect(reference, `${CRD_REFERENCE} is out of date`).toBe(crdReference());
+    for (const kind of ['Store', 'StoreDatabase', 'DatabaseServer', 'StoreSchema']) expect(reference).toContain(`## ${kind}\n`);
+    expect(reference).toContain('| `database.deletionPolicy` |');
   });
 
   it('carry the status subresource, printer columns, short names and the storeop category', () => {

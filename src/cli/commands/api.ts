@@ -1,10 +1,12 @@
 // storeop api: the provisioning HTTP API on its own (no cluster): runs jobs in this process.
+import { sql } from 'kysely';
 import { z } from 'zod';
 import { setAdminConnectionLimit } from '../../engines/admin-limit.js';
 import { cidrList, EgressPolicy } from '../../engines/egress.js';
 import { createApi, DEFAULT_RATE_LIMIT_PER_MINUTE } from '../../http/app.js';
 import { TokenVerifier } from '../../http/auth.js';
 import { listen } from '../../http/listen.js';
+import { apiProbes } from '../../http/probes.js';
 import { LocalProvisioner } from '../../http/provisioner.js';
 import { createLogger, LOG_LEVELS } from '../../log.js';
 import { openMaster, storeopHome } from '../../master/database.js';
@@ -23,8 +25,9 @@ export const apiHelp = `usage: storeop api [--bind-address HOST:PORT] [--master-
                    [--usage-interval DURATION]
 
 Serves the provisioning API: POST /v1/provision, GET /v1/provision/{jobId}/status, GET /v1/stores,
-GET /v1/stores/{id}, GET /v1/stores/{id}/usage, GET /v1/usage/summary, GET /v1/openapi.json, and the web
-console at / (sign in with an API token). Every
+GET /v1/stores/{id}, GET /v1/stores/{id}/usage, GET /v1/usage/summary, GET /v1/openapi.json, the web
+console at / (sign in with an API token), and /healthz, /readyz (the master DB answers) and /metrics
+without a token. Errors are RFC 9457 application/problem+json with a stable type and code. Every
 --usage-interval (default 15m, jittered; 0s: never) it collects the stores' usage and checks their plan
 limits, as storeop usage collect does. Clients send "Authorization: Bearer TOKEN"; the server
 knows only SHA-256 hashes of the tokens (STOREOP_API_TOKEN_HASHES, comma-separated, or a file with
@@ -118,7 +121,11 @@ export async function apiCommand(argv: string[]): Promise<number> {
     },
     egress,
   });
-  const app = createApi({ master: ctx, tokens, provisioner, log, rateLimitPerMinute: f['rate-limit'] });
+  const probes = apiProbes(async () => {
+    await sql`select 1`.execute(master.db);
+    return true;
+  });
+  const app = createApi({ master: ctx, tokens, provisioner, log, rateLimitPerMinute: f['rate-limit'], probes });
   const usage = new UsageSchedule(
     f['usage-interval'],
     async () => {

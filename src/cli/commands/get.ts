@@ -6,34 +6,28 @@ import { parseDatabaseUrl } from '../../engines/url.js';
 import { masterUrl, openMaster } from '../../master/database.js';
 import { findStore, listStores } from '../../master/stores.js';
 import { parseFlags, UsageError } from '../args.js';
-import { formatTable } from '../output.js';
+import { formatStores, LIST_OUTPUTS, PHASE } from '../store-list.js';
 
-export const getHelp = `usage: storeop get stores [-o yaml|json] [--master-database-url URL] [--home DIR]
+export const getHelp = `usage: storeop get stores [-o wide|name|json|yaml] [--master-database-url URL] [--home DIR]
        storeop get store SLUG|ID [-o yaml|json] [--master-database-url URL] [--home DIR]
 
-Reads the master DB (--master-database-url, STOREOP_MASTER_DATABASE_URL, else DIR/master with DIR
+-o json|yaml lists the stores as a kubectl-style List of Store objects (camelCase fields), -o name as
+store/SLUG lines, -o wide adds the server, schema, source and id columns. Reads the master DB (--master-database-url, STOREOP_MASTER_DATABASE_URL, else DIR/master with DIR
 from --home, STOREOP_HOME or ./.storeop).`;
 
 const flags = z.object({
-  output: z.enum(['yaml', 'json', 'table']).default('table'),
+  output: z.enum(LIST_OUTPUTS).default('table'),
   'master-database-url': z.string().optional(),
   home: z.string().optional(),
 });
 const spec = { output: { type: 'string', short: 'o' }, 'master-database-url': { type: 'string' }, home: { type: 'string' } } as const;
-
-const PHASE: Record<string, string> = {
-  active: 'Ready',
-  provisioning: 'Provisioning',
-  failed: 'Failed',
-  suspended: 'Suspended',
-  detached: 'Detached',
-};
 
 export async function getCommand(argv: string[]): Promise<number> {
   const { flags: f, positionals } = parseFlags(argv, spec, flags);
   const [what, id] = positionals;
   if (what !== 'stores' && what !== 'store') throw new UsageError('expected "stores" or "store SLUG"; see "storeop get --help"');
   if (what === 'store' && !id) throw new UsageError('store: give the store slug or id');
+  if (what === 'store' && (f.output === 'name' || f.output === 'wide')) throw new UsageError('get store: -o must be json or yaml');
   // A read: an embedded master that does not exist yet is reported, not created.
   const url = masterUrl({ url: f['master-database-url'], home: f.home });
   const embedded = parseDatabaseUrl(url, 'master database URL').dataDir;
@@ -42,8 +36,7 @@ export async function getCommand(argv: string[]): Promise<number> {
       process.stderr.write(`storeop get: store ${id} not found: there is no master database at ${embedded} yet\n`);
       return 1;
     }
-    if (f.output === 'table') process.stdout.write(`no stores (no master database at ${embedded} yet; storeop apply creates it)\n`);
-    else process.stdout.write(f.output === 'json' ? '[]\n' : stringify([]));
+    process.stdout.write(formatStores([], f.output, `no stores (no master database at ${embedded} yet; storeop apply creates it)`));
     return 0;
   }
   const master = await openMaster({ url, home: f.home });
@@ -57,26 +50,11 @@ export async function getCommand(argv: string[]): Promise<number> {
         .where('status', '=', 'succeeded')
         .orderBy('created_at', 'desc')
         .execute();
-      const rows = stores.map((s) => {
-        const job = jobs.find((j) => j.store_id === s.id);
-        return [
-          s.slug,
-          s.name,
-          s.subscription_plan,
-          s.database_type ?? '-',
-          s.database_name ?? '-',
-          PHASE[s.database_status] ?? s.database_status,
-          job ? `${job.tables_created}/${job.total_tables}` : '-',
-        ];
+      const listed = stores.map((row) => {
+        const job = jobs.find((j) => j.store_id === row.id);
+        return { row, tables: job ? `${job.tables_created}/${job.total_tables}` : undefined };
       });
-      if (f.output === 'table') {
-        process.stdout.write(
-          stores.length ? `${formatTable(['STORE', 'NAME', 'PLAN', 'ENGINE', 'DATABASE', 'PHASE', 'TABLES'], rows)}\n` : 'no stores\n',
-        );
-      } else {
-        const data = stores.map((s) => ({ ...s, phase: PHASE[s.database_status] }));
-        process.stdout.write(f.output === 'json' ? `${JSON.stringify(data, null, 2)}\n` : stringify(data));
-      }
+      process.stdout.write(formatStores(listed, f.output));
       return 0;
     }
     const store = await findStore(db, id as string);

@@ -8,6 +8,7 @@ import { isStoreopError, StoreopError } from '../../errors.js';
 import { type PlacedServer, serverAdminEndpoint } from '../../stores/server-target.js';
 import { getCondition } from '../conditions.js';
 import { type ControllerContext, jitter, type ReconcileResult, TerminalError } from '../context.js';
+import { serverProgress, withKstatus } from '../kstatus.js';
 import { applyConditions, statusDiffers } from '../status.js';
 import { adminSecretReader } from './admin-secret.js';
 
@@ -86,11 +87,12 @@ export class DatabaseServerReconciler {
     conditions: Parameters<typeof applyConditions>[1],
   ): Promise<void> {
     const generation = server.metadata.generation;
-    const next: Partial<DatabaseServerStatus> = {
-      ...status,
-      observedGeneration: generation,
-      conditions: applyConditions(server.status?.conditions, conditions, generation),
-    };
+    const next = withKstatus(
+      server.status,
+      { ...status, observedGeneration: generation, conditions: applyConditions(server.status?.conditions, conditions, generation) },
+      generation,
+      serverProgress,
+    );
     if (!statusDiffers(server.status, next)) return;
     const written = await this.ctx.kube.patchDatabaseServerStatus(server.metadata.name, {
       ...next,

@@ -4,6 +4,7 @@ import type { StoreSchema, StoreSchemaStatus } from '../../api/store-schema.js';
 import type { RolloutDecision } from '../../stores/rollout/plan.js';
 import type { ConditionUpdate } from '../conditions.js';
 import type { ControllerContext } from '../context.js';
+import { rolloutProgress, withKstatus } from '../kstatus.js';
 import { applyConditions, statusDiffers } from '../status.js';
 
 /** The conditions of a phase: Ready when Complete, Progressing while stores are admitted, Paused with its reason. */
@@ -50,7 +51,8 @@ export function refusedStatus(schema: StoreSchema, reason: string, message: stri
 }
 
 export async function writeStatus(ctx: ControllerContext, schema: StoreSchema, status: Partial<StoreSchemaStatus>): Promise<void> {
-  if (!statusDiffers(schema.status, status)) return;
-  const written = await ctx.kube.patchStoreSchemaStatus(schema.metadata.name, status);
+  const next = withKstatus(schema.status, status, schema.metadata.generation, rolloutProgress);
+  if (!statusDiffers(schema.status, next)) return;
+  const written = await ctx.kube.patchStoreSchemaStatus(schema.metadata.name, next);
   ctx.caches.schemas?.wrote(written);
 }

@@ -9,6 +9,7 @@ import type { ProvisionResult } from '../../provisioning/pipeline.js';
 import type { Progress } from '../../provisioning/progress.js';
 import { getCondition } from '../conditions.js';
 import { type ControllerContext, jitter, type ReconcileResult, TerminalError } from '../context.js';
+import { withKstatus } from '../kstatus.js';
 import { applyConditions, failedConditionType, statusDiffers } from '../status.js';
 import { backoffDelayMs } from '../workqueue.js';
 import { adoptWritten } from './written.js';
@@ -26,11 +27,13 @@ const SECOND_PROGRESS_MS = 60_000;
 
 /**
  * Patches status when it changes anything (a resync that changes nothing writes nothing), and keeps the
- * in-memory object in step, so later steps build on what was written.
+ * in-memory object in step, so later steps build on what was written. A patch of the phase or conditions
+ * carries the kstatus conditions (Reconciling, Stalled) that follow from them.
  */
 export async function patchStatus(ctx: ControllerContext, sdb: StoreDatabase, status: Partial<StoreDatabaseStatus>): Promise<void> {
-  if (!statusDiffers(sdb.status, status)) return;
-  adoptWritten(ctx, sdb, await ctx.kube.patchStatus<StoreDatabase>('StoreDatabase', sdb.metadata, status));
+  const next = withKstatus(sdb.status, status, sdb.metadata.generation);
+  if (!statusDiffers(sdb.status, next)) return;
+  adoptWritten(ctx, sdb, await ctx.kube.patchStatus<StoreDatabase>('StoreDatabase', sdb.metadata, next));
 }
 
 export async function failStatus(
@@ -228,6 +231,7 @@ export async function reportReady(ctx: ControllerContext, sdb: StoreDatabase, re
       generation,
     ),
   };
-  if (statusDiffers(sdb.status, status)) await patchStatus(ctx, sdb, { ...status, lastSyncTime: new Date().toISOString() });
+  if (statusDiffers(sdb.status, withKstatus(sdb.status, status, generation)))
+    await patchStatus(ctx, sdb, { ...status, lastSyncTime: new Date().toISOString() });
   if (report.announce) await ctx.events.record(sdb, 'Normal', 'Ready', `store database ready: ${message}`);
 }
