@@ -195,6 +195,7 @@ describe('Helm chart charts/storeop (helm 4.1.4)', () => {
     expect(crds.map((c) => c.metadata.name).sort()).toEqual([
       'databaseservers.storeop.dev',
       'storedatabases.storeop.dev',
+      'storeplans.storeop.dev',
       'stores.storeop.dev',
       'storeschemas.storeop.dev',
     ]);
@@ -222,7 +223,7 @@ describe('Helm chart charts/storeop (helm 4.1.4)', () => {
         role.metadata.name,
       ).toEqual([]);
     const operatorClusterGrants = grants(clusterRoles.find((o) => o.metadata.name === `${release}-cluster-scoped`)?.rules);
-    expect(operatorClusterGrants.every((g) => /^storeop\.dev\/(storeschemas|databaseservers)/.test(g))).toBe(true);
+    expect(operatorClusterGrants.every((g) => /^storeop\.dev\/(storeschemas|databaseservers|storeplans)/.test(g))).toBe(true);
     const manager = list.find((o) => o.kind === 'Role' && o.metadata.name === `${release}-manager`);
     expect(manager?.metadata.namespace).toBe(namespace);
     // Together the namespaced Role and the cluster-scoped ClusterRole grant what the e2e identity has.

@@ -265,6 +265,7 @@ describe.each(MASTER_CASES)('$name', (masterCase) => {
       '0005-schema-versions',
       '0006-schema-rollouts',
       '0007-database-servers',
+      '0008-usage',
     ]);
     const catalog = await readCatalog(t);
 
@@ -365,7 +366,7 @@ describe.each(MASTER_CASES)('$name', (masterCase) => {
     const outputs = [a.stdout, b.stdout];
     expect(
       outputs.filter((o) =>
-        /^applied 0001-platform, 0002-job-streaks, 0003-api-token-name, 0004-store-identity, 0005-schema-versions, 0006-schema-rollouts, 0007-database-servers to /.test(
+        /^applied 0001-platform, 0002-job-streaks, 0003-api-token-name, 0004-store-identity, 0005-schema-versions, 0006-schema-rollouts, 0007-database-servers, 0008-usage to /.test(
           o,
         ),
       ),
@@ -381,6 +382,7 @@ describe.each(MASTER_CASES)('$name', (masterCase) => {
       { name: '0005-schema-versions' },
       { name: '0006-schema-rollouts' },
       { name: '0007-database-servers' },
+      { name: '0008-usage' },
     ]);
 
     // And a third run, later, has nothing to do.
@@ -632,7 +634,7 @@ describe('the embedded default', () => {
     const migrate = await runCli(['master', 'migrate'], { STOREOP_HOME: home });
     expect(migrate, migrate.stderr).toMatchObject({ code: 0 });
     expect(migrate.stdout).toBe(
-      `applied 0001-platform, 0002-job-streaks, 0003-api-token-name, 0004-store-identity, 0005-schema-versions, 0006-schema-rollouts, 0007-database-servers to pglite://${join(home, 'master')}\n`,
+      `applied 0001-platform, 0002-job-streaks, 0003-api-token-name, 0004-store-identity, 0005-schema-versions, 0006-schema-rollouts, 0007-database-servers, 0008-usage to pglite://${join(home, 'master')}\n`,
     );
     expect(existsSync(join(home, 'master', 'PG_VERSION'))).toBe(true);
 
