@@ -145,7 +145,7 @@ export function reportProvisioningLater(
  */
 export function progressMirror(ctx: ControllerContext, sdb: StoreDatabase): (p: Progress) => void {
   let next = Date.now() + FIRST_PROGRESS_MS;
-  let wait = SECOND_PROGRESS_MS / 2;
+  let wait = SECOND_PROGRESS_MS / 2; // doubled at each write: the first schedules the second a minute on
   let inFlight: Promise<void> | undefined;
   return (p) => {
     const now = Date.now();
