@@ -60,95 +60,88 @@ const pad = (i: number) => String(i).padStart(5, '0');
 const uid = (kind: number, i: number) => `${kind}f3c1a2e-7b4d-4c1e-9a8b-${String(i).padStart(12, '0')}`;
 const time = (i: number) => new Date(Date.UTC(2026, 11, 2, 11, 0, Math.floor(i / 40))).toISOString().replace('.000', '');
 
-/** The versions a watch delivers of Store i: created, finalizer added, Pending status written. */
-function storeVersions(i: number): string[] {
+/**
+ * The versions a watch delivers of one object: created, finalizer added, Pending status written, with
+ * resourceVersions firstVersion, +1 and +2.
+ */
+function watchVersions(
+  kind: string,
+  name: string,
+  uidKind: number,
+  i: number,
+  firstVersion: number,
+  spec: object,
+  status: object,
+): string[] {
   const metadata = {
-    name: `mem-s-${pad(i)}`,
+    name,
     namespace: NAMESPACE,
-    uid: uid(1, i),
-    resourceVersion: String(100_000 + i * 3),
+    uid: uid(uidKind, i),
+    resourceVersion: String(firstVersion),
     generation: 1,
     creationTimestamp: time(i),
     managedFields: [
       { manager: 'node-fetch', operation: 'Update', apiVersion: 'storeop.dev/v1alpha1', time: time(i), fieldsType: 'FieldsV1' },
     ],
   };
-  const base = {
-    apiVersion: 'storeop.dev/v1alpha1',
-    kind: 'Store',
-    spec: { displayName: `Memory ${i}`, databaseRef: { name: `mem-nodb-${pad(i)}` } },
-  };
+  const base = { apiVersion: 'storeop.dev/v1alpha1', kind, spec };
   const { managedFields, ...fields } = metadata;
   // kube-apiserver's field order: managedFields last (deleting the last property keeps an object's shape fast).
-  const withFinalizer = { ...fields, resourceVersion: String(100_001 + i * 3), finalizers: ['storeop.dev/cleanup'], managedFields };
-  const status = {
-    phase: 'Pending',
-    slug: `mem-s-${pad(i)}`,
-    storeId: `store_${pad(i)}_7d1c`,
-    databaseName: `mem-nodb-${pad(i)}`,
-    observedGeneration: 1,
-    conditions: [
-      {
-        type: 'Ready',
-        status: 'False',
-        reason: 'DatabaseNotFound',
-        message: `StoreDatabase mem-nodb-${pad(i)} does not exist`,
-        lastTransitionTime: time(i),
-        observedGeneration: 1,
-      },
-    ],
-  };
+  const withFinalizer = { ...fields, resourceVersion: String(firstVersion + 1), finalizers: ['storeop.dev/cleanup'], managedFields };
   return [
     { ...base, metadata },
     { ...base, metadata: withFinalizer },
-    { ...base, metadata: { ...withFinalizer, resourceVersion: String(100_002 + i * 3) }, status },
+    { ...base, metadata: { ...withFinalizer, resourceVersion: String(firstVersion + 2) }, status },
   ].map((o) => JSON.stringify(o));
 }
 
-/** The versions of StoreDatabase i: created, finalizer added, Pending status (its Store is missing). */
+/** A Ready=False condition as the operator writes it for a missing reference. */
+const notFound = (i: number, reason: string, message: string) => ({
+  type: 'Ready',
+  status: 'False',
+  reason,
+  message,
+  lastTransitionTime: time(i),
+  observedGeneration: 1,
+});
+
+/** The versions of Store i: Pending on a missing StoreDatabase. */
+function storeVersions(i: number): string[] {
+  return watchVersions(
+    'Store',
+    `mem-s-${pad(i)}`,
+    1,
+    i,
+    100_000 + i * 3,
+    { displayName: `Memory ${i}`, databaseRef: { name: `mem-nodb-${pad(i)}` } },
+    {
+      phase: 'Pending',
+      slug: `mem-s-${pad(i)}`,
+      storeId: `store_${pad(i)}_7d1c`,
+      databaseName: `mem-nodb-${pad(i)}`,
+      observedGeneration: 1,
+      conditions: [notFound(i, 'DatabaseNotFound', `StoreDatabase mem-nodb-${pad(i)} does not exist`)],
+    },
+  );
+}
+
+/** The versions of StoreDatabase i: Pending (its Store is missing). */
 function databaseVersions(i: number): string[] {
-  const metadata = {
-    name: `mem-d-${pad(i)}`,
-    namespace: NAMESPACE,
-    uid: uid(2, i),
-    resourceVersion: String(500_000 + i * 3),
-    generation: 1,
-    creationTimestamp: time(i),
-    managedFields: [
-      { manager: 'node-fetch', operation: 'Update', apiVersion: 'storeop.dev/v1alpha1', time: time(i), fieldsType: 'FieldsV1' },
-    ],
-  };
-  const base = {
-    apiVersion: 'storeop.dev/v1alpha1',
-    kind: 'StoreDatabase',
-    spec: {
+  return watchVersions(
+    'StoreDatabase',
+    `mem-d-${pad(i)}`,
+    2,
+    i,
+    500_000 + i * 3,
+    {
       storeRef: { name: `mem-nostore-${pad(i)}` },
       engine: 'postgresql',
       mode: 'create',
       server: { host: '127.0.0.1', port: 5432, adminSecretRef: { name: 'fleet-admin' } },
       deletionPolicy: 'Retain',
     },
-  };
-  const { managedFields, ...fields } = metadata;
-  const withFinalizer = { ...fields, resourceVersion: String(500_001 + i * 3), finalizers: ['storeop.dev/cleanup'], managedFields };
-  const status = {
-    phase: 'Pending',
-    conditions: [
-      {
-        type: 'Ready',
-        status: 'False',
-        reason: 'StoreNotFound',
-        message: `Store mem-nostore-${pad(i)} does not exist`,
-        lastTransitionTime: time(i),
-        observedGeneration: 1,
-      },
-    ],
-  };
-  return [
-    { ...base, metadata },
-    { ...base, metadata: withFinalizer },
-    { ...base, metadata: { ...withFinalizer, resourceVersion: String(500_002 + i * 3) }, status },
-  ].map((o) => JSON.stringify(o));
+    { phase: 'Pending', conditions: [notFound(i, 'StoreNotFound', `Store mem-nostore-${pad(i)} does not exist`)] },
+  );
 }
 
 /** One side, in a child process of its own: the heap its caches retain, per object, after a full GC. */
