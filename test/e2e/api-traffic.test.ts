@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { installOperatorPrerequisites, kubectlWith } from '../support/cluster-setup.js';
 import { type ControlPlane, startControlPlane } from '../support/control-plane.js';
 import { createPostgresDatabase, POSTGRES_URL, type TempDatabase } from '../support/databases.js';
+import { fleetStoreManifest } from '../support/fleet-store.js';
 import {
   eventuallyWithLogs,
   kubectl,
@@ -29,28 +30,6 @@ interface KubeEvent {
   involvedObject: { kind: string; name: string };
   reason: string;
   count?: number;
-}
-
-function storeManifest(name: string, namespace?: string): string {
-  return JSON.stringify({
-    apiVersion: 'storeop.dev/v1alpha1',
-    kind: 'Store',
-    metadata: { name, ...(namespace ? { namespace } : {}) },
-    spec: {
-      displayName: `Store ${name}`,
-      owner: `${name}@example.com`,
-      plan: 'starter',
-      database: {
-        engine: 'postgresql',
-        mode: 'create',
-        isolation: 'database',
-        seed: true,
-        server: { host: pgUrl.hostname, port: Number(pgUrl.port || 5432), adminSecretRef: { name: 'pg-admin' } },
-        writeConnectionSecretToRef: { name: `${name}-conn` },
-        deletionPolicy: 'Delete',
-      },
-    },
-  });
 }
 
 /** Sums a counter of the operator's /metrics over the samples whose labels include `labels`. */
@@ -135,7 +114,7 @@ describe('API traffic of the control loop', () => {
     p.reset();
 
     // Provisioning: 5 Stores at once.
-    await kubectl(['-n', namespace, 'apply', '-f', '-'], names.map((name) => storeManifest(name)).join('\n'));
+    await kubectl(['-n', namespace, 'apply', '-f', '-'], names.map((name) => fleetStoreManifest(name)).join('\n'));
     for (const name of names) {
       await kubectl(['-n', namespace, 'wait', '--for=condition=Ready', '--timeout=240s', `store/${name}`]).catch((error) => {
         throw new Error(`${error.message}\n${operator.logs().slice(-6000)}`);
@@ -304,7 +283,7 @@ describe('API traffic of a cluster-wide operator', () => {
     expect(secretRequests('list')).toEqual(['(all)/']);
     p.reset();
 
-    await k(['-n', storesNs, 'apply', '-f', '-'], names.map((name) => storeManifest(name, storesNs)).join('\n'));
+    await k(['-n', storesNs, 'apply', '-f', '-'], names.map((name) => fleetStoreManifest(name, storesNs)).join('\n'));
     for (const name of names) {
       await k(['-n', storesNs, 'wait', '--for=condition=Ready', '--timeout=240s', `store/${name}`]).catch((error) => {
         throw new Error(`${error.message}\n${operator?.logs().slice(-6000)}`);

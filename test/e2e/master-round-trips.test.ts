@@ -3,6 +3,7 @@
 // what the operator adds to the raw DDL at fleet scale).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { POSTGRES_URL } from '../support/databases.js';
+import { fleetStoreManifest } from '../support/fleet-store.js';
 import {
   eventuallyWithLogs,
   kubectl,
@@ -26,28 +27,6 @@ const PROGRESS = /^update "provisioning_jobs" set "step"/;
 /** Measured for issue 19: 33.3 per store after the cuts (40.3 before), with a little headroom. */
 const JOB_ROUND_TRIPS_PER_STORE = 36;
 const pgUrl = new URL(POSTGRES_URL);
-
-function storeManifest(name: string): string {
-  return JSON.stringify({
-    apiVersion: 'storeop.dev/v1alpha1',
-    kind: 'Store',
-    metadata: { name },
-    spec: {
-      displayName: `Store ${name}`,
-      owner: `${name}@example.com`,
-      plan: 'starter',
-      database: {
-        engine: 'postgresql',
-        mode: 'create',
-        isolation: 'database',
-        seed: true,
-        server: { host: pgUrl.hostname, port: Number(pgUrl.port || 5432), adminSecretRef: { name: 'pg-admin' } },
-        writeConnectionSecretToRef: { name: `${name}-conn` },
-        deletionPolicy: 'Delete',
-      },
-    },
-  });
-}
 
 /** Statements with their literals and parameters folded, counted: what a person reads to see where round trips go. */
 function tally(statements: readonly string[]): string {
@@ -103,7 +82,7 @@ describe('master DB round trips of the operator', () => {
     c.reset();
     // One store at a time: the count of each is its own, and the Store's reconciles after Ready settle.
     for (const name of names) {
-      await kubectl(['-n', namespace, 'apply', '-f', '-'], storeManifest(name));
+      await kubectl(['-n', namespace, 'apply', '-f', '-'], fleetStoreManifest(name));
       await kubectl(['-n', namespace, 'wait', '--for=condition=Ready', '--timeout=240s', `store/${name}`]).catch((error) => {
         throw new Error(`${error.message}\n${operator?.logs().slice(-6000)}`);
       });
